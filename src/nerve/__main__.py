@@ -1,0 +1,7 @@
+"""``python -m nerve quickstart`` is the same as ``nerve quickstart``."""
+
+import sys
+
+from nerve.cli import main
+
+sys.exit(main())

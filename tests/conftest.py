@@ -1,0 +1,45 @@
+"""Shared fixtures for nerve's tests.
+
+``rng`` is a freshly seeded NumPy ``Generator`` (drawn through
+``nerve.random`` so that every test starts from the same state), and
+``randn`` builds float64 tensors from it for gradient checks.
+"""
+
+import numpy
+import pytest
+
+import nerve
+import nerve.random  # not (yet) imported by nerve/__init__.py
+
+
+@pytest.fixture
+def rng():
+    """A reproducible random generator, reseeded for every test."""
+    nerve.random.seed(1234)
+    return nerve.random.generator()
+
+
+@pytest.fixture
+def randn(rng):
+    """Factory for float64 test tensors: ``randn(3, 4)``; ``kind`` picks the distribution.
+
+    kind="normal" (default): standard normal.
+    kind="positive": uniform in [0.5, 2] (log, sqrt, divisors, pow bases).
+    kind="away": |x| in [0.2, 2] with a random sign (keeps away from kinks at 0).
+    kind="unit": uniform in [0, 1] (probability targets).
+    """
+
+    def make(*shape, kind="normal", requires_grad=True):
+        if kind == "normal":
+            data = rng.normal(size=shape)
+        elif kind == "positive":
+            data = rng.uniform(0.5, 2.0, size=shape)
+        elif kind == "away":
+            data = rng.uniform(0.2, 2.0, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+        elif kind == "unit":
+            data = rng.uniform(0.0, 1.0, size=shape)
+        else:
+            raise ValueError(f"randn: unknown kind {kind!r}; valid: normal, positive, away, unit")
+        return nerve.tensor(numpy.asarray(data, dtype=numpy.float64), requires_grad=requires_grad)
+
+    return make
