@@ -294,8 +294,6 @@ def test_matmul_1d_1d_forward(randn):
     np.testing.assert_allclose(out.item(), a.numpy() @ b.numpy(), rtol=1e-13)
 
 
-@pytest.mark.xfail(strict=True, raises=np.exceptions.AxisError,
-                   reason="BUG (ops.MatMul.backward): expand_dims(grad, -2) fails on the 0-d grad of vector @ vector")
 def test_matmul_1d_1d_gradient(randn):
     a, b = randn(4), randn(4)
     (a @ b).backward()
@@ -342,7 +340,6 @@ def test_relu_gradient_values():
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 2.0, 0.0, 4.0])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (ops.ReLU.forward): x * mask turns negative inputs into -0.0")
 def test_relu_gives_positive_zero():
     out = ops.relu(nerve.tensor(np.array([-1.0, 0.0, 2.0]))).numpy()
     assert out.tolist() == [0.0, 0.0, 2.0]
@@ -437,7 +434,6 @@ def test_sigmoid_saturates_without_warnings(no_warnings):
     assert ops.sigmoid(nerve.tensor([1000.0, -1000.0])).tolist() == [1.0, 0.0]  # float32 too
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (ops.Sigmoid): 0.5 * (tanh(x / 2) + 1) loses relative precision for x << 0")
 def test_sigmoid_keeps_relative_precision_in_left_tail():
     x = np.array([-30.0, -40.0, -700.0])
     np.testing.assert_allclose(ops.sigmoid(nerve.tensor(x)).numpy(), np.exp(x) / (1.0 + np.exp(x)), rtol=1e-12)
@@ -534,7 +530,6 @@ def test_bad_axis_raises(call):
         call(nerve.tensor(np.ones((3, 1))))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (ops): out-of-range axes wrap around with % instead of raising")
 @pytest.mark.parametrize(
     "call",
     [

@@ -104,8 +104,6 @@ def test_leaf_gradient_keeps_leaf_dtype_through_casts():
     assert x.grad.dtype == np.float32 and x.grad.tolist() == [3.0, 3.0]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (tensor.run_backward): leaf .grad aliases the upstream array "
-                                       "(shared between leaves, read-only broadcast views)")
 def test_leaf_gradients_are_independent_writable_arrays():
     a = nerve.tensor(np.ones(3), requires_grad=True)
     b = nerve.tensor(np.ones(3), requires_grad=True)

@@ -591,12 +591,11 @@ def run_backward(root, grad, retain_graph=False):
             continue
         op = node.op
         if op is None:  # a leaf: accumulate into .grad
-            if node_grad.dtype != node.dtype:
-                node_grad = node_grad.astype(node.dtype)
             if node.grad is None:
-                node.grad = Tensor(node_grad)
+                # a copy: node_grad may be a read-only broadcast view, or the very array given to another leaf
+                node.grad = Tensor(node_grad.astype(node.dtype, copy=True))
             else:
-                node.grad = Tensor(node.grad.data + node_grad)
+                node.grad = Tensor(node.grad.data + node_grad.astype(node.dtype, copy=False))
             continue
         input_grads = op.backward(node_grad)
         for parent, parent_grad in zip(op.inputs, input_grads):
