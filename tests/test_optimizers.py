@@ -260,6 +260,8 @@ def test_parameter_list_errors():
     with pytest.raises(TypeError, match=r"params\[1\] is a ndarray"):
         SGD(params=[_param([1.0]), np.zeros(2)])
     w = _param([1.0])
+    with pytest.raises(TypeError, match=r"params=\[tensor\]"):
+        SGD(params=w)
     with pytest.raises(ValueError, match="twice"):
         SGD(params=[w, w])
     with pytest.raises(TypeError, match="params="):

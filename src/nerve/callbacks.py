@@ -81,7 +81,8 @@ class CallbackList:
             c.set_params(params)
         # only call hooks that some callback overrides: per-batch calls are on the hot path
         self._batch_hooks = {
-            name: [getattr(c, name) for c in self.callbacks if getattr(type(c), name) is not getattr(Callback, name)]
+            name: [getattr(c, name) for c in self.callbacks
+                   if name in vars(c) or getattr(type(c), name) is not getattr(Callback, name)]  # LambdaCallback sets hooks per instance
             for name in ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end")
         }
 

@@ -182,10 +182,9 @@ def _reduce(values, sample_weight, reduction, where):
         values = values * _as_weight(sample_weight, values, where)
     if reduction == "none":
         return values
-    total = ops.sum(values)
     if reduction == "sum":
-        return total
-    return total / builtins.max(values.size, 1)
+        return ops.sum(values)
+    return ops.mean(values)
 
 
 # ---------------------------------------------------- per-sample functions
@@ -198,7 +197,7 @@ def mean_squared_error(y_true, y_pred):
         [2.0, 0.5]
     """
     y_true, y_pred = _elementwise_pair(y_true, y_pred, "MeanSquaredError")
-    return ops.mean((y_pred - y_true) ** 2, axis=-1)
+    return ops.squared_difference_mean(y_pred, y_true)
 
 
 def mean_absolute_error(y_true, y_pred):

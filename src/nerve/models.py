@@ -374,11 +374,15 @@ class Model(Trainer, Layer):
 
     def build(self, input_shape=None):
         """Build the model's weights for per-batch ``input_shape`` (e.g. ``(None, 784)``) by calling it once."""
-        if input_shape is None or self.built and self._functional:
-            return
+        if input_shape is None or self.built and self._functional or getattr(self, "_building", False):
+            return  # also when Layer.__call__ builds us on the first batch: call() then builds the sub-layers
         shape = tuple(1 if n is None else n for n in input_shape)
-        with no_grad():
-            self(numpy.zeros(shape, dtype=self.dtype or DEFAULT_FLOAT), training=False)
+        self._building = True
+        try:
+            with no_grad():
+                self(numpy.zeros(shape, dtype=self.dtype or DEFAULT_FLOAT), training=False)
+        finally:
+            self._building = False
 
     # ---------------------------------------------------------------- config
     def get_config(self):
@@ -408,7 +412,7 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config):
-        created = {}
+        created, pending = {}, []
         produced = {}  # (layer name, node index) -> list of symbolic outputs
         for entry in config["layers"]:
             layer_cls = get_registered(entry["class_name"])
@@ -421,14 +425,25 @@ class Model(Trainer, Layer):
                 continue
             layer = layer_cls.from_config(layer_config)
             created[layer.name] = layer
-            for call in entry["calls"]:
-                resolve = lambda r: produced[(r["ref"][0], r["ref"][1])][r["ref"][2]]  # noqa: E731
-                args = _map_refs(call["args"], resolve)
-                out = layer(args, **call.get("kwargs", {}))
-                index = sum(1 for key in produced if key[0] == layer.name)
-                produced[(layer.name, index)] = list(out) if isinstance(out, (list, tuple)) else [out]
+            pending.extend((layer, index, call) for index, call in enumerate(entry["calls"]))
         resolve = lambda r: produced[(r["ref"][0], r["ref"][1])][r["ref"][2]]  # noqa: E731
+        # replay the calls once their inputs exist (a shared layer's 2nd call may need a later layer's output)
+        while pending:
+            ready = [item for item in pending if all(key in produced for key in _ref_keys(item[2]["args"]))]
+            if not ready:
+                raise ValueError(f"model config '{config.get('name')}': some layer calls use outputs no layer produces")
+            for item in ready:
+                layer, index, call = item
+                out = layer(_map_refs(call["args"], resolve), **call.get("kwargs", {}))
+                produced[(layer.name, index)] = list(out) if isinstance(out, (list, tuple)) else [out]
+                pending.remove(item)
         return cls(_map_refs(config["inputs"], resolve), _map_refs(config["outputs"], resolve), name=config.get("name"))
+
+
+def _ref_keys(structure):
+    keys = []
+    _map_refs(structure, lambda r: keys.append((r["ref"][0], r["ref"][1])))
+    return keys
 
 
 def _map_refs(structure, fn):
@@ -508,6 +523,16 @@ class Sequential(Model):
                 return x
             return Tensor(numpy.asarray(x))
         return Layer._prepare(self, x)
+
+    def _check_input(self, x):
+        try:
+            Layer._check_input(self, x)
+        except ValueError as error:  # name the first layer too: that is the one the user wrote
+            first = self._layers[0] if self._layers else None
+            if first is None or not first.built:
+                raise
+            raise ValueError(f"{error}; its first layer '{first.name}' ({type(first).__name__}) was built for "
+                             f"input shape {first.build_input_shape}") from None
 
     def _forward(self, x, training):
         for layer in self._layers:

@@ -107,7 +107,11 @@ class Optimizer:
             options may be set.
         check_finite: skip the whole update when any gradient holds NaN or inf,
             warn with :class:`NonFiniteGradientWarning`, count it in
-            ``skipped_steps`` and call ``optimizer.on_nonfinite(info)`` if set.
+            ``skipped_steps`` and call ``optimizer.on_nonfinite(info)`` if set
+            (``info``: a dict with ``iteration``, ``skipped_steps``, ``indices``,
+            ``names`` and ``params`` of the bad gradients). A skipped update
+            leaves weights, state and ``iterations`` unchanged. The check is one
+            BLAS dot product per gradient.
         name: a label (defaults to the lower-case class name).
 
     Subclasses define ``slot_names`` (per-parameter state arrays, created
@@ -166,7 +170,11 @@ class Optimizer:
     # ------------------------------------------------------------ learning rate
     @property
     def learning_rate(self):
-        """The learning rate as given: a float or a schedule (settable)."""
+        """The learning rate as given: a float or a schedule.
+
+        Settable: ``optimizer.learning_rate = 0.01`` (a float replaces a
+        schedule); a dict ``{"class_name", "config"}`` is read as a schedule.
+        """
         return self._learning_rate
 
     @learning_rate.setter
@@ -213,6 +221,8 @@ class Optimizer:
             1
         """
         owner = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{owner}: params must be a list of tensors, got a single Tensor; pass params=[tensor]")
         params = list(params)
         seen = set()
         for i, p in enumerate(params):

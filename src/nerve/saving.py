@@ -83,7 +83,17 @@ def _weight_dict(model):
 def _safetensors_bytes(arrays, metadata=None):
     from safetensors.numpy import save
 
-    return save(arrays, metadata=metadata)
+    # the weights' order, so a rebuilt model whose layers got other automatic names can still load them by position
+    return save(arrays, metadata={**(metadata or {}), "order": json.dumps(list(arrays))})
+
+
+def _saved_order(data):
+    """The weight keys in saving order, from the safetensors header's metadata (None if absent)."""
+    try:
+        size = int.from_bytes(data[:8], "little")
+        return json.loads(json.loads(data[8:8 + size])["__metadata__"]["order"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _safetensors_load(data, what):
@@ -95,7 +105,7 @@ def _safetensors_load(data, what):
         raise CorruptFileError(f"{what}: the weights data is truncated or corrupted ({error})") from None
 
 
-def _assign_weights(model, arrays, source):
+def _assign_weights(model, arrays, source, order=None):
     expected = {}
     prefix = model.name + "/"
     for path, weight, _ in model.named_weights():
@@ -103,6 +113,9 @@ def _assign_weights(model, arrays, source):
         expected[key] = weight
     missing = sorted(set(expected) - set(arrays))
     unexpected = sorted(set(arrays) - set(expected))
+    if (missing or unexpected) and order is not None and sorted(order) == sorted(arrays) and len(order) == len(expected):
+        arrays = {key: arrays[saved] for key, saved in zip(expected, order)}  # same architecture, other layer names
+        missing = unexpected = []
     if missing or unexpected:
         raise ValueError(
             f"{source}: the saved weights do not match model '{model.name}': missing {missing[:5]}"
@@ -147,11 +160,11 @@ def load_weights(model, path):
         archive = _open_archive(path, data)
         config = _read_config(archive, path)
         _ensure_built(model, config.get("build_input_shape"))
-        arrays = _safetensors_load(_member(archive, "model.safetensors", path), path)
+        data = _member(archive, "model.safetensors", path)
     else:
         _ensure_built(model, None)
-        arrays = _safetensors_load(data, path)
-    _assign_weights(model, arrays, path)
+    arrays = _safetensors_load(data, path)
+    _assign_weights(model, arrays, path, _saved_order(data))
 
 
 # -------------------------------------------------------------------- model
@@ -172,13 +185,24 @@ def _compile_config(model):
         return None
 
     loss = loss_config(model._loss_spec)
-    metrics = model._metric_spec if all(isinstance(m, str) for m in model._metric_spec) else None
+    metrics = model._metric_spec if _only_names(model._metric_spec) else None
     return {
         "optimizer": optimizers.serialize(model.optimizer),
         "loss": loss,
         "metrics": metrics,
         "loss_weights": model._loss_weights,
     } if loss is not None else None
+
+
+def _only_names(spec):
+    """True for metric names and lists/dicts of them (per-output metrics), which JSON holds as they are."""
+    if isinstance(spec, str):
+        return True
+    if isinstance(spec, (list, tuple)):
+        return all(_only_names(s) for s in spec)
+    if isinstance(spec, dict):
+        return all(_only_names(s) for s in spec.values())
+    return False
 
 
 def save_model(model, path, include_optimizer=True, epoch=None):
@@ -243,7 +267,7 @@ def _open_archive(path, data):
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise CorruptFileError(f"cannot load '{path}': the file is truncated or corrupted, or not a nerve model file ({error})") from None
     if bad is not None:
-        raise CorruptFileError(f"cannot load '{path}': member '{bad}' is corrupted (checksum mismatch)")
+        raise CorruptFileError(f"cannot load '{path}': member '{bad}' is truncated or corrupted (checksum mismatch)")
     return archive
 
 
@@ -253,7 +277,7 @@ def _member(archive, name, path):
     except KeyError:
         raise CorruptFileError(f"cannot load '{path}': '{name}' is missing from the archive") from None
     except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise CorruptFileError(f"cannot load '{path}': '{name}' is corrupted ({error})") from None
+        raise CorruptFileError(f"cannot load '{path}': '{name}' is truncated or corrupted ({error})") from None
 
 
 def _read_config(archive, path):

@@ -502,26 +502,35 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on tensors (or numbers/arrays) and record it in the graph."""
-        fn = cls(**params)
+        fn = cls.__new__(cls)
+        if params:
+            fn.__dict__.update(params)
         first = None
         for value in inputs:
-            if isinstance(value, Tensor):
+            if type(value) is Tensor or isinstance(value, Tensor):
                 first = value
                 break
         if first is None:
             raise TypeError(f"{cls.__name__} needs at least one Tensor input")
-        tensors = tuple(v if isinstance(v, Tensor) else _lift(v, first) for v in inputs)
-        fn.xp = xp = get_array_module(first.data)
-        out = fn.forward(*[t.data for t in tensors])
-        if _GradMode.enabled:
-            needs = tuple(t.requires_grad for t in tensors)
-            if True in needs:
-                fn.inputs = tensors
-                fn.needs_grad = needs
-                return Tensor(out, requires_grad=True, op=fn)
+        for value in inputs:
+            if not isinstance(value, Tensor):
+                inputs = tuple(v if isinstance(v, Tensor) else _lift(v, first) for v in inputs)
+                break
+        data = first.data
+        fn.xp = xp = numpy if type(data) is numpy.ndarray else get_array_module(data)
+        out = fn.forward(*[t.data for t in inputs])
         if not hasattr(out, "dtype"):
             out = xp.asarray(out)
-        return Tensor(out)
+        result = _new_tensor(out)
+        if _GradMode.enabled:
+            for t in inputs:
+                if t.requires_grad:
+                    fn.inputs = inputs
+                    fn.needs_grad = tuple([t.requires_grad for t in inputs])
+                    result.requires_grad = True
+                    result.op = fn
+                    break
+        return result
 
     def forward(self, *arrays):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -540,6 +549,20 @@ class Function:
 
     def __repr__(self):
         return f"<op {self.name}>"
+
+
+def _new_tensor(data):
+    """A Tensor around an op's output array, skipping the checks of ``Tensor.__init__`` (hot path)."""
+    t = _object_new(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = False
+    t.op = None
+    t.name = None
+    return t
+
+
+_object_new = object.__new__
 
 
 def _lift(value, like):

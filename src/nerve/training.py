@@ -100,6 +100,17 @@ class _ArrayBatches:
                    None if self.sample_weight is None else self.sample_weight[index])
 
 
+def _peek_x(loader):
+    """The inputs of a loader's first batch, leaving nerve's random generator as it was (resumed runs stay exact)."""
+    state = nerve_random.get_state()
+    batches = iter(_LoaderBatches(loader))
+    try:
+        return next(batches)[0]
+    finally:
+        batches.close()
+        nerve_random.set_state(state)
+
+
 class _LoaderBatches:
     """Batches from a DataLoader (or any re-iterable of (x, y[, sample_weight]) tuples)."""
 
@@ -143,6 +154,8 @@ class Trainer:
         if loss is None:
             raise ValueError("compile(): a loss is required, e.g. loss='mse' or loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers_module.get(optimizer)
+        for spec in _leaves(loss):  # unknown loss names fail here, not at the first batch
+            losses_module.get(spec)
         self._loss_spec = loss
         self._metric_spec = metrics or []
         self._loss_weights = loss_weights
@@ -253,6 +266,8 @@ class Trainer:
     def _ensure_ready(self, x):
         """Build the model and resolve losses/metrics from one batch, before any training."""
         if self._losses is None or not self.built:
+            if callable(x):
+                x = x()
             with no_grad():
                 outputs = self(x, training=False)
             if self._losses is None:
@@ -303,9 +318,13 @@ class Trainer:
             labels = numpy.asarray(target)
             classes = shape[-1]
             if labels.size and (labels.min() < 0 or labels.max() >= classes):
+                hint = ("; an output of size 1 cannot hold classes for sparse_categorical_crossentropy: for two classes "
+                        "use loss='binary_crossentropy' with 0/1 labels, or give the last layer one unit per class"
+                        if classes == 1 else "")
                 raise ValueError(
-                    f"fit(): labels must be class ids in [0, {classes - 1}] for an output with {classes} units "
-                    f"(shape {shape}), got labels from {labels.min()} to {labels.max()}"
+                    f"fit(): {loss_fn.name} expects labels that are class ids in [0, {classes - 1}] for an output "
+                    f"with {classes} unit{'s' if classes != 1 else ''} (shape {shape}), got labels from "
+                    f"{labels.min()} to {labels.max()}{hint}"
                 )
 
     def _output_shapes(self):
@@ -345,7 +364,7 @@ class Trainer:
             if y is not None:
                 raise ValueError("fit(): when x is a DataLoader, y must be None (the loader yields (x, y) batches)")
             train = _LoaderBatches(x)
-            first_x = next(iter(_LoaderBatches(x)))[0]
+            first_x = lambda: _peek_x(x)  # noqa: E731 - only read when the model is not ready
             val = validation_data if validation_data is None or _is_loader(validation_data) else validation_data
         else:
             if x is None or y is None:
@@ -364,7 +383,7 @@ class Trainer:
                 val = (_map(x, take_val), _map(y, take_val)) + ((sample_weight[cut:],) if sample_weight is not None else ())
                 x, y = _map(x, take_train), _map(y, take_train)
                 sample_weight = sample_weight[:cut] if sample_weight is not None else None
-            train = _ArrayBatches(x, y, sample_weight, batch_size or 32, shuffle, drop_last)
+            train = _ArrayBatches(x, y, sample_weight, 32 if batch_size is None else batch_size, shuffle, drop_last)
             first_x = _map(x, lambda a: a[: min(len(a), train.batch_size)])
         self._ensure_ready(first_x)
         if not _is_loader(x):
@@ -403,7 +422,9 @@ class Trainer:
                     break
             logs = self._epoch_logs(loss_sum, part_sums, seen)
             if val_batches is not None and not self.stop_training:
-                val_logs = self._run_evaluation(val_batches)
+                callback_list.on_test_begin()
+                val_logs = self._run_evaluation(val_batches, callback_list)
+                callback_list.on_test_end(val_logs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             logs["learning_rate"] = float(self.optimizer.current_learning_rate)
             callback_list.on_epoch_end(epoch, logs)
@@ -461,10 +482,10 @@ class Trainer:
         self._check_compiled("evaluate")
         if _is_loader(x):
             batches = _LoaderBatches(x)
-            first_x = next(iter(_LoaderBatches(x)))[0]
+            first_x = lambda: _peek_x(x)  # noqa: E731 - only read when the model is not ready
         else:
             x, y, sample_weight = self._prepare_data(x, y, sample_weight, None, "evaluate")
-            batches = _ArrayBatches(x, y, sample_weight, batch_size or 32, False)
+            batches = _ArrayBatches(x, y, sample_weight, 32 if batch_size is None else batch_size, False)
             first_x = _map(x, lambda a: a[:1])
         self._ensure_ready(first_x)
         callback_list = callbacks_module.CallbackList(callbacks, model=self, add_history=False,
@@ -496,7 +517,7 @@ class Trainer:
             from nerve import data as data_module
 
             data_module.validate_arrays(x, None, name="predict")
-            batches = _ArrayBatches(x, None, None, batch_size or 32, False)
+            batches = _ArrayBatches(x, None, None, 32 if batch_size is None else batch_size, False)
             chunks = (bx for bx, _, _ in batches)
         outputs = []
         with no_grad():

@@ -12,3 +12,6 @@ from nerve.layers.core import (
     Activation, Add, Average, BatchNormalization, Concatenate, Dense, Dropout, Flatten, Lambda, Maximum,
     Maxout, Multiply, Reshape, Subtract,
 )
+from nerve.layers.convolutional import *  # noqa: F401,F403
+from nerve.layers.augmentation import *  # noqa: F401,F403
+from nerve.layers.recurrent import *  # noqa: F401,F403

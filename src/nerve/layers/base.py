@@ -94,6 +94,15 @@ def reset_names():
     _NAME_COUNTS.clear()
 
 
+class _Symbolic:
+    """Marks the result of a functional-API call on the way out of ``Layer._enter``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
 class _CallContext:
     """The training flag of the outermost call, inherited by nested layers that are not told."""
 
@@ -330,23 +339,17 @@ class Layer:
             )
 
     def __call__(self, inputs, training=None, **kwargs):
-        from nerve.models import SymbolicTensor, call_symbolic  # functional API
-
-        if _contains(inputs, SymbolicTensor):
-            return call_symbolic(self, inputs, training=training, **kwargs)
-        inputs = self._prepare(inputs)
-        self._check_input(inputs)
-        if not self.built:
-            shape = _shape_of(inputs)
-            if self.dtype is None:
-                first = _first_tensor(inputs)
-                floating = first is not None and first.dtype.kind == "f"
-                self.dtype = first.dtype if floating else numpy.dtype(DEFAULT_FLOAT)
-            self.build(shape)
-            self.built = True
-            self.build_input_shape = _map_shape(shape)
-            if isinstance(shape, tuple) and self.input_spec is None and self._records_input_spec():
-                self.input_spec = (len(shape), shape[-1] if self._fixes_last_axis() else None)
+        if type(inputs) is Tensor and self.built and inputs.data.dtype.kind == "f":
+            # hot path: a float tensor into a built layer; only the shape check is needed
+            spec = self.input_spec
+            if spec is not None:
+                shape = inputs.data.shape
+                if len(shape) != spec[0] or (spec[1] is not None and shape[-1] != spec[1]):
+                    self._check_input(inputs)
+        else:
+            inputs = self._enter(inputs, training, kwargs)
+            if type(inputs) is _Symbolic:
+                return inputs.value
         if training is None:
             training = _CallContext.training
         previous = _CallContext.training
@@ -361,6 +364,27 @@ class Layer:
         if self.output_shape is None and isinstance(out, Tensor):
             self.output_shape = (None,) + tuple(out.shape[1:])
         return out
+
+    def _enter(self, inputs, training, kwargs):
+        """Slow path of ``__call__``: functional API, input conversion and checks, lazy build."""
+        from nerve.models import SymbolicTensor, call_symbolic  # functional API
+
+        if _contains(inputs, SymbolicTensor):
+            return _Symbolic(call_symbolic(self, inputs, training=training, **kwargs))
+        inputs = self._prepare(inputs)
+        self._check_input(inputs)
+        if not self.built:
+            shape = _shape_of(inputs)
+            if self.dtype is None:
+                first = _first_tensor(inputs)
+                floating = first is not None and first.dtype.kind == "f"
+                self.dtype = first.dtype if floating else numpy.dtype(DEFAULT_FLOAT)
+            self.build(shape)
+            self.built = True
+            self.build_input_shape = _map_shape(shape)
+            if isinstance(shape, tuple) and self.input_spec is None and self._records_input_spec():
+                self.input_spec = (len(shape), shape[-1] if self._fixes_last_axis() else None)
+        return inputs
 
     def _records_input_spec(self):
         return True

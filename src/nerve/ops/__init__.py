@@ -13,3 +13,5 @@ Example:
 from nerve.ops.core import *  # noqa: F401,F403
 from nerve.ops.core import __all__ as _core_all
 from nerve.ops.core import sum_to, _as_tensor, _pair  # noqa: F401  (helpers for other op modules)
+from nerve.ops.conv import *  # noqa: F401,F403
+from nerve.ops.recurrent import *  # noqa: F401,F403

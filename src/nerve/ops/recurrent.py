@@ -1,0 +1,595 @@
+"""Recurrent ops: SimpleRNN, LSTM and GRU over whole sequences, with backpropagation through time.
+
+Each public function takes a batch of sequences ``x`` of shape ``(batch, time,
+features)`` and the weights in the Keras layout, and returns the outputs (and,
+with ``return_state=True``, the final states).
+
+How it is made fast: the input projection of every time step is ONE matrix
+multiply (``x`` reshaped to ``(batch * time, features)`` times the kernel); only
+the recurrent part (``h @ recurrent_kernel`` and the gate arithmetic) is
+stepped in Python, inside a single fused :class:`~nerve.tensor.Function` per
+sequence (:class:`LSTMRecurrence`, :class:`GRURecurrence`,
+:class:`SimpleRNNRecurrence`). Its forward loops over time and saves the gate
+activations; its backward loops backwards over time (BPTT), and computes the
+recurrent kernel's gradient in one matrix multiply at the end. The fused ops
+support the activations ``tanh``, ``sigmoid``, ``relu`` and ``linear``; any
+other activation (a custom callable, ``gelu``...) or ``fused=False`` runs the
+composed version, built step by step from nerve's differentiable ops. The
+composed version is also the reference the tests compare the fused ops with.
+
+Weight layout (Keras's, see ``docs/recurrent.md`` for the PyTorch mapping):
+
+* SimpleRNN: ``kernel (F, U)``, ``recurrent_kernel (U, U)``, ``bias (U,)``.
+* LSTM: ``kernel (F, 4U)``, ``recurrent_kernel (U, 4U)``, ``bias (4U,)``, gates
+  in the order input ``i``, forget ``f``, cell candidate ``c``, output ``o``.
+* GRU: ``kernel (F, 3U)``, ``recurrent_kernel (U, 3U)``, gates in the order
+  update ``z``, reset ``r``, candidate ``h``. With ``reset_after=True`` (Keras
+  2+ and PyTorch) the reset gate multiplies the recurrent projection
+  (``n = tanh(x_h + r * (h @ R_h + b_rh))``) and there are two biases, for the
+  input (``bias``) and the recurrent (``recurrent_bias``) projections; with
+  ``reset_after=False`` it multiplies ``h`` before the projection and there is
+  one bias.
+
+Masks: ``mask`` is a boolean array ``(batch, time)``; at a masked (False) step
+the state is carried over unchanged, so the output sequence repeats the
+previous output there (Keras's default). Final states are those after the last
+unmasked step.
+
+Example:
+    >>> import numpy as np, nerve
+    >>> from nerve import ops
+    >>> x = nerve.tensor(np.ones((2, 5, 3)))
+    >>> w, r, b = nerve.tensor(np.full((3, 8), 0.1)), nerve.tensor(np.zeros((2, 8))), nerve.tensor(np.zeros(8))
+    >>> out, h, c = ops.lstm(x, None, None, w, r, b, return_sequences=True, return_state=True)
+    >>> out.shape, h.shape, c.shape
+    ((2, 5, 2), (2, 2), (2, 2))
+"""
+
+from __future__ import annotations
+
+from nerve import activations as _activations
+from nerve.ops.core import linear, matmul, mul, reshape, stack
+from nerve.tensor import Function, Tensor
+
+__all__ = [
+    "GRURecurrence",
+    "LSTMRecurrence",
+    "SimpleRNNRecurrence",
+    "gru",
+    "lstm",
+    "simple_rnn",
+]
+
+#: activations the fused ops implement (forward in place, derivative from the output)
+FUSED_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+
+
+# ------------------------------------------------------------ array helpers
+def _activate(xp, name, a):
+    """Apply activation ``name`` to the array (or view) ``a`` in place."""
+    if name == "tanh":
+        xp.tanh(a, out=a)
+    elif name == "sigmoid":
+        # sigmoid(x) = (1 + tanh(x / 2)) / 2: no overflow for large |x|, three in-place passes
+        a *= 0.5
+        xp.tanh(a, out=a)
+        a *= 0.5
+        a += 0.5
+    elif name == "relu":
+        xp.maximum(a, 0, out=a)
+    # "linear": nothing to do
+
+
+def _times_derivative(name, d, y):
+    """``d * f'(z)`` written with the activation's output ``y = f(z)`` (a new array)."""
+    if name == "tanh":
+        return d * (1 - y * y)
+    if name == "sigmoid":
+        return d * y * (1 - y)
+    if name == "relu":
+        return d * (y > 0)
+    return d.copy()
+
+
+def _time_major_mask(xp, mask, dtype):
+    """(batch, time) boolean mask -> (time, batch, 1) boolean and float arrays."""
+    keep = xp.ascontiguousarray(xp.asarray(mask, dtype=bool).T[:, :, None])
+    return keep, keep.astype(dtype)
+
+
+# ------------------------------------------------------------------- fused ops
+class SimpleRNNRecurrence(Function):
+    """Fused ``h_t = act(xw_t + h_{t-1} @ R)`` over a whole sequence (the input projection ``xw`` is given).
+
+    Inputs: ``xw (B, T, U)``, ``h0 (B, U)``, ``R (U, U)``. Parameters:
+    ``activation`` (a name in ``FUSED_ACTIVATIONS``), ``mask`` (``(B, T)`` boolean
+    or None), ``recurrent_mask`` (``(B, U)`` dropout scale on ``h`` before the
+    recurrent matmul, or None), ``return_sequences``. Output: ``(B, T, U)`` or ``(B, U)``.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> xw = nerve.tensor(np.ones((1, 3, 2)))
+        >>> h0, r = nerve.tensor(np.zeros((1, 2))), nerve.tensor(np.eye(2))
+        >>> SimpleRNNRecurrence.apply(xw, h0, r, activation="linear", mask=None, recurrent_mask=None,
+        ...                           return_sequences=True).numpy()[0, :, 0].tolist()
+        [1.0, 2.0, 3.0]
+    """
+
+    def forward(self, xw, h0, R):
+        xp = self.xp
+        B, T, U = xw.shape
+        hs = xp.empty((T + 1, B, U), dtype=xw.dtype)
+        hs[0] = h0
+        xs = xw.transpose(1, 0, 2)
+        rm = self.recurrent_mask
+        if self.mask is not None:
+            self.keep, self.keepf = _time_major_mask(xp, self.mask, xw.dtype)
+        for t in range(T):
+            h = hs[t]
+            hn = hs[t + 1]
+            xp.matmul(h if rm is None else h * rm, R, out=hn)
+            hn += xs[t]
+            _activate(xp, self.activation, hn)
+            if self.mask is not None:
+                xp.copyto(hn, h, where=~self.keep[t])
+        self.hs, self.R = hs, R
+        if self.return_sequences:
+            return xp.ascontiguousarray(hs[1:].transpose(1, 0, 2))
+        return hs[T].copy()
+
+    def backward(self, grad):
+        xp, hs, R, rm = self.xp, self.hs, self.R, self.recurrent_mask
+        T, B, U = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+        if self.return_sequences:
+            gseq, dh = grad.transpose(1, 0, 2), xp.zeros((B, U), dtype=grad.dtype)
+        else:
+            gseq, dh = None, grad
+        dz = xp.empty((T, B, U), dtype=hs.dtype)
+        for t in range(T - 1, -1, -1):
+            if gseq is not None:
+                dh = dh + gseq[t]
+            carry = None
+            if self.mask is not None:
+                dnew = dh * self.keepf[t]
+                carry, dh = dh - dnew, dnew
+            dz[t] = _times_derivative(self.activation, dh, hs[t + 1])  # masked rows: dh is 0 there
+            dh = dz[t] @ R.T
+            if rm is not None:
+                dh *= rm
+            if carry is not None:
+                dh += carry
+        dR = _kernel_grad(hs, dz, rm) if self.needs_grad[2] else None
+        return _batch_major(self, xp, dz), dh, dR
+
+
+def _kernel_grad(hs, dz, rm):
+    """Gradient of the recurrent kernel for all steps in one matmul: sum_t h_{t-1}^T dz_t."""
+    T, B = dz.shape[0], dz.shape[1]
+    hp = hs[:-1] if rm is None else hs[:-1] * rm
+    return hp.reshape(T * B, -1).T @ dz.reshape(T * B, -1)
+
+
+def _batch_major(fn, xp, dz):
+    """(T, B, G) gradient of the input projection back to (B, T, G), if wanted."""
+    return xp.ascontiguousarray(dz.transpose(1, 0, 2)) if fn.needs_grad[0] else None
+
+
+class LSTMRecurrence(Function):
+    """Fused LSTM recurrence over a whole sequence, gates in Keras order ``i, f, c, o``.
+
+    Inputs: ``xw (B, T, 4U)`` (input projection with bias), ``h0 (B, U)``,
+    ``c0 (B, U)``, ``R (U, 4U)``. Per step: ``z = xw_t + h @ R``;
+    ``i, f, o = ract(z_i), ract(z_f), ract(z_o)``; ``g = act(z_c)``;
+    ``c = f * c + i * g``; ``h = o * act(c)``. Parameters as
+    :class:`SimpleRNNRecurrence` plus ``recurrent_activation`` and
+    ``return_cell``: when True, the final cell state is appended along the time
+    axis (output ``(B, T + 1, U)``, or ``(B, 2, U)`` = ``[h_T, c_T]`` without
+    ``return_sequences``).
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> xw = nerve.tensor(np.zeros((1, 2, 4)))
+        >>> z = nerve.tensor(np.zeros((1, 1)))
+        >>> out = LSTMRecurrence.apply(xw, z, z, nerve.tensor(np.zeros((1, 4))), activation="tanh",
+        ...     recurrent_activation="sigmoid", mask=None, recurrent_mask=None, return_sequences=False, return_cell=True)
+        >>> out.shape
+        (1, 2, 1)
+    """
+
+    def forward(self, xw, h0, c0, R):
+        xp = self.xp
+        B, T, G = xw.shape
+        U = G // 4
+        act, ract, rm = self.activation, self.recurrent_activation, self.recurrent_mask
+        gates = xw.transpose(1, 0, 2).copy()  # (T, B, 4U): pre-activations, then activations
+        hs = xp.empty((T + 1, B, U), dtype=xw.dtype)
+        cs = xp.empty((T + 1, B, U), dtype=xw.dtype)
+        acs = xp.empty((T, B, U), dtype=xw.dtype)  # act(c_t) before masking
+        hs[0], cs[0] = h0, c0
+        if self.mask is not None:
+            self.keep, self.keepf = _time_major_mask(xp, self.mask, xw.dtype)
+        for t in range(T):
+            g = gates[t]
+            h = hs[t]
+            g += (h if rm is None else h * rm) @ R
+            _activate(xp, ract, g[:, : 2 * U])
+            _activate(xp, act, g[:, 2 * U: 3 * U])
+            _activate(xp, ract, g[:, 3 * U:])
+            c = cs[t + 1]
+            xp.multiply(g[:, U: 2 * U], cs[t], out=c)
+            c += g[:, :U] * g[:, 2 * U: 3 * U]
+            a = acs[t]
+            a[...] = c
+            _activate(xp, act, a)
+            hn = hs[t + 1]
+            xp.multiply(g[:, 3 * U:], a, out=hn)
+            if self.mask is not None:
+                old = ~self.keep[t]
+                xp.copyto(hn, h, where=old)
+                xp.copyto(c, cs[t], where=old)
+        self.gates, self.hs, self.cs, self.acs, self.R = gates, hs, cs, acs, R
+        out = hs[1:] if self.return_sequences else hs[T:]
+        if self.return_cell:
+            out = xp.concatenate([out, cs[T:]], axis=0)
+        out = xp.ascontiguousarray(out.transpose(1, 0, 2))
+        return out if self.return_sequences or self.return_cell else out[:, 0]
+
+    def backward(self, grad):
+        xp, hs, cs, acs, gates, R, rm = self.xp, self.hs, self.cs, self.acs, self.gates, self.R, self.recurrent_mask
+        act, ract = self.activation, self.recurrent_activation
+        T, B, U = acs.shape
+        dc = xp.zeros((B, U), dtype=hs.dtype)
+        if self.return_cell:
+            dc, grad = grad[:, -1].copy(), grad[:, :-1]
+            if not self.return_sequences:
+                grad = grad[:, 0]
+        if self.return_sequences:
+            gseq, dh = grad.transpose(1, 0, 2), xp.zeros((B, U), dtype=hs.dtype)
+        else:
+            gseq, dh = None, grad
+        for t in range(T - 1, -1, -1):
+            if gseq is not None:
+                dh = dh + gseq[t]
+            hcarry = ccarry = None
+            if self.mask is not None:
+                m = self.keepf[t]
+                dnew, cnew = dh * m, dc * m
+                hcarry, ccarry, dh, dc = dh - dnew, dc - cnew, dnew, cnew
+            g = gates[t]
+            i, f, gg, o = g[:, :U], g[:, U: 2 * U], g[:, 2 * U: 3 * U], g[:, 3 * U:]
+            a = acs[t]
+            dc = dc + _times_derivative(act, dh * o, a)
+            do = _times_derivative(ract, dh * a, o)
+            di = _times_derivative(ract, dc * gg, i)
+            dg = _times_derivative(act, dc * i, gg)
+            df = _times_derivative(ract, dc * cs[t], f)
+            dc = dc * f
+            g[:, :U], g[:, U: 2 * U], g[:, 2 * U: 3 * U], g[:, 3 * U:] = di, df, dg, do
+            dh = g @ R.T
+            if rm is not None:
+                dh *= rm
+            if hcarry is not None:
+                dh += hcarry
+                dc += ccarry
+        dR = _kernel_grad(hs, gates, rm) if self.needs_grad[3] else None
+        return _batch_major(self, xp, gates), dh, dc, dR
+
+
+class GRURecurrence(Function):
+    """Fused GRU recurrence (``reset_after=True``, the Keras 2+ and PyTorch form), gates in Keras order ``z, r, h``.
+
+    Inputs: ``xw (B, T, 3U)`` (input projection with the input bias),
+    ``h0 (B, U)``, ``R (U, 3U)``, ``recurrent_bias (3U,)``. Per step:
+    ``q = h @ R + recurrent_bias``; ``z = ract(xw_z + q_z)``;
+    ``r = ract(xw_r + q_r)``; ``n = act(xw_h + r * q_h)``;
+    ``h = z * h + (1 - z) * n``. Parameters as :class:`SimpleRNNRecurrence`
+    plus ``recurrent_activation``.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> xw = nerve.tensor(np.zeros((1, 2, 3)))
+        >>> h0, r, b = nerve.tensor(np.ones((1, 1))), nerve.tensor(np.zeros((1, 3))), nerve.tensor(np.zeros(3))
+        >>> GRURecurrence.apply(xw, h0, r, b, activation="tanh", recurrent_activation="sigmoid", mask=None,
+        ...                     recurrent_mask=None, return_sequences=False).item()
+        0.25
+    """
+
+    def forward(self, xw, h0, R, bias):
+        xp = self.xp
+        B, T, G = xw.shape
+        U = G // 3
+        act, ract, rm = self.activation, self.recurrent_activation, self.recurrent_mask
+        gates = xw.transpose(1, 0, 2).copy()  # (T, B, 3U): z, r, n after activation
+        qh = xp.empty((T, B, U), dtype=xw.dtype)  # recurrent projection of the candidate, h @ R_h + b_h
+        hs = xp.empty((T + 1, B, U), dtype=xw.dtype)
+        hs[0] = h0
+        if self.mask is not None:
+            self.keep, self.keepf = _time_major_mask(xp, self.mask, xw.dtype)
+        for t in range(T):
+            g = gates[t]
+            h = hs[t]
+            q = (h if rm is None else h * rm) @ R
+            q += bias
+            g[:, : 2 * U] += q[:, : 2 * U]
+            _activate(xp, ract, g[:, : 2 * U])
+            qh[t] = q[:, 2 * U:]
+            n = g[:, 2 * U:]
+            n += g[:, U: 2 * U] * qh[t]
+            _activate(xp, act, n)
+            hn = hs[t + 1]
+            xp.subtract(h, n, out=hn)  # h_new = n + z * (h - n)
+            hn *= g[:, :U]
+            hn += n
+            if self.mask is not None:
+                xp.copyto(hn, h, where=~self.keep[t])
+        self.gates, self.qh, self.hs, self.R = gates, qh, hs, R
+        if self.return_sequences:
+            return xp.ascontiguousarray(hs[1:].transpose(1, 0, 2))
+        return hs[T].copy()
+
+    def backward(self, grad):
+        xp, hs, gates, qh, R, rm = self.xp, self.hs, self.gates, self.qh, self.R, self.recurrent_mask
+        act, ract = self.activation, self.recurrent_activation
+        T, B, U = qh.shape
+        if self.return_sequences:
+            gseq, dh = grad.transpose(1, 0, 2), xp.zeros((B, U), dtype=hs.dtype)
+        else:
+            gseq, dh = None, grad
+        dq = xp.empty((T, B, 3 * U), dtype=hs.dtype)  # gradient of the recurrent projection q
+        for t in range(T - 1, -1, -1):
+            if gseq is not None:
+                dh = dh + gseq[t]
+            carry = None
+            if self.mask is not None:
+                dnew = dh * self.keepf[t]
+                carry, dh = dh - dnew, dnew
+            g = gates[t]
+            z, r, n = g[:, :U], g[:, U: 2 * U], g[:, 2 * U:]
+            h = hs[t]
+            dz = _times_derivative(ract, dh * (h - n), z)
+            dn = _times_derivative(act, dh * (1 - z), n)
+            dr = _times_derivative(ract, dn * qh[t], r)
+            dhp = dh * z
+            d = dq[t]
+            d[:, :U], d[:, U: 2 * U] = dz, dr
+            xp.multiply(dn, r, out=d[:, 2 * U:])
+            g[:, :U], g[:, U: 2 * U], g[:, 2 * U:] = dz, dr, dn
+            dh = d @ R.T
+            if rm is not None:
+                dh *= rm
+            dh += dhp
+            if carry is not None:
+                dh += carry
+        dbias = dq.reshape(T * B, 3 * U).sum(axis=0) if self.needs_grad[3] else None
+        dR = _kernel_grad(hs, dq, rm) if self.needs_grad[2] else None
+        return _batch_major(self, xp, gates), dh, dR, dbias
+
+
+# ---------------------------------------------------------- public functions
+def _activation_name(activation):
+    """Name of a fusable activation, or None for anything else (a custom callable, gelu...)."""
+    try:
+        name = _activations.serialize(activation)
+    except ValueError:
+        return None
+    return name if name in FUSED_ACTIVATIONS else None
+
+
+def _check_sequence_input(fn_name, x, kernel, gates):
+    if x.ndim != 3:
+        raise ValueError(
+            f"{fn_name}: expected x of shape (batch, time, features), got shape {tuple(x.shape)}; "
+            "for one feature per step add an axis: x[..., None]"
+        )
+    if kernel.shape[0] != x.shape[-1]:
+        raise ValueError(
+            f"{fn_name}: x has {x.shape[-1]} features (shape {tuple(x.shape)}) but the kernel expects "
+            f"{kernel.shape[0]} (kernel shape {tuple(kernel.shape)})"
+        )
+    if kernel.shape[1] % gates:
+        raise ValueError(f"{fn_name}: kernel width {kernel.shape[1]} is not a multiple of {gates} gates")
+
+
+def _zeros_state(x, units):
+    return Tensor(x.xp.zeros((x.shape[0], units), dtype=x.dtype))
+
+
+def _check_state(fn_name, state, batch, units, what):
+    if state.shape != (batch, units):
+        raise ValueError(f"{fn_name}: {what} must have shape (batch, units) = {(batch, units)}, got {tuple(state.shape)}")
+
+
+def _project(x, kernel, bias):
+    """All time steps' input projections in one matmul: (B, T, F) -> (B, T, G)."""
+    B, T, F = x.shape
+    out = linear(reshape(x, (B * T, F)), kernel, bias)
+    return reshape(out, (B, T, kernel.shape[1]))
+
+
+def _check_mask(fn_name, mask, x):
+    if mask is None:
+        return None
+    mask = mask.data if isinstance(mask, Tensor) else mask
+    if tuple(mask.shape) != tuple(x.shape[:2]):
+        raise ValueError(f"{fn_name}: mask must have shape (batch, time) = {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
+    return x.xp.asarray(mask).astype(bool)
+
+
+def _use_fused(fn_name, fused, names):
+    ok = all(n is not None for n in names)
+    if fused and not ok:
+        raise ValueError(f"{fn_name}: fused=True needs activations among {', '.join(FUSED_ACTIVATIONS)}")
+    return ok if fused is None else bool(fused)
+
+
+def _carry(mask, t, new, old):
+    """Composed masking: ``new`` where the step is real, ``old`` where it is padding."""
+    m = Tensor(mask[:, t, None].astype(new.dtype))
+    return new * m + old * (1 - m)
+
+
+def _recurrent_in(h, recurrent_mask):
+    return h if recurrent_mask is None else mul(h, Tensor(recurrent_mask))
+
+
+def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, activation="tanh", mask=None, recurrent_mask=None,
+               return_sequences=False, return_state=False, fused=None):
+    """Fully connected RNN ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
+
+    Args:
+        x: ``(batch, time, features)``.
+        h0: initial state ``(batch, units)``, or None for zeros.
+        kernel, recurrent_kernel, bias: ``(F, U)``, ``(U, U)``, ``(U,)`` or None.
+        activation: name or callable.
+        mask: boolean ``(batch, time)``; False steps carry the state over.
+        recurrent_mask: ``(batch, units)`` multiplier of ``h`` before the
+            recurrent matmul (recurrent dropout), or None.
+        return_sequences: outputs of every step ``(B, T, U)`` instead of the last ``(B, U)``.
+        return_state: also return the final state: ``(outputs, h_T)``.
+        fused: None picks the fused op when the activation allows; False forces
+            the composed reference.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> x = nerve.tensor(np.ones((1, 3, 1)))
+        >>> k, r = nerve.tensor(np.ones((1, 1))), nerve.tensor(np.ones((1, 1)))
+        >>> simple_rnn(x, None, k, r, activation="linear", return_sequences=True).numpy().ravel().tolist()
+        [1.0, 2.0, 3.0]
+    """
+    _check_sequence_input("simple_rnn", x, kernel, 1)
+    U = kernel.shape[1]
+    h0 = _zeros_state(x, U) if h0 is None else h0
+    _check_state("simple_rnn", h0, x.shape[0], U, "h0")
+    mask = _check_mask("simple_rnn", mask, x)
+    act = _activations.get(activation)
+    name = _activation_name(act)
+    xw = _project(x, kernel, bias)
+    if _use_fused("simple_rnn", fused, [name]):
+        out = SimpleRNNRecurrence.apply(xw, h0, recurrent_kernel, activation=name, mask=mask,
+                                        recurrent_mask=recurrent_mask, return_sequences=return_sequences)
+        if not return_state:
+            return out
+        return out, (out[:, -1] if return_sequences else out)
+    h, outputs = h0, []
+    for t in range(x.shape[1]):
+        new = act(xw[:, t] + matmul(_recurrent_in(h, recurrent_mask), recurrent_kernel))
+        h = new if mask is None else _carry(mask, t, new, h)
+        outputs.append(h)
+    out = stack(outputs, axis=1) if return_sequences else h
+    return (out, h) if return_state else out
+
+
+def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, activation="tanh", recurrent_activation="sigmoid",
+         mask=None, recurrent_mask=None, return_sequences=False, return_state=False, fused=None):
+    """Long short-term memory over a batch of sequences (Keras gate order ``i, f, c, o``).
+
+    ``z = x_t @ kernel + h @ recurrent_kernel + bias`` split into four gates;
+    ``c = f * c + i * act(z_c)``, ``h = o * act(c)`` with ``i, f, o`` passed
+    through ``recurrent_activation``. Arguments as :func:`simple_rnn`;
+    ``c0`` is the initial cell state (None for zeros). With
+    ``return_state=True`` returns ``(outputs, h_T, c_T)``.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> x = nerve.tensor(np.ones((2, 4, 1)))
+        >>> k, r = nerve.tensor(np.full((1, 12), 0.5)), nerve.tensor(np.zeros((3, 12)))
+        >>> lstm(x, None, None, k, r).shape
+        (2, 3)
+    """
+    _check_sequence_input("lstm", x, kernel, 4)
+    B, U = x.shape[0], kernel.shape[1] // 4
+    h0 = _zeros_state(x, U) if h0 is None else h0
+    c0 = _zeros_state(x, U) if c0 is None else c0
+    _check_state("lstm", h0, B, U, "h0")
+    _check_state("lstm", c0, B, U, "c0")
+    mask = _check_mask("lstm", mask, x)
+    act, ract = _activations.get(activation), _activations.get(recurrent_activation)
+    names = [_activation_name(act), _activation_name(ract)]
+    xw = _project(x, kernel, bias)
+    if _use_fused("lstm", fused, names):
+        out = LSTMRecurrence.apply(xw, h0, c0, recurrent_kernel, activation=names[0], recurrent_activation=names[1],
+                                   mask=mask, recurrent_mask=recurrent_mask, return_sequences=return_sequences,
+                                   return_cell=return_state)
+        if not return_state:
+            return out
+        if return_sequences:
+            return out[:, :-1], out[:, -2], out[:, -1]
+        return out[:, 0], out[:, 0], out[:, 1]
+    h, c, outputs = h0, c0, []
+    for t in range(x.shape[1]):
+        z = xw[:, t] + matmul(_recurrent_in(h, recurrent_mask), recurrent_kernel)
+        i, f = ract(z[:, :U]), ract(z[:, U: 2 * U])
+        g, o = act(z[:, 2 * U: 3 * U]), ract(z[:, 3 * U:])
+        c_new = f * c + i * g
+        h_new = o * act(c_new)
+        if mask is None:
+            h, c = h_new, c_new
+        else:
+            h, c = _carry(mask, t, h_new, h), _carry(mask, t, c_new, c)
+        outputs.append(h)
+    out = stack(outputs, axis=1) if return_sequences else h
+    return (out, h, c) if return_state else out
+
+
+def gru(x, h0, kernel, recurrent_kernel, bias=None, recurrent_bias=None, activation="tanh",
+        recurrent_activation="sigmoid", reset_after=True, mask=None, recurrent_mask=None, return_sequences=False,
+        return_state=False, fused=None):
+    """Gated recurrent unit over a batch of sequences (Keras gate order ``z, r, h``).
+
+    ``z = ract(x W_z + h R_z + b)``, ``r = ract(x W_r + h R_r + b)``, and
+    ``h = z * h + (1 - z) * n`` with the candidate
+    ``n = act(x W_h + b_h + r * (h R_h + b_rh))`` when ``reset_after`` (Keras
+    2+ and PyTorch; ``bias`` is the input bias and ``recurrent_bias`` the
+    recurrent bias, each ``(3U,)``) or ``n = act(x W_h + (r * h) R_h + b_h)``
+    otherwise (``recurrent_bias`` must be None). Other arguments as
+    :func:`simple_rnn`; ``return_state=True`` gives ``(outputs, h_T)``. The
+    fused op covers ``reset_after=True``; ``reset_after=False`` runs composed.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> x = nerve.tensor(np.ones((2, 4, 1)))
+        >>> k, r = nerve.tensor(np.full((1, 9), 0.5)), nerve.tensor(np.zeros((3, 9)))
+        >>> gru(x, None, k, r, return_sequences=True).shape
+        (2, 4, 3)
+    """
+    _check_sequence_input("gru", x, kernel, 3)
+    B, U = x.shape[0], kernel.shape[1] // 3
+    h0 = _zeros_state(x, U) if h0 is None else h0
+    _check_state("gru", h0, B, U, "h0")
+    if not reset_after and recurrent_bias is not None:
+        raise ValueError("gru: reset_after=False has a single bias; recurrent_bias must be None")
+    mask = _check_mask("gru", mask, x)
+    act, ract = _activations.get(activation), _activations.get(recurrent_activation)
+    names = [_activation_name(act), _activation_name(ract)]
+    xw = _project(x, kernel, bias)
+    if reset_after and _use_fused("gru", fused, names):
+        rb = recurrent_bias if recurrent_bias is not None else Tensor(x.xp.zeros(3 * U, dtype=x.dtype))
+        out = GRURecurrence.apply(xw, h0, recurrent_kernel, rb, activation=names[0], recurrent_activation=names[1],
+                                  mask=mask, recurrent_mask=recurrent_mask, return_sequences=return_sequences)
+        if not return_state:
+            return out
+        return out, (out[:, -1] if return_sequences else out)
+    if fused and not reset_after:
+        raise ValueError("gru: the fused op implements reset_after=True only; use fused=None or False")
+    h, outputs = h0, []
+    for t in range(x.shape[1]):
+        xt = xw[:, t]
+        hr = _recurrent_in(h, recurrent_mask)
+        if reset_after:
+            q = matmul(hr, recurrent_kernel)
+            if recurrent_bias is not None:
+                q = q + recurrent_bias
+            z = ract(xt[:, :U] + q[:, :U])
+            r = ract(xt[:, U: 2 * U] + q[:, U: 2 * U])
+            n = act(xt[:, 2 * U:] + r * q[:, 2 * U:])
+        else:
+            q = matmul(hr, recurrent_kernel[:, : 2 * U])
+            z = ract(xt[:, :U] + q[:, :U])
+            r = ract(xt[:, U: 2 * U] + q[:, U:])
+            n = act(xt[:, 2 * U:] + matmul(r * hr, recurrent_kernel[:, 2 * U:]))
+        new = z * h + (1 - z) * n
+        h = new if mask is None else _carry(mask, t, new, h)
+        outputs.append(h)
+    out = stack(outputs, axis=1) if return_sequences else h
+    return (out, h) if return_state else out
+
