@@ -555,11 +555,13 @@ class Sequential(Model):
             config["input_dtype"] = str(self._input.dtype)
         elif self.built and self.input_spec is not None and self._layers and self._layers[0].built:
             config["input_shape"] = None
+        if self.dtype is not None:
+            config["dtype"] = str(self.dtype)  # float64 models take float64 arrays as they are
         return config
 
     @classmethod
     def from_config(cls, config):
-        model = cls(name=config.get("name"))
+        model = cls(name=config.get("name"), dtype=config.get("dtype"))
         if config.get("input_shape") is not None:
             model.add(Input(tuple(config["input_shape"]), dtype=config.get("input_dtype", "float32")))
         for entry in config["layers"]:

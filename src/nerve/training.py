@@ -240,12 +240,13 @@ class Trainer:
         return total, parts, outs, targets
 
     def _regularization(self):
-        penalties = self.losses
-        if not penalties:
+        terms = self._penalty_terms
+        if not terms:
             return None
-        total = penalties[0]
-        for p in penalties[1:]:
-            total = total + p
+        total = None
+        for regularizer, weight in terms:
+            penalty = regularizer(weight)
+            total = penalty if total is None else total + penalty
         return total
 
     def _update_metrics(self, outs, targets, sample_weight):
@@ -274,6 +275,7 @@ class Trainer:
                 self._resolve(outputs)
         if not self.optimizer.params:
             self.optimizer.build(self.trainable_weights)
+        self._penalty_terms = self.regularized_weights()
 
     def train_step(self, x, y, sample_weight=None):
         """One iteration: forward, loss + penalties, backward, optimizer step. Returns the loss value."""

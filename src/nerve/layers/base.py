@@ -267,9 +267,8 @@ class Layer:
                 raise ValueError(f"{self.name}: weight {weight.name} has shape {weight.shape}, got an array of shape {array.shape}")
             weight.data[...] = array
 
-    @property
-    def losses(self):
-        """Regularisation penalties of this layer and its sub-layers (scalar Tensors), for the training loss."""
+    def regularized_weights(self):
+        """``(regularizer, weight)`` pairs of this layer and its sub-layers (trainable weights only)."""
         out = []
         stack = [self]
         while stack:
@@ -277,10 +276,23 @@ class Layer:
             if layer.trainable:
                 for _, weight, trainable, regularizer in layer._weights:
                     if regularizer is not None and trainable:
-                        out.append(regularizer(weight))
-                out.extend(getattr(layer, "_extra_losses", ()))
-            stack.extend(layer._sublayers())
+                        out.append((regularizer, weight))
+                stack.extend(layer._sublayers())
         return out
+
+    @property
+    def losses(self):
+        """Regularisation penalties of this layer and its sub-layers (scalar Tensors), for the training loss.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> d = layers.Dense(1, kernel_regularizer=nerve.regularizers.L2(0.5)); _ = d(np.ones((1, 2)))
+            >>> d.set_weights([np.ones((2, 1)), np.zeros(1)])
+            >>> [p.item() for p in d.losses]
+            [1.0]
+        """
+        return [regularizer(weight) for regularizer, weight in self.regularized_weights()]
 
     @property
     def layers(self):

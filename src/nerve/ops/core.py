@@ -417,17 +417,24 @@ def matmul(a, b):
 
 
 class Linear(Function):
-    """Fused ``x @ w + b`` (the Dense layer's op): one node instead of two."""
+    """Fused ``x @ w + b`` (the Dense layer's op), optionally followed by ReLU: one node instead of three."""
+
+    relu = False
 
     def forward(self, x, w, b=None):
         self.x, self.w = x, w
         out = x @ w
         if b is not None:
             out += b
+        if self.relu:
+            self.mask = out > 0
+            self.xp.maximum(out, 0, out=out)
         return out
 
     def backward(self, grad):
-        x, w, xp = self.x, self.w, self.xp
+        x, w = self.x, self.w
+        if self.relu:
+            grad = grad * self.mask
         gx = grad @ w.T if self.needs_grad[0] else None
         gw = gb = None
         if self.needs_grad[1]:
@@ -440,14 +447,16 @@ class Linear(Function):
         return gx, gw, gb
 
 
-def linear(x, weight, bias=None):
-    """Affine map ``x @ weight + bias`` over the last axis of ``x``.
+def linear(x, weight, bias=None, activation=None):
+    """Affine map ``x @ weight + bias`` over the last axis of ``x``; ``activation="relu"`` fuses a ReLU.
 
     Example:
         >>> import nerve
         >>> x = nerve.tensor([[1.0, 1.0]])
         >>> linear(x, nerve.tensor([[1.0], [2.0]]), nerve.tensor([0.5])).tolist()
         [[3.5]]
+        >>> linear(x, nerve.tensor([[-1.0], [-2.0]]), activation="relu").tolist()
+        [[0.0]]
     """
     x = _as_tensor(x)
     if x.ndim == 0 or x.shape[-1] != weight.shape[0]:
@@ -455,9 +464,12 @@ def linear(x, weight, bias=None):
             f"linear: input has {x.shape[-1] if x.ndim else 0} features on its last axis (shape {tuple(x.shape)}) "
             f"but the weight expects {weight.shape[0]} (weight shape {tuple(weight.shape)})"
         )
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    params = {"relu": True} if activation == "relu" else {}
     if bias is None:
-        return Linear.apply(x, weight)
-    return Linear.apply(x, weight, bias)
+        return Linear.apply(x, weight, **params)
+    return Linear.apply(x, weight, bias, **params)
 
 
 # ------------------------------------------------------------ elementwise

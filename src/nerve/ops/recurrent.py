@@ -48,7 +48,7 @@ Example:
 from __future__ import annotations
 
 from nerve import activations as _activations
-from nerve.ops.core import linear, matmul, mul, reshape, stack
+from nerve.ops.core import linear, matmul, mul, reshape, stack, transpose
 from nerve.tensor import Function, Tensor
 
 __all__ = [
@@ -97,59 +97,92 @@ def _time_major_mask(xp, mask, dtype):
     return keep, keep.astype(dtype)
 
 
-# ------------------------------------------------------------------- fused ops
-class SimpleRNNRecurrence(Function):
+class _Recurrence(Function):
+    """Shared parts of the fused recurrences.
+
+    Inputs come time-major: ``xw`` is the input projection of every step,
+    shape ``(T, B, G)``. With ``consume_input=True`` the op works in place in
+    ``xw`` (the public functions pass a fresh projection, which saves copying
+    it); otherwise it copies it first. The output is batch-major like the
+    layers': ``(B, T, U)`` with ``return_sequences``, else ``(B, U)``.
+    """
+
+    def _start(self, xw, units):
+        xp = self.xp
+        T, B = xw.shape[0], xw.shape[1]
+        gates = xw if self.consume_input else xw.copy()
+        hs = xp.empty((T + 1, B, units), dtype=xw.dtype)  # h_0 ... h_T (h_{t-1} feeds the kernel gradient)
+        self.keep = self.keepf = None
+        if self.mask is not None:
+            self.keep, self.keepf = _time_major_mask(xp, self.mask, xw.dtype)
+        return gates, hs
+
+    def _sequence_output(self, hs):
+        T = hs.shape[0] - 1
+        if self.return_sequences:
+            return self.xp.ascontiguousarray(hs[1:].transpose(1, 0, 2))
+        return hs[T].copy()
+
+    def _grad_start(self, grad, B, U, dtype):
+        """(per-step upstream gradients or None, initial dh) from the output gradient."""
+        if self.return_sequences:
+            return grad.transpose(1, 0, 2), self.xp.zeros((B, U), dtype=dtype)
+        return None, grad.copy()
+
+    def _kernel_grad(self, hs, dz, index):
+        """Gradient of the recurrent kernel for all steps in one matmul: sum_t h_{t-1}^T dz_t."""
+        if not self.needs_grad[index]:
+            return None
+        T, B = dz.shape[0], dz.shape[1]
+        rm = self.recurrent_mask
+        hp = hs[:-1] if rm is None else hs[:-1] * rm
+        return hp.reshape(T * B, -1).T @ dz.reshape(T * B, -1)
+
+
+class SimpleRNNRecurrence(_Recurrence):
     """Fused ``h_t = act(xw_t + h_{t-1} @ R)`` over a whole sequence (the input projection ``xw`` is given).
 
-    Inputs: ``xw (B, T, U)``, ``h0 (B, U)``, ``R (U, U)``. Parameters:
-    ``activation`` (a name in ``FUSED_ACTIVATIONS``), ``mask`` (``(B, T)`` boolean
-    or None), ``recurrent_mask`` (``(B, U)`` dropout scale on ``h`` before the
-    recurrent matmul, or None), ``return_sequences``. Output: ``(B, T, U)`` or ``(B, U)``.
+    Inputs: ``xw (T, B, U)`` (time-major), ``h0 (B, U)``, ``R (U, U)``.
+    Parameters: ``activation`` (a name in ``FUSED_ACTIVATIONS``), ``mask``
+    (``(B, T)`` boolean or None), ``recurrent_mask`` (``(B, U)`` dropout scale
+    on ``h`` before the recurrent matmul, or None), ``return_sequences``,
+    ``consume_input``. Output: ``(B, T, U)`` or ``(B, U)``.
 
     Example:
         >>> import numpy as np, nerve
-        >>> xw = nerve.tensor(np.ones((1, 3, 2)))
+        >>> xw = nerve.tensor(np.ones((3, 1, 2)))
         >>> h0, r = nerve.tensor(np.zeros((1, 2))), nerve.tensor(np.eye(2))
         >>> SimpleRNNRecurrence.apply(xw, h0, r, activation="linear", mask=None, recurrent_mask=None,
-        ...                           return_sequences=True).numpy()[0, :, 0].tolist()
+        ...                           return_sequences=True, consume_input=False).numpy()[0, :, 0].tolist()
         [1.0, 2.0, 3.0]
     """
 
     def forward(self, xw, h0, R):
         xp = self.xp
-        B, T, U = xw.shape
-        hs = xp.empty((T + 1, B, U), dtype=xw.dtype)
+        T, U = xw.shape[0], xw.shape[2]
+        gates, hs = self._start(xw, U)
         hs[0] = h0
-        xs = xw.transpose(1, 0, 2)
         rm = self.recurrent_mask
-        if self.mask is not None:
-            self.keep, self.keepf = _time_major_mask(xp, self.mask, xw.dtype)
         for t in range(T):
-            h = hs[t]
-            hn = hs[t + 1]
+            h, hn = hs[t], hs[t + 1]
             xp.matmul(h if rm is None else h * rm, R, out=hn)
-            hn += xs[t]
+            hn += gates[t]
             _activate(xp, self.activation, hn)
-            if self.mask is not None:
+            if self.keep is not None:
                 xp.copyto(hn, h, where=~self.keep[t])
         self.hs, self.R = hs, R
-        if self.return_sequences:
-            return xp.ascontiguousarray(hs[1:].transpose(1, 0, 2))
-        return hs[T].copy()
+        return self._sequence_output(hs)
 
     def backward(self, grad):
         xp, hs, R, rm = self.xp, self.hs, self.R, self.recurrent_mask
         T, B, U = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-        if self.return_sequences:
-            gseq, dh = grad.transpose(1, 0, 2), xp.zeros((B, U), dtype=grad.dtype)
-        else:
-            gseq, dh = None, grad
+        gseq, dh = self._grad_start(grad, B, U, hs.dtype)
         dz = xp.empty((T, B, U), dtype=hs.dtype)
         for t in range(T - 1, -1, -1):
             if gseq is not None:
-                dh = dh + gseq[t]
+                dh += gseq[t]
             carry = None
-            if self.mask is not None:
+            if self.keepf is not None:
                 dnew = dh * self.keepf[t]
                 carry, dh = dh - dnew, dnew
             dz[t] = _times_derivative(self.activation, dh, hs[t + 1])  # masked rows: dh is 0 there
@@ -158,29 +191,16 @@ class SimpleRNNRecurrence(Function):
                 dh *= rm
             if carry is not None:
                 dh += carry
-        dR = _kernel_grad(hs, dz, rm) if self.needs_grad[2] else None
-        return _batch_major(self, xp, dz), dh, dR
+        return dz, dh, self._kernel_grad(hs, dz, 2)
 
 
-def _kernel_grad(hs, dz, rm):
-    """Gradient of the recurrent kernel for all steps in one matmul: sum_t h_{t-1}^T dz_t."""
-    T, B = dz.shape[0], dz.shape[1]
-    hp = hs[:-1] if rm is None else hs[:-1] * rm
-    return hp.reshape(T * B, -1).T @ dz.reshape(T * B, -1)
-
-
-def _batch_major(fn, xp, dz):
-    """(T, B, G) gradient of the input projection back to (B, T, G), if wanted."""
-    return xp.ascontiguousarray(dz.transpose(1, 0, 2)) if fn.needs_grad[0] else None
-
-
-class LSTMRecurrence(Function):
+class LSTMRecurrence(_Recurrence):
     """Fused LSTM recurrence over a whole sequence, gates in Keras order ``i, f, c, o``.
 
-    Inputs: ``xw (B, T, 4U)`` (input projection with bias), ``h0 (B, U)``,
-    ``c0 (B, U)``, ``R (U, 4U)``. Per step: ``z = xw_t + h @ R``;
-    ``i, f, o = ract(z_i), ract(z_f), ract(z_o)``; ``g = act(z_c)``;
-    ``c = f * c + i * g``; ``h = o * act(c)``. Parameters as
+    Inputs: ``xw (T, B, 4U)`` (time-major input projection with bias),
+    ``h0 (B, U)``, ``c0 (B, U)``, ``R (U, 4U)``. Per step:
+    ``z = xw_t + h @ R``; ``i, f, o = ract(z_i), ract(z_f), ract(z_o)``;
+    ``g = act(z_c)``; ``c = f * c + i * g``; ``h = o * act(c)``. Parameters as
     :class:`SimpleRNNRecurrence` plus ``recurrent_activation`` and
     ``return_cell``: when True, the final cell state is appended along the time
     axis (output ``(B, T + 1, U)``, or ``(B, 2, U)`` = ``[h_T, c_T]`` without
@@ -188,51 +208,49 @@ class LSTMRecurrence(Function):
 
     Example:
         >>> import numpy as np, nerve
-        >>> xw = nerve.tensor(np.zeros((1, 2, 4)))
+        >>> xw = nerve.tensor(np.zeros((2, 1, 4)))
         >>> z = nerve.tensor(np.zeros((1, 1)))
         >>> out = LSTMRecurrence.apply(xw, z, z, nerve.tensor(np.zeros((1, 4))), activation="tanh",
-        ...     recurrent_activation="sigmoid", mask=None, recurrent_mask=None, return_sequences=False, return_cell=True)
+        ...     recurrent_activation="sigmoid", mask=None, recurrent_mask=None, return_sequences=False,
+        ...     return_cell=True, consume_input=False)
         >>> out.shape
         (1, 2, 1)
     """
 
     def forward(self, xw, h0, c0, R):
         xp = self.xp
-        B, T, G = xw.shape
+        T, B, G = xw.shape
         U = G // 4
         act, ract, rm = self.activation, self.recurrent_activation, self.recurrent_mask
-        gates = xw.transpose(1, 0, 2).copy()  # (T, B, 4U): pre-activations, then activations
-        hs = xp.empty((T + 1, B, U), dtype=xw.dtype)
+        gates, hs = self._start(xw, U)  # gates: pre-activations, then activations
         cs = xp.empty((T + 1, B, U), dtype=xw.dtype)
         acs = xp.empty((T, B, U), dtype=xw.dtype)  # act(c_t) before masking
         hs[0], cs[0] = h0, c0
-        if self.mask is not None:
-            self.keep, self.keepf = _time_major_mask(xp, self.mask, xw.dtype)
+        q = xp.empty((B, G), dtype=xw.dtype)
         for t in range(T):
-            g = gates[t]
-            h = hs[t]
-            g += (h if rm is None else h * rm) @ R
+            g, h, c = gates[t], hs[t], cs[t + 1]
+            xp.matmul(h if rm is None else h * rm, R, out=q)
+            g += q
             _activate(xp, ract, g[:, : 2 * U])
             _activate(xp, act, g[:, 2 * U: 3 * U])
             _activate(xp, ract, g[:, 3 * U:])
-            c = cs[t + 1]
             xp.multiply(g[:, U: 2 * U], cs[t], out=c)
-            c += g[:, :U] * g[:, 2 * U: 3 * U]
+            xp.multiply(g[:, :U], g[:, 2 * U: 3 * U], out=acs[t])
+            c += acs[t]
             a = acs[t]
             a[...] = c
             _activate(xp, act, a)
             hn = hs[t + 1]
             xp.multiply(g[:, 3 * U:], a, out=hn)
-            if self.mask is not None:
+            if self.keep is not None:
                 old = ~self.keep[t]
                 xp.copyto(hn, h, where=old)
                 xp.copyto(c, cs[t], where=old)
         self.gates, self.hs, self.cs, self.acs, self.R = gates, hs, cs, acs, R
-        out = hs[1:] if self.return_sequences else hs[T:]
-        if self.return_cell:
-            out = xp.concatenate([out, cs[T:]], axis=0)
-        out = xp.ascontiguousarray(out.transpose(1, 0, 2))
-        return out if self.return_sequences or self.return_cell else out[:, 0]
+        if not self.return_cell:
+            return self._sequence_output(hs)
+        out = xp.concatenate([hs[1:] if self.return_sequences else hs[T:], cs[T:]], axis=0)
+        return xp.ascontiguousarray(out.transpose(1, 0, 2))
 
     def backward(self, grad):
         xp, hs, cs, acs, gates, R, rm = self.xp, self.hs, self.cs, self.acs, self.gates, self.R, self.recurrent_mask
@@ -243,15 +261,12 @@ class LSTMRecurrence(Function):
             dc, grad = grad[:, -1].copy(), grad[:, :-1]
             if not self.return_sequences:
                 grad = grad[:, 0]
-        if self.return_sequences:
-            gseq, dh = grad.transpose(1, 0, 2), xp.zeros((B, U), dtype=hs.dtype)
-        else:
-            gseq, dh = None, grad
+        gseq, dh = self._grad_start(grad, B, U, hs.dtype)
         for t in range(T - 1, -1, -1):
             if gseq is not None:
-                dh = dh + gseq[t]
+                dh += gseq[t]
             hcarry = ccarry = None
-            if self.mask is not None:
+            if self.keepf is not None:
                 m = self.keepf[t]
                 dnew, cnew = dh * m, dc * m
                 hcarry, ccarry, dh, dc = dh - dnew, dc - cnew, dnew, cnew
@@ -263,7 +278,7 @@ class LSTMRecurrence(Function):
             di = _times_derivative(ract, dc * gg, i)
             dg = _times_derivative(act, dc * i, gg)
             df = _times_derivative(ract, dc * cs[t], f)
-            dc = dc * f
+            dc *= f
             g[:, :U], g[:, U: 2 * U], g[:, 2 * U: 3 * U], g[:, 3 * U:] = di, df, dg, do
             dh = g @ R.T
             if rm is not None:
@@ -271,15 +286,14 @@ class LSTMRecurrence(Function):
             if hcarry is not None:
                 dh += hcarry
                 dc += ccarry
-        dR = _kernel_grad(hs, gates, rm) if self.needs_grad[3] else None
-        return _batch_major(self, xp, gates), dh, dc, dR
+        return gates, dh, dc, self._kernel_grad(hs, gates, 3)
 
 
-class GRURecurrence(Function):
+class GRURecurrence(_Recurrence):
     """Fused GRU recurrence (``reset_after=True``, the Keras 2+ and PyTorch form), gates in Keras order ``z, r, h``.
 
-    Inputs: ``xw (B, T, 3U)`` (input projection with the input bias),
-    ``h0 (B, U)``, ``R (U, 3U)``, ``recurrent_bias (3U,)``. Per step:
+    Inputs: ``xw (T, B, 3U)`` (time-major input projection with the input
+    bias), ``h0 (B, U)``, ``R (U, 3U)``, ``recurrent_bias (3U,)``. Per step:
     ``q = h @ R + recurrent_bias``; ``z = ract(xw_z + q_z)``;
     ``r = ract(xw_r + q_r)``; ``n = act(xw_h + r * q_h)``;
     ``h = z * h + (1 - z) * n``. Parameters as :class:`SimpleRNNRecurrence`
@@ -287,73 +301,63 @@ class GRURecurrence(Function):
 
     Example:
         >>> import numpy as np, nerve
-        >>> xw = nerve.tensor(np.zeros((1, 2, 3)))
+        >>> xw = nerve.tensor(np.zeros((2, 1, 3)))
         >>> h0, r, b = nerve.tensor(np.ones((1, 1))), nerve.tensor(np.zeros((1, 3))), nerve.tensor(np.zeros(3))
         >>> GRURecurrence.apply(xw, h0, r, b, activation="tanh", recurrent_activation="sigmoid", mask=None,
-        ...                     recurrent_mask=None, return_sequences=False).item()
+        ...                     recurrent_mask=None, return_sequences=False, consume_input=False).item()
         0.25
     """
 
     def forward(self, xw, h0, R, bias):
         xp = self.xp
-        B, T, G = xw.shape
+        T, B, G = xw.shape
         U = G // 3
         act, ract, rm = self.activation, self.recurrent_activation, self.recurrent_mask
-        gates = xw.transpose(1, 0, 2).copy()  # (T, B, 3U): z, r, n after activation
-        qh = xp.empty((T, B, U), dtype=xw.dtype)  # recurrent projection of the candidate, h @ R_h + b_h
-        hs = xp.empty((T + 1, B, U), dtype=xw.dtype)
+        gates, hs = self._start(xw, U)  # gates: z, r, n after activation
+        gates[:, :, : 2 * U] += bias[: 2 * U]  # the recurrent bias of z and r acts like an input bias
+        qh = xp.empty((T, B, U), dtype=xw.dtype)  # h @ R_h + b_h, which the reset gate multiplies
         hs[0] = h0
-        if self.mask is not None:
-            self.keep, self.keepf = _time_major_mask(xp, self.mask, xw.dtype)
+        q = xp.empty((B, G), dtype=xw.dtype)
         for t in range(T):
-            g = gates[t]
-            h = hs[t]
-            q = (h if rm is None else h * rm) @ R
-            q += bias
-            g[:, : 2 * U] += q[:, : 2 * U]
-            _activate(xp, ract, g[:, : 2 * U])
-            qh[t] = q[:, 2 * U:]
-            n = g[:, 2 * U:]
-            n += g[:, U: 2 * U] * qh[t]
+            g, h, hn = gates[t], hs[t], hs[t + 1]
+            xp.matmul(h if rm is None else h * rm, R, out=q)
+            zr, n = g[:, : 2 * U], g[:, 2 * U:]
+            zr += q[:, : 2 * U]
+            _activate(xp, ract, zr)
+            xp.add(q[:, 2 * U:], bias[2 * U:], out=qh[t])
+            xp.multiply(g[:, U: 2 * U], qh[t], out=hn)
+            n += hn
             _activate(xp, act, n)
-            hn = hs[t + 1]
             xp.subtract(h, n, out=hn)  # h_new = n + z * (h - n)
             hn *= g[:, :U]
             hn += n
-            if self.mask is not None:
+            if self.keep is not None:
                 xp.copyto(hn, h, where=~self.keep[t])
         self.gates, self.qh, self.hs, self.R = gates, qh, hs, R
-        if self.return_sequences:
-            return xp.ascontiguousarray(hs[1:].transpose(1, 0, 2))
-        return hs[T].copy()
+        return self._sequence_output(hs)
 
     def backward(self, grad):
         xp, hs, gates, qh, R, rm = self.xp, self.hs, self.gates, self.qh, self.R, self.recurrent_mask
         act, ract = self.activation, self.recurrent_activation
         T, B, U = qh.shape
-        if self.return_sequences:
-            gseq, dh = grad.transpose(1, 0, 2), xp.zeros((B, U), dtype=hs.dtype)
-        else:
-            gseq, dh = None, grad
+        gseq, dh = self._grad_start(grad, B, U, hs.dtype)
         dq = xp.empty((T, B, 3 * U), dtype=hs.dtype)  # gradient of the recurrent projection q
         for t in range(T - 1, -1, -1):
             if gseq is not None:
-                dh = dh + gseq[t]
+                dh += gseq[t]
             carry = None
-            if self.mask is not None:
+            if self.keepf is not None:
                 dnew = dh * self.keepf[t]
                 carry, dh = dh - dnew, dnew
-            g = gates[t]
+            g, d = gates[t], dq[t]
             z, r, n = g[:, :U], g[:, U: 2 * U], g[:, 2 * U:]
-            h = hs[t]
-            dz = _times_derivative(ract, dh * (h - n), z)
-            dn = _times_derivative(act, dh * (1 - z), n)
-            dr = _times_derivative(ract, dn * qh[t], r)
-            dhp = dh * z
-            d = dq[t]
-            d[:, :U], d[:, U: 2 * U] = dz, dr
+            d[:, :U] = _times_derivative(ract, dh * (hs[t] - n), z)
+            dn = _times_derivative(act, dh - dh * z, n)
+            d[:, U: 2 * U] = _times_derivative(ract, dn * qh[t], r)
             xp.multiply(dn, r, out=d[:, 2 * U:])
-            g[:, :U], g[:, U: 2 * U], g[:, 2 * U:] = dz, dr, dn
+            g[:, : 2 * U] = d[:, : 2 * U]
+            g[:, 2 * U:] = dn
+            dhp = dh * z
             dh = d @ R.T
             if rm is not None:
                 dh *= rm
@@ -361,8 +365,7 @@ class GRURecurrence(Function):
             if carry is not None:
                 dh += carry
         dbias = dq.reshape(T * B, 3 * U).sum(axis=0) if self.needs_grad[3] else None
-        dR = _kernel_grad(hs, dq, rm) if self.needs_grad[2] else None
-        return _batch_major(self, xp, gates), dh, dR, dbias
+        return gates, dh, self._kernel_grad(hs, dq, 2), dbias
 
 
 # ---------------------------------------------------------- public functions
@@ -399,9 +402,12 @@ def _check_state(fn_name, state, batch, units, what):
         raise ValueError(f"{fn_name}: {what} must have shape (batch, units) = {(batch, units)}, got {tuple(state.shape)}")
 
 
-def _project(x, kernel, bias):
-    """All time steps' input projections in one matmul: (B, T, F) -> (B, T, G)."""
+def _project(x, kernel, bias, time_major=False):
+    """All time steps' input projections in one matmul: (B, T, F) -> (B, T, G), or (T, B, G) if ``time_major``."""
     B, T, F = x.shape
+    if time_major:  # transposing x (F wide) is cheaper than transposing the projection (G wide)
+        out = linear(reshape(transpose(x, (1, 0, 2)), (T * B, F)), kernel, bias)
+        return reshape(out, (T, B, kernel.shape[1]))
     out = linear(reshape(x, (B * T, F)), kernel, bias)
     return reshape(out, (B, T, kernel.shape[1]))
 
