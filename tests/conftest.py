@@ -5,11 +5,16 @@
 ``randn`` builds float64 tensors from it for gradient checks.
 """
 
-import numpy
-import pytest
+import os
 
-import nerve
-import nerve.random  # not (yet) imported by nerve/__init__.py
+# Tests do not need BLAS threads; on a busy 2-core machine OpenBLAS's spinning threads make
+# small matrix products many times slower. Must be set before NumPy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy  # noqa: E402
+import pytest  # noqa: E402
+
+import nerve  # noqa: E402
 
 
 @pytest.fixture

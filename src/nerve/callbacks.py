@@ -62,7 +62,15 @@ class Callback:
 
 
 class CallbackList:
-    """Drives a list of callbacks; used by ``fit``/``evaluate``."""
+    """Drives a list of callbacks; used by ``fit``/``evaluate``.
+
+    Example:
+        >>> history = History()
+        >>> cl = CallbackList([history], model=None, epochs=1, steps=1)
+        >>> cl.on_train_begin(); cl.on_epoch_end(0, {"loss": 1.0})
+        >>> history.history
+        {'loss': [1.0]}
+    """
 
     def __init__(self, callbacks=None, model=None, add_history=False, add_progbar=False, verbose=1,
                  epochs=1, steps=None, mode="train"):
@@ -275,6 +283,11 @@ class EarlyStopping(Callback):
                 self.model.set_weights(self.best_weights)
             if self.verbose:
                 print(f"EarlyStopping: {self.monitor} did not improve for {self.wait} epochs; best {self.best:.4f} at epoch {self.best_epoch + 1}")
+
+    def on_train_end(self, logs=None):
+        # like Keras: also when the epochs ran out before the patience did
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
 
 
 class ModelCheckpoint(Callback):

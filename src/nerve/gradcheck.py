@@ -19,7 +19,14 @@ from nerve.tensor import Tensor, no_grad
 
 
 def numerical_gradient(fn, inputs, index, eps=1e-6, upstream=None):
-    """Central-difference gradient of ``sum(fn(*inputs) * upstream)`` with respect to ``inputs[index]``."""
+    """Central-difference gradient of ``sum(fn(*inputs) * upstream)`` with respect to ``inputs[index]``.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> x = nerve.tensor(np.array([1.0, 2.0]))
+        >>> np.round(numerical_gradient(lambda x: x * x, [x], 0), 6).tolist()
+        [2.0, 4.0]
+    """
     target = inputs[index]
     data = target.data
     grad = numpy.zeros(data.shape, dtype=numpy.float64)

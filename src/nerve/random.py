@@ -51,7 +51,13 @@ def get_state():
 
 
 def set_state(state):
-    """Restore a state returned by :func:`get_state`."""
+    """Restore a state returned by :func:`get_state`.
+
+    Example:
+        >>> seed(3); saved = get_state(); first = generator().uniform()
+        >>> set_state(saved); generator().uniform() == first
+        True
+    """
     _generator.bit_generator.state = state
 
 

@@ -90,7 +90,13 @@ def unique_name(prefix):
 
 
 def reset_names():
-    """Restart automatic layer naming (``dense``, ``dense_1``...) from scratch."""
+    """Restart automatic layer naming (``dense``, ``dense_1``...) from scratch.
+
+    Example:
+        >>> from nerve import layers
+        >>> reset_names(); layers.Dense(1).name
+        'dense'
+    """
     _NAME_COUNTS.clear()
 
 

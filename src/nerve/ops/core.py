@@ -702,27 +702,57 @@ def less(a, b):
 
 
 def less_equal(a, b):
-    """Elementwise ``a <= b`` (boolean, not differentiable)."""
+    """Elementwise ``a <= b`` (boolean, not differentiable).
+
+    Example:
+        >>> import nerve
+        >>> less_equal(nerve.tensor([1.0, 3.0]), 2).tolist()
+        [True, False]
+    """
     return _compare("less_equal", a, b)
 
 
 def greater(a, b):
-    """Elementwise ``a > b`` (boolean, not differentiable)."""
+    """Elementwise ``a > b`` (boolean, not differentiable).
+
+    Example:
+        >>> import nerve
+        >>> greater(nerve.tensor([1.0, 3.0]), 2).tolist()
+        [False, True]
+    """
     return _compare("greater", a, b)
 
 
 def greater_equal(a, b):
-    """Elementwise ``a >= b`` (boolean, not differentiable)."""
+    """Elementwise ``a >= b`` (boolean, not differentiable).
+
+    Example:
+        >>> import nerve
+        >>> greater_equal(nerve.tensor([1.0, 3.0]), 2).tolist()
+        [False, True]
+    """
     return _compare("greater_equal", a, b)
 
 
 def equal(a, b):
-    """Elementwise ``a == b`` (boolean, not differentiable)."""
+    """Elementwise ``a == b`` (boolean, not differentiable).
+
+    Example:
+        >>> import nerve
+        >>> equal(nerve.tensor([1.0, 3.0]), 2).tolist()
+        [False, False]
+    """
     return _compare("equal", a, b)
 
 
 def not_equal(a, b):
-    """Elementwise ``a != b`` (boolean, not differentiable)."""
+    """Elementwise ``a != b`` (boolean, not differentiable).
+
+    Example:
+        >>> import nerve
+        >>> not_equal(nerve.tensor([1.0, 3.0]), 2).tolist()
+        [True, True]
+    """
     return _compare("not_equal", a, b)
 
 
@@ -1096,7 +1126,12 @@ def one_hot(labels, num_classes, dtype=DEFAULT_FLOAT):
         >>> one_hot(nerve.tensor([0, 2]), 3).tolist()
         [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     """
-    data = labels.data if isinstance(labels, Tensor) else numpy.asarray(labels)
+    if isinstance(labels, Tensor):
+        data = labels.data
+    elif hasattr(labels, "shape") and hasattr(labels, "dtype"):
+        data = labels  # an array of any registered module stays where it is
+    else:
+        data = numpy.asarray(labels)
     xp = get_array_module(data)
     if data.dtype.kind not in "iu":
         if data.dtype.kind == "f" and xp.all(data == xp.round(data)):
