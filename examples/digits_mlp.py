@@ -10,12 +10,28 @@ the same run (when torch is installed).
 Then: dropout, more epochs, and data augmentation (every batch shifted by up
 to 2 pixels in each direction), which all fight over-fitting on 4,000 images.
 
+Measured test accuracy (mean over seeds 0-4 for the first three rows, 0-2
+for the others; min-max in brackets):
+
+    nerve, 10 epochs                              94.1%  (93.5-94.5)
+    PyTorch, 10 epochs, PyTorch init              92.6%  (91.9-93.1)
+    PyTorch, 10 epochs, Glorot init               94.1%  (93.7-94.4)
+    nerve + dropout 0.2, 10 epochs                94.0%  (93.6-94.6)
+    nerve, 30 epochs                              95.0%  (94.5-95.6)
+    nerve + dropout 0.2, 30 epochs                95.1%  (94.7-95.6)
+    nerve + shifts of up to 2 px, 30 epochs       96.3%  (95.3-96.9)
+    nerve + shifts + dropout 0.2, 30 epochs       95.9%  (95.7-96.1)
+
+The gap between nerve and PyTorch's defaults is the initialisation: with
+the same Glorot-uniform kernels and zero biases, PyTorch lands on nerve's
+number.
+
 Run:
     python examples/digits_mlp.py                  # baseline, seed 0
     python examples/digits_mlp.py --seeds 0 1 2    # baseline over several seeds
     python examples/digits_mlp.py --compare-torch  # also train the PyTorch twin
     python examples/digits_mlp.py --better         # + dropout, more epochs, augmentation
-    python examples/digits_mlp.py --quick          # 1 epoch of each, for a smoke test
+    python examples/digits_mlp.py --quick          # smoke test: 1 epoch on 1000 digits
 """
 
 from __future__ import annotations
@@ -47,9 +63,13 @@ def mlp(dropout=0.0):
     return model
 
 
-def train_nerve(seed, epochs, dropout=0.0, augment=False, verbose=0):
-    """Train with ``fit`` on all 4000 training digits (no validation split) and return the test accuracy."""
+def train_nerve(seed, epochs, dropout=0.0, augment=False, verbose=0, limit=None):
+    """Train with ``fit`` on all 4000 training digits (no validation split) and return the test accuracy.
+
+    ``limit`` trains on the first ``limit`` digits only (for smoke tests).
+    """
     (x_train, y_train), (x_test, y_test) = load()
+    x_train, y_train = x_train[:limit], y_train[:limit]
     nerve.random.seed(seed)
     model = mlp(dropout)
     if augment:
@@ -88,14 +108,24 @@ def shift_collate(samples):
 
 
 # ------------------------------------------------------------------ PyTorch
-def train_torch(seed, epochs):
-    """The same network and protocol in PyTorch (its default initialisation); returns test accuracy."""
+def train_torch(seed, epochs, glorot=False, limit=None):
+    """The same network and protocol in PyTorch; returns test accuracy.
+
+    PyTorch's own initialisation by default; ``glorot=True`` uses nerve's (and
+    Keras's) Dense defaults instead: Glorot-uniform kernels and zero biases.
+    """
     import torch
 
     (x_train, y_train), (x_test, y_test) = load()
+    x_train, y_train = x_train[:limit], y_train[:limit]
     torch.manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64), torch.nn.ReLU(),
                               torch.nn.Linear(64, 10))
+    if glorot:
+        for layer in net:
+            if isinstance(layer, torch.nn.Linear):
+                torch.nn.init.xavier_uniform_(layer.weight)
+                torch.nn.init.zeros_(layer.bias)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
@@ -114,7 +144,7 @@ def train_torch(seed, epochs):
 def report(label, accuracies, seconds):
     mean = np.mean(accuracies)
     spread = f" (min {min(accuracies):.1%}, max {max(accuracies):.1%})" if len(accuracies) > 1 else ""
-    print(f"{label:<44} test accuracy {mean:.2%}{spread}  [{seconds:.1f}s]")
+    print(f"{label:<48} test accuracy {mean:.2%}{spread}  [{seconds:.1f}s]")
 
 
 def main(argv=None):
@@ -123,7 +153,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--compare-torch", action="store_true", help="also train the same network in PyTorch")
     parser.add_argument("--better", action="store_true", help="show dropout, more epochs and augmentation")
-    parser.add_argument("--quick", action="store_true", help="1 epoch of everything (smoke test)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 1 epoch on 1000 digits, baseline and dropout + shifts only")
     parser.add_argument("--verbose", type=int, default=0)
     args = parser.parse_args(argv)
     epochs = 1 if args.quick else args.epochs
@@ -132,17 +163,20 @@ def main(argv=None):
     (x_train, _), (x_test, _) = load()
     print(f"digits: {len(x_train)} training and {len(x_test)} test images, 784 pixels each; seeds {args.seeds}")
     start = time.perf_counter()
-    accuracies = [train_nerve(s, epochs, verbose=args.verbose) for s in args.seeds]
-    report(f"nerve 784-128-64-10, {epochs} epochs", accuracies, time.perf_counter() - start)
-    if args.compare_torch or args.quick:
+    limit = 1000 if args.quick else None
+    accuracies = [train_nerve(s, epochs, verbose=args.verbose, limit=limit) for s in args.seeds]
+    trained_on = f" on {limit} digits" if limit else ""
+    report(f"nerve 784-128-64-10, {epochs} epochs{trained_on}", accuracies, time.perf_counter() - start)
+    if args.compare_torch:
         try:
             import torch  # noqa: F401
         except ImportError:
             print("PyTorch is not installed: skipping the comparison")
         else:
-            start = time.perf_counter()
-            report(f"PyTorch 784-128-64-10, {epochs} epochs", [train_torch(s, epochs) for s in args.seeds],
-                   time.perf_counter() - start)
+            for glorot, init in ((False, "PyTorch init"), (True, "Glorot init like nerve")):
+                start = time.perf_counter()
+                report(f"PyTorch, {epochs} epochs, {init}", [train_torch(s, epochs, glorot, limit) for s in args.seeds],
+                       time.perf_counter() - start)
     if args.better or args.quick:
         print("doing better (over-fitting is the problem with 4,000 images):")
         runs = [
@@ -152,9 +186,9 @@ def main(argv=None):
             (f"+ shifts of up to 2 px, {long_epochs} epochs", dict(epochs=long_epochs, augment=True)),
             (f"+ shifts + dropout 0.2, {long_epochs} epochs", dict(epochs=long_epochs, dropout=0.2, augment=True)),
         ]
-        for label, options in runs:
+        for label, options in runs[-1:] if args.quick else runs:
             start = time.perf_counter()
-            report(label, [train_nerve(s, verbose=args.verbose, **options) for s in args.seeds],
+            report(label, [train_nerve(s, verbose=args.verbose, limit=limit, **options) for s in args.seeds],
                    time.perf_counter() - start)
 
 

@@ -116,7 +116,8 @@ def test_early_stopping_min_delta():
 def test_early_stopping_mode_max_for_accuracy():
     x, y = _data()
     stop = callbacks.EarlyStopping(monitor="val_accuracy", patience=1)
-    history = _model().fit(x, y, epochs=5, verbose=0, callbacks=[Script("val_accuracy", [0.5, 0.7, 0.6, 0.9, 1.0]), stop])
+    script = Script("val_accuracy", [0.5, 0.7, 0.6, 0.9, 1.0])
+    history = _model().fit(x, y, epochs=5, verbose=0, callbacks=[script, stop])
     assert history.epoch == [0, 1, 2]
 
 
@@ -307,8 +308,11 @@ def test_custom_callback_hooks_in_order():
     model = _model()
     model.fit(x, y, epochs=2, batch_size=4, validation_data=(x[:3], y[:3]), verbose=0, callbacks=[recorder])
     keys = "['learning_rate', 'loss', 'val_loss']"
-    epoch = lambda e: ([f"epoch_begin {e}"] + [f"{h} {b}" for b in range(3) for h in ("batch_begin", "batch_end")]  # noqa: E731
-                       + ["test_begin", "test_batch_begin 0", "test_batch_end 0", "test_end", f"epoch_end {e} {keys}"])
+    def epoch(e):
+        batches = [f"{hook} {b}" for b in range(3) for hook in ("batch_begin", "batch_end")]
+        validation = ["test_begin", "test_batch_begin 0", "test_batch_end 0", "test_end"]
+        return [f"epoch_begin {e}"] + batches + validation + [f"epoch_end {e} {keys}"]
+
     assert recorder.calls == ["train_begin"] + epoch(0) + epoch(1) + ["train_end"]
     assert recorder.model is model and recorder.params["epochs"] == 2 and recorder.params["steps"] == 3
     recorder.calls.clear()
@@ -334,3 +338,14 @@ def test_callback_can_stop_training():
 def test_lambda_callback_rejects_unknown_hook():
     with pytest.raises(ValueError, match="on_epoch_ending"):
         callbacks.LambdaCallback(on_epoch_ending=lambda epoch, logs: None)
+
+
+def test_early_stopping_restores_best_weights_when_epochs_run_out():
+    x, y = _data()
+    model = _model()
+    recorder = WeightRecorder()
+    stop = callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
+    history = model.fit(x, y, epochs=4, verbose=0, callbacks=[Script("val_loss", [1.0, 0.5, 0.7, 0.8]), recorder, stop])
+    assert history.epoch == [0, 1, 2, 3] and stop.stopped_epoch is None
+    for got, want in zip(model.get_weights(), recorder.weights[1]):
+        numpy.testing.assert_array_equal(got, want)

@@ -186,7 +186,8 @@ def test_summary_table_content():
     model.summary(print_fn=lines.append)
     text = lines[0].splitlines()
     assert text[0] == 'Model: "bn_net"'
-    rows = {line.split()[0]: line for line in text if line.split() and line.split()[0] in ("hidden", "bn", "drop", "logits")}
+    names = ("hidden", "bn", "drop", "logits")
+    rows = {line.split()[0]: line for line in text if line.split() and line.split()[0] in names}
     assert set(rows) == {"hidden", "bn", "drop", "logits"}
     assert "(Dense)" in rows["hidden"] and "(None, 20)" in rows["hidden"] and rows["hidden"].split()[-1] == "220"
     assert "(BatchNormalization)" in rows["bn"] and rows["bn"].split()[-1] == "80"  # gamma, beta, mean, var
@@ -305,3 +306,27 @@ def test_training_flag_reaches_nested_layers():
     model.evaluate(x, y, verbose=0)
     model.predict(x)
     assert seen == [False, False]
+
+
+def test_summary_long_layer_names_stay_separated():
+    long_name = "batch_normalization_with_a_long_name"
+    model = nerve.Sequential([nerve.Input(shape=(3,)), layers.BatchNormalization(name=long_name)])
+    text = model.summary(print_fn=None)
+    row = next(line for line in text.splitlines() if line.startswith("batch_normalization_with"))
+    assert row.split() == ["batch_normalization_with_a_long_name", "(BatchNormalization)", "(None,", "3)", "12"]
+    widths = {len(line) for line in text.splitlines() if set(line) <= {"=", "_"}}
+    assert len(widths) == 1 and widths.pop() >= len(row)
+
+
+def test_nested_model_as_a_layer():
+    x = numpy.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+    inner = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(4, name="inner_dense")], name="inner")
+    outer = nerve.Sequential([inner, layers.Dense(1, name="head")], name="outer")
+    outer(x[:1])  # builds the head
+    assert outer.count_params() == 16 + 5
+    text = outer.summary(print_fn=None)
+    assert "inner (Sequential)" in text and "Total params: 21" in text
+    outer.compile(optimizer="sgd", loss="mse")
+    before = inner.get_weights()[0].copy()
+    outer.fit(x, x.sum(1, keepdims=True), epochs=1, verbose=0)
+    assert not numpy.array_equal(before, inner.get_weights()[0])  # the inner model trains too

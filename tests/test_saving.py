@@ -61,6 +61,10 @@ def test_sequential_round_trip(tmp_path):
     assert type(loaded.optimizer) is nerve.optimizers.Adam
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     assert loaded.optimizer.iterations == model.optimizer.iterations == 8
+    assert loaded._metric_spec == ["accuracy"]
+    assert type(loaded._loss_spec) is nerve.losses.SparseCategoricalCrossentropy
+    assert loaded._loss_spec.get_config() == model._loss_spec.get_config()
+    assert loaded._loss_spec.from_logits
     assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
     assert loaded.summary(print_fn=None) == model.summary(print_fn=None)
     # and the optimizer state: one more identical step on both gives identical weights

@@ -464,3 +464,30 @@ def test_multi_output_wrong_number_of_targets():
 def test_bad_batch_size():
     with pytest.raises(ValueError, match="batch_size"):
         _linear().fit(numpy.zeros((4, 3)), numpy.zeros((4, 1)), batch_size=0, verbose=0)
+
+
+def test_dataloader_with_array_only_options_is_an_error():
+    x, y = _data(10)
+    loader = nerve.data.DataLoader(nerve.data.TensorDataset(x, y), batch_size=4)
+    for option in ({"validation_split": 0.2}, {"class_weight": {0: 1.0}}, {"sample_weight": numpy.ones(10)}):
+        with pytest.raises(ValueError, match=f"{next(iter(option))} cannot be used with a DataLoader"):
+            _linear().fit(loader, verbose=0, **option)
+
+
+def test_dataloader_yielding_sample_weights():
+    x, y = _data(8)
+    w = numpy.array([1, 0, 2, 0, 1, 1, 0, 3], dtype="float32")
+    model = _linear()
+    loader = nerve.data.DataLoader(nerve.data.TensorDataset(x, y, w), batch_size=8)
+    expected = float(((model.predict(x) - y) ** 2).mean(axis=1).dot(w) / 8)
+    assert model.evaluate(loader, verbose=0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_fit_twice_continues_training_and_history_restarts():
+    x, y = _data(20)
+    model = _linear()
+    first = model.fit(x, y, epochs=2, batch_size=10, verbose=0)
+    second = model.fit(x, y, epochs=3, batch_size=10, verbose=0)
+    assert model.optimizer.iterations == 10
+    assert len(first.history["loss"]) == 2 and len(second.history["loss"]) == 3
+    assert second.history["loss"][0] < first.history["loss"][0]

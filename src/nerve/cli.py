@@ -51,14 +51,28 @@ def quickstart(epochs=10, batch_size=64, output="digits_mlp.nerve", seed=0, verb
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["tune"]:  # its own parser and options; imported only when used (needs nerve[tune])
+        from nerve.tuning.cli import main_tune
+
+        return main_tune(argv[1:])
     parser = argparse.ArgumentParser(prog="nerve", description="nerve: a readable deep-learning framework on NumPy")
     sub = parser.add_subparsers(dest="command")
+    sub.add_parser("tune", help="hyperparameter search from a TOML/JSON spec (see: nerve tune --help)")
     q = sub.add_parser("quickstart", help="train a digit classifier on the bundled MNIST subset")
     q.add_argument("--epochs", type=int, default=10)
     q.add_argument("--batch-size", type=int, default=64)
     q.add_argument("--output", default="digits_mlp.nerve", help="where to save the trained model ('' to skip)")
     q.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("report", help="write the HTML report of a run recorded by nerve.diagnostics.RunRecorder")
+    r.add_argument("run_dir", help="the run folder")
+    r.add_argument("--output", "-o", default=None, help="where to write the page (default RUN_DIR/report.html)")
     args = parser.parse_args(argv)
+    if args.command == "report":  # imported only when used
+        from nerve.diagnostics.report import write_report
+
+        print(f"report written to {write_report(args.run_dir, args.output)}")
+        return 0
     if args.command == "quickstart":
         quickstart(args.epochs, args.batch_size, args.output or None, args.seed)
         return 0

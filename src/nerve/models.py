@@ -334,7 +334,7 @@ class Model(Trainer, Layer):
         Example:
             >>> import nerve
             >>> from nerve import layers
-            >>> m = nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(2)], name="tiny")
+            >>> m = nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(2, name="dense")], name="tiny")
             >>> m.summary()  # doctest: +NORMALIZE_WHITESPACE
             Model: "tiny"
             ==============================================================================
@@ -358,7 +358,9 @@ class Model(Trainer, Layer):
             rows.append((f"{layer.name} ({type(layer).__name__})", str(shape).replace("'", ""), f"{layer.count_params():,}"))
         trainable = sum(w.size for w in self.trainable_weights)
         non_trainable = sum(w.size for w in self.non_trainable_weights)
-        widths = (38, 30, line_length - 68)
+        name_width = max([38] + [len(name) + 2 for name, _, _ in rows])  # long names widen the table
+        widths = (name_width, 30, line_length - 68)
+        line_length += name_width - 38
         rule = "=" * line_length
         lines = [f'Model: "{self.name}"', rule,
                  f"{'Layer (type)':<{widths[0]}}{'Output Shape':<{widths[1]}}{'Param #':>{widths[2]}}", rule]

@@ -365,6 +365,12 @@ class Trainer:
         if _is_loader(x):
             if y is not None:
                 raise ValueError("fit(): when x is a DataLoader, y must be None (the loader yields (x, y) batches)")
+            unused = [name for name, given in (("validation_split", bool(validation_split)),
+                                               ("class_weight", class_weight is not None),
+                                               ("sample_weight", sample_weight is not None)) if given]
+            if unused:
+                raise ValueError(f"fit(): {', '.join(unused)} cannot be used with a DataLoader; pass validation_data="
+                                 "another loader, and let the loader yield (x, y, sample_weight) batches for weights")
             train = _LoaderBatches(x)
             first_x = lambda: _peek_x(x)  # noqa: E731 - only read when the model is not ready
             val = validation_data if validation_data is None or _is_loader(validation_data) else validation_data
@@ -533,6 +539,20 @@ class Trainer:
         if isinstance(outputs[0], dict):
             return {k: numpy.concatenate([o[k] for o in outputs]) for k in outputs[0]}
         return [numpy.concatenate([o[i] for o in outputs]) for i in range(len(outputs[0]))]
+
+    def find_lr(self, x, y, **kwargs):
+        """Learning-rate range test on this compiled model; see :func:`nerve.diagnostics.lr_finder` (weights restored).
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)]); m.compile(optimizer="sgd", loss="mse")
+            >>> m.find_lr(np.ones((32, 2)), np.ones((32, 1)), num_steps=10).lrs[0]
+            1e-07
+        """
+        from nerve.diagnostics import lr_finder
+
+        return lr_finder(self, x, y, **kwargs)
 
     def predict_on_batch(self, x):
         """Outputs for one batch, as NumPy arrays."""
