@@ -35,6 +35,9 @@ import nerve
 
 NAMESPACES = [
     "nerve",
+    "nerve.unsupervised",
+    "nerve.autoencoders",
+    "nerve.rl",
     "nerve.ops",
     "nerve.layers",
     "nerve.activations",
