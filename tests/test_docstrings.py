@@ -38,6 +38,8 @@ NAMESPACES = [
     "nerve.unsupervised",
     "nerve.autoencoders",
     "nerve.rl",
+    "nerve.diagnostics",
+    "nerve.plotting",
     "nerve.ops",
     "nerve.layers",
     "nerve.activations",
