@@ -201,6 +201,29 @@ def test_contrast_keeps_the_mean_and_scales_the_deviation(rng):
     numpy.testing.assert_allclose(ratio, ratio[:, :1] * numpy.ones_like(ratio))  # one factor per image
 
 
+def test_compose_merges_geometric_transforms_into_one_resampling(rng):
+    x = _images(rng)
+    shift = transforms.Compose([
+        transforms.RandomTranslation((0.125, 0.125), 0.0, fill_mode="constant"),
+        transforms.RandomTranslation((0.25, 0.25), (0.125, 0.125), fill_mode="constant"),
+    ])
+    assert len(shift._steps) == 1  # one resampling
+    expected = numpy.zeros_like(x)
+    expected[:, 3:, 1:] = x[:, :-3, :-1]  # 1 + 2 pixels down, 1 pixel right
+    numpy.testing.assert_array_equal(shift(x), expected)
+    half_turn = transforms.Compose([transforms.RandomRotation((0.25, 0.25)), transforms.RandomRotation((0.25, 0.25))])
+    numpy.testing.assert_allclose(half_turn(x), x[:, ::-1, ::-1], atol=1e-9)
+    # the same random draws as one by one; only the border and the single interpolation differ
+    smooth = numpy.broadcast_to(numpy.sin(numpy.arange(16.0) / 5)[None, :, None, None], (4, 16, 16, 1)).copy()
+    parts = [transforms.RandomRotation(0.03, seed=1), transforms.RandomZoom(0.05, seed=2)]
+    one_by_one = parts[1](parts[0](smooth))
+    parts = [transforms.RandomRotation(0.03, seed=1), transforms.RandomZoom(0.05, seed=2)]
+    merged = transforms.Compose(parts)(smooth)
+    numpy.testing.assert_allclose(merged[:, 4:-4, 4:-4], one_by_one[:, 4:-4, 4:-4], atol=0.02)
+    mixed = transforms.Compose([transforms.RandomRotation(0.1), transforms.RandomZoom(0.1, fill_mode="constant")])
+    assert len(mixed._steps) == 2  # different fill modes are not merged
+
+
 # --------------------------------------------------------------- gradients
 GRADIENT_CASES = [
     transforms.RandomFlip(seed=0),
@@ -208,6 +231,8 @@ GRADIENT_CASES = [
     transforms.RandomRotation(0.2, fill_mode="wrap", seed=0),
     transforms.RandomRotation(0.2, fill_mode="constant", fill_value=0.5, seed=0),
     transforms.RandomZoom(0.4, width_factor=(-0.3, 0.5), fill_mode="nearest", seed=0),
+    transforms.RandomRotation(0.3, fill_mode="reflect", interpolation="nearest", seed=0),
+    transforms.RandomTranslation(0.8, 0.8, fill_mode="wrap", seed=0),
     transforms.RandomCrop(4, 3, padding=1, seed=0),
     transforms.GaussianNoise(0.5, seed=0),
     transforms.RandomBrightness(0.3, value_range=(-10, 10), seed=0),

@@ -75,10 +75,11 @@ def _truncated_standard_normal(shape):
     """Standard normal samples of ``shape``; those beyond two standard deviations are drawn again."""
     generator = random.generator()
     values = generator.standard_normal(shape)
-    outside = numpy.abs(values) > 2
-    while outside.any():
-        values[outside] = generator.standard_normal(int(outside.sum()))
-        outside = numpy.abs(values) > 2
+    flat = values.reshape(-1)
+    outside = numpy.flatnonzero(numpy.abs(flat) > 2)
+    while outside.size:  # redraw only the entries still outside, in the same order as a full rescan
+        flat[outside] = generator.standard_normal(outside.size)
+        outside = outside[numpy.abs(flat[outside]) > 2]
     return values
 
 

@@ -5,12 +5,14 @@ Every transform works on a whole batch at once, channels last: ``(N, H, W, C)``
 random parameters for every image, so a transform applied to the training
 batches shows the network a different variation of each image every epoch.
 
-All geometric transforms are one operation, :func:`affine_transform`: each
-image gets a 2x3 matrix that maps output pixel coordinates to input
-coordinates, and the whole batch is sampled with one vectorised bilinear (or
-nearest) gather, with no Python loop over images or pixels. A flip is the
-matrix ``[[-1, 0, W-1], [0, 1, 0]]``, a crop a translation with a smaller
-output, a rotation a rotation about the image centre.
+The geometric transforms (shift, rotation, zoom, crop) are one operation,
+:func:`affine_transform`: each image gets a 2x3 matrix that maps output pixel
+coordinates to input coordinates, and the whole batch is sampled with one
+vectorised bilinear (or nearest) gather, with no Python loop over images or
+pixels; a crop is a translation with a smaller output. Flips are array
+reversals; noise, brightness and contrast are elementwise.
+:class:`Compose` multiplies the matrices of consecutive geometric transforms,
+so they cost one resampling.
 
 Use them in two ways, sharing this code:
 
@@ -106,83 +108,112 @@ def _value_range(value_range, where):
 
 
 # --------------------------------------------------------- the affine gather
-def _map_index(index, size, fill_mode, xp):
-    """Map integer pixel indices (any values) into ``[0, size)``; also return which were inside."""
-    valid = (index >= 0) & (index < size)
+# Every fill mode becomes a one-pixel border around the image plus a map of
+# the (continuous) coordinates into the bordered image, so that interpolation
+# never reads outside it and needs no masks:
+#   constant: border = fill_value, coordinates clipped to [-1, size];
+#   nearest:  border = edge pixels, coordinates clipped to [-1, size];
+#   reflect:  border = edge pixels, coordinates reflected into [-0.5, size - 0.5];
+#   wrap:     border = pixels of the opposite edge, coordinates wrapped into [-0.5, size - 0.5).
+_BORDER = {"constant": "constant", "nearest": "edge", "reflect": "edge", "wrap": "wrap"}
+
+
+def _pad(batch, fill_mode, fill_value):
+    xp = get_array_module(batch)
+    width = ((0, 0), (1, 1), (1, 1), (0, 0))
+    if fill_mode == "constant":
+        return xp.pad(batch, width, mode="constant", constant_values=fill_value)
+    return xp.pad(batch, width, mode=_BORDER[fill_mode])
+
+
+def _unpad_adjoint(grad, fill_mode):
+    """Transpose of :func:`_pad`: fold the gradient of the border back onto the pixels it copies."""
+    if fill_mode != "constant":
+        grad = grad.copy()
+        first, last = (1, -2) if _BORDER[fill_mode] == "edge" else (-2, 1)  # where rows 0 and -1 came from
+        grad[:, first] += grad[:, 0]
+        grad[:, last] += grad[:, -1]
+        grad[:, :, first] += grad[:, :, 0]
+        grad[:, :, last] += grad[:, :, -1]
+    return grad[:, 1:-1, 1:-1]
+
+
+def _map_coordinates(coordinate, size, fill_mode, xp):
     if fill_mode == "reflect":
-        period = 2 * size
-        index = xp.mod(index, period)
-        index = xp.where(index >= size, period - 1 - index, index)
-    elif fill_mode == "wrap":
-        index = xp.mod(index, size)
-    else:  # nearest, constant (constant zeroes the weight of outside pixels)
-        index = xp.clip(index, 0, size - 1)
-    return index, valid
+        coordinate = xp.mod(coordinate + 0.5, 2 * size) - 0.5
+        return xp.where(coordinate > size - 0.5, 2 * size - 1 - coordinate, coordinate)
+    if fill_mode == "wrap":
+        return xp.mod(coordinate + 0.5, size) - 0.5
+    return xp.clip(coordinate, -1, size)
 
 
-def _sampling_plan(matrices, in_size, out_size, interpolation, fill_mode, xp):
-    """Where each output pixel reads the input: flat indices and weights of its neighbours.
+def _sampling_plan(matrices, in_size, out_size, interpolation, fill_mode, dtype, xp):
+    """Where each output pixel reads the padded input: flat indices and weights of its neighbours.
 
-    Returns ``(index, weight, fill_weight)``: ``index`` and ``weight`` have shape
-    (K, N, Ho, Wo) (K = 4 bilinear neighbours or 1 nearest); ``index`` counts
-    pixels in the flattened batch (N*H*W); ``fill_weight`` (N, Ho, Wo) is the
-    share of the constant ``fill_value`` (non-zero only in ``constant`` mode).
+    Returns ``(index, weight)`` of shape (K, N, Ho, Wo): K = 4 bilinear
+    neighbours (or 1 for nearest, with ``weight`` None); ``index`` counts pixels
+    of the whole padded batch, flattened to (N * (H + 2) * (W + 2), C).
     """
     (height, width), (out_h, out_w) = in_size, out_size
     n = matrices.shape[0]
-    m = xp.asarray(matrices, dtype=numpy.float64)[:, :, :, None, None]  # (N, 2, 3, 1, 1)
-    ys = xp.arange(out_h, dtype=numpy.float64)[:, None]
-    xs = xp.arange(out_w, dtype=numpy.float64)[None, :]
-    src_x = m[:, 0, 0] * xs + m[:, 0, 1] * ys + m[:, 0, 2]  # (N, Ho, Wo)
-    src_y = m[:, 1, 0] * xs + m[:, 1, 1] * ys + m[:, 1, 2]
+    m = xp.asarray(matrices).astype(dtype)[:, :, :, None, None]  # (N, 2, 3, 1, 1)
+    ys = xp.arange(out_h, dtype=dtype)[:, None]
+    xs = xp.arange(out_w, dtype=dtype)[None, :]
+    src_x = _map_coordinates(m[:, 0, 0] * xs + m[:, 0, 1] * ys + m[:, 0, 2], width, fill_mode, xp)
+    src_y = _map_coordinates(m[:, 1, 0] * xs + m[:, 1, 1] * ys + m[:, 1, 2], height, fill_mode, xp)
+    row_stride = width + 2
+    offset = (xp.arange(n) * ((height + 2) * row_stride))[:, None, None]
     if interpolation == "nearest":
-        corners = [(xp.floor(src_y + 0.5), xp.floor(src_x + 0.5), xp.ones_like(src_x))]
-    else:
-        y0, x0 = xp.floor(src_y), xp.floor(src_x)
-        dy, dx = src_y - y0, src_x - x0
-        corners = [(y0, x0, (1 - dy) * (1 - dx)), (y0, x0 + 1, (1 - dy) * dx),
-                   (y0 + 1, x0, dy * (1 - dx)), (y0 + 1, x0 + 1, dy * dx)]
-    offset = (xp.arange(n) * (height * width))[:, None, None]
-    indices, weights = [], []
-    fill_weight = xp.zeros(src_x.shape, dtype=numpy.float64)
-    for row, col, weight in corners:
-        row, row_inside = _map_index(row.astype(numpy.int64), height, fill_mode, xp)
-        col, col_inside = _map_index(col.astype(numpy.int64), width, fill_mode, xp)
-        if fill_mode == "constant":
-            inside = row_inside & col_inside
-            fill_weight = fill_weight + xp.where(inside, 0.0, weight)
-            weight = xp.where(inside, weight, 0.0)
-        indices.append(offset + row * width + col)
-        weights.append(weight)
-    return xp.stack(indices), xp.stack(weights), fill_weight
+        row = xp.clip(xp.floor(src_y + 0.5), -1, height).astype(numpy.intp)
+        col = xp.clip(xp.floor(src_x + 0.5), -1, width).astype(numpy.intp)
+        return (offset + (row + 1) * row_stride + (col + 1))[None], None
+    y0 = xp.clip(xp.floor(src_y), -1, height - 1)
+    x0 = xp.clip(xp.floor(src_x), -1, width - 1)
+    dy, dx = src_y - y0, src_x - x0
+    base = offset + (y0.astype(numpy.intp) + 1) * row_stride + (x0.astype(numpy.intp) + 1)
+    index = xp.stack([base, base + 1, base + row_stride, base + row_stride + 1])
+    ry, rx = 1 - dy, 1 - dx
+    weight = xp.stack([ry * rx, ry * dx, dy * rx, dy * dx])
+    return index, weight
 
 
-def _gather(images, plan, fill_value):
-    """Apply a sampling plan to (N, H, W, C) images."""
-    index, weight, fill_weight = plan
-    xp = get_array_module(images)
-    channels = images.shape[-1]
-    flat = images.reshape(-1, channels)
-    weight = weight.astype(images.dtype)
-    out = weight[0][..., None] * flat[index[0]]
+def _gather(padded, plan):
+    """Read a padded (N, H + 2, W + 2, C) batch through a sampling plan: (N, Ho, Wo, C)."""
+    index, weight = plan
+    xp = get_array_module(padded)
+    flat = padded.reshape(-1, padded.shape[-1])
+    if weight is None:
+        return xp.take(flat, index[0], axis=0)
+    out = weight[0][..., None] * xp.take(flat, index[0], axis=0)
     for k in range(1, len(index)):
-        out += weight[k][..., None] * flat[index[k]]
-    if fill_value:
-        out += (fill_weight * fill_value).astype(images.dtype)[..., None]
-    return xp.ascontiguousarray(out)
+        out += weight[k][..., None] * xp.take(flat, index[k], axis=0)
+    return out
 
 
-def _gather_adjoint(grad, plan, in_shape):
-    """The transpose of :func:`_gather` (without the constant fill): scatter-add ``grad`` back to the input pixels."""
-    index, weight, _ = plan
+def _gather_adjoint(grad, plan, padded_shape):
+    """The transpose of :func:`_gather`: scatter-add ``grad`` back onto the padded batch."""
+    index, weight = plan
     xp = get_array_module(grad)
     channels = grad.shape[-1]
-    total = int(numpy.prod(in_shape))
-    # one bincount over (pixel, channel) pairs of all K neighbours
-    target = (index[..., None] * channels + xp.arange(channels)).reshape(-1)
-    contributions = (weight.astype(grad.dtype)[..., None] * grad[None]).reshape(-1)
-    out = xp.bincount(target, weights=contributions, minlength=total)
-    return out.astype(grad.dtype).reshape(in_shape)
+    total = int(numpy.prod(padded_shape))
+    target = (index[..., None] * channels + xp.arange(channels)).reshape(-1)  # (pixel, channel) pairs
+    contributions = grad[None] if weight is None else weight[..., None] * grad[None]
+    out = xp.bincount(target, weights=contributions.reshape(-1), minlength=total)
+    return out.astype(grad.dtype).reshape(padded_shape)
+
+
+def _resample(batch, matrices, out_size, interpolation, fill_mode, fill_value):
+    xp = get_array_module(batch)
+    plan = _sampling_plan(matrices, batch.shape[1:3], out_size, interpolation, fill_mode, batch.dtype, xp)
+    return _gather(_pad(batch, fill_mode, fill_value), plan)
+
+
+def _resample_adjoint(grad, batch_shape, matrices, interpolation, fill_mode):
+    xp = get_array_module(grad)
+    n, height, width, channels = batch_shape
+    plan = _sampling_plan(matrices, (height, width), grad.shape[1:3], interpolation, fill_mode, grad.dtype, xp)
+    padded = _gather_adjoint(grad, plan, (n, height + 2, width + 2, channels))
+    return _unpad_adjoint(padded, fill_mode)
 
 
 def affine_transform(images, matrices, output_size=None, interpolation="bilinear", fill_mode="reflect",
@@ -222,8 +253,7 @@ def affine_transform(images, matrices, output_size=None, interpolation="bilinear
     out_size = (height, width) if output_size is None else tuple(int(s) for s in output_size)
     if len(out_size) != 2 or min(out_size) < 1:
         raise ValueError(f"{where}: output_size must be (height, width) of positive sizes, got {output_size!r}")
-    plan = _sampling_plan(matrices, (height, width), out_size, interpolation, fill_mode, xp)
-    out = _gather(batch, plan, fill_value)
+    out = _resample(batch, matrices, out_size, interpolation, fill_mode, fill_value)
     return out[..., 0] if squeeze else out
 
 
@@ -239,9 +269,21 @@ def flip(images, horizontal=True, vertical=False):
         >>> flip(images, horizontal=np.array([True, False])).tolist()
         [[[1.0, 0.0]], [[2.0, 3.0]]]
     """
-    batch, _ = _as_batch(images, "flip")
-    n, height, width, _ = batch.shape
-    return affine_transform(images, _flip_matrices(n, height, width, horizontal, vertical), interpolation="nearest")
+    batch, squeeze = _as_batch(images, "flip")
+    out = _flip(batch, horizontal, vertical)
+    return out[..., 0] if squeeze else out
+
+
+def _flip(batch, horizontal, vertical):
+    """Mirror the images where the per-image (or global) flags are set; its own transpose."""
+    xp = get_array_module(batch)
+    n = batch.shape[0]
+    for flags, axis in ((horizontal, 2), (vertical, 1)):
+        flags = numpy.broadcast_to(numpy.asarray(flags, dtype=bool), (n,))
+        if flags.any():
+            mirrored = xp.flip(batch, axis=axis)
+            batch = xp.where(xp.asarray(flags)[:, None, None, None], mirrored, batch)
+    return batch
 
 
 def crop(images, top, left, height, width, fill_value=0.0):
@@ -316,15 +358,6 @@ def _translation_matrices(dy, dx):
     m[:, 0, 0] = m[:, 1, 1] = 1.0
     m[:, 0, 2] = -numpy.asarray(dx, dtype=numpy.float64)
     m[:, 1, 2] = -numpy.asarray(dy, dtype=numpy.float64)
-    return m
-
-
-def _flip_matrices(n, height, width, horizontal, vertical):
-    sx = numpy.where(numpy.broadcast_to(numpy.asarray(horizontal, dtype=bool), (n,)), -1.0, 1.0)
-    sy = numpy.where(numpy.broadcast_to(numpy.asarray(vertical, dtype=bool), (n,)), -1.0, 1.0)
-    m = numpy.zeros((n, 2, 3))
-    m[:, 0, 0], m[:, 0, 2] = sx, (1 - sx) / 2 * (width - 1)
-    m[:, 1, 1], m[:, 1, 2] = sy, (1 - sy) / 2 * (height - 1)
     return m
 
 
@@ -430,23 +463,19 @@ class _AffineTransform(Transform):
     def sample(self, shape, generator=None):
         return {"matrices": self.matrices(tuple(shape), generator or self.generator())}
 
-    def _plan(self, batch, params):
-        xp = get_array_module(batch)
-        size = batch.shape[1:3]
-        return _sampling_plan(params["matrices"], size, self.output_size(*size), self.interpolation, self.fill_mode, xp)
-
     def apply(self, batch, params):
-        return _gather(batch, self._plan(batch, params), self.fill_value)
+        size = self.output_size(*batch.shape[1:3])
+        return _resample(batch, params["matrices"], size, self.interpolation, self.fill_mode, self.fill_value)
 
     def vjp(self, grad, params, batch):
-        return _gather_adjoint(grad, self._plan(batch, params), batch.shape)
+        return _resample_adjoint(grad, batch.shape, params["matrices"], self.interpolation, self.fill_mode)
 
     def get_config(self):
         return {**super().get_config(), "interpolation": self.interpolation, "fill_mode": self.fill_mode,
                 "fill_value": self.fill_value}
 
 
-class RandomFlip(_AffineTransform):
+class RandomFlip(Transform):
     """Flip each image left-right and/or upside down, each with probability 1/2.
 
     Args:
@@ -463,14 +492,20 @@ class RandomFlip(_AffineTransform):
     MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
     def __init__(self, mode="horizontal_and_vertical", seed=None):
-        super().__init__(interpolation="nearest", seed=seed)
+        super().__init__(seed)
         self.mode = _check_choice(mode, self.MODES, "mode", "RandomFlip")
 
-    def matrices(self, shape, generator):
-        n, height, width = shape[:3]
-        horizontal = generator.random(n) < 0.5 if "horizontal" in self.mode else False
-        vertical = generator.random(n) < 0.5 if "vertical" in self.mode else False
-        return _flip_matrices(n, height, width, horizontal, vertical)
+    def sample(self, shape, generator=None):
+        generator = generator or self.generator()
+        n = shape[0]
+        return {"horizontal": generator.random(n) < 0.5 if "horizontal" in self.mode else numpy.zeros(n, bool),
+                "vertical": generator.random(n) < 0.5 if "vertical" in self.mode else numpy.zeros(n, bool)}
+
+    def apply(self, batch, params):
+        return _flip(batch, params["horizontal"], params["vertical"])
+
+    def vjp(self, grad, params, batch):
+        return _flip(grad, params["horizontal"], params["vertical"])
 
     def get_config(self):
         return {"mode": self.mode, "seed": self.seed}
@@ -597,7 +632,7 @@ class RandomCrop(_AffineTransform):
         (5, 2, 2, 3)
     """
 
-    def __init__(self, height, width, padding=0, seed=None):
+    def __init__(self, height, width, seed=None, padding=0):
         super().__init__(interpolation="nearest", fill_mode="constant", seed=seed)
         self.height, self.width = int(height), int(width)
         if self.height < 1 or self.width < 1:
@@ -760,6 +795,12 @@ class RandomContrast(Transform):
 class Compose:
     """Apply transforms (or any functions of a batch) one after the other.
 
+    Consecutive geometric transforms with the same ``interpolation``,
+    ``fill_mode`` and ``fill_value`` (RandomTranslation, RandomRotation,
+    RandomZoom) are merged: their random matrices are multiplied and the batch
+    is resampled once. That is faster and interpolates only once; the random
+    draws are the same as when applying them one by one.
+
     Example:
         >>> import numpy as np
         >>> augment = Compose([RandomFlip("horizontal", seed=0), GaussianNoise(0.01, seed=1)])
@@ -772,14 +813,50 @@ class Compose:
         for t in self.transforms:
             if not callable(t):
                 raise TypeError(f"Compose: every transform must be callable on a batch, got {type(t).__name__}")
+        self._steps = []
+        for t in self.transforms:
+            previous = self._steps[-1] if self._steps else None
+            if _mergeable(t) and previous is not None and _mergeable(previous) and _same_sampling(previous, t):
+                chain = previous.transforms if isinstance(previous, _AffineChain) else [previous]
+                self._steps[-1] = _AffineChain(chain + [t])
+            else:
+                self._steps.append(t)
 
     def __call__(self, images):
-        for t in self.transforms:
+        for t in self._steps:
             images = t(images)
         return images
 
     def __repr__(self):
         return "Compose([" + ", ".join(repr(t) for t in self.transforms) + "])"
+
+
+def _mergeable(t):
+    return isinstance(t, _AffineTransform) and not isinstance(t, RandomCrop)
+
+
+def _same_sampling(a, b):
+    return (a.interpolation, a.fill_mode, a.fill_value) == (b.interpolation, b.fill_mode, b.fill_value)
+
+
+class _AffineChain(_AffineTransform):
+    """Several geometric transforms as one: the product of their matrices, one resampling."""
+
+    def __init__(self, transforms):
+        first = transforms[0]
+        super().__init__(first.interpolation, first.fill_mode, first.fill_value)
+        self.transforms = transforms
+
+    def matrices(self, shape, generator):
+        total = None
+        for t in self.transforms:  # output -> input maps compose as M_first @ ... @ M_last
+            m = numpy.concatenate([t.matrices(shape, t.generator()), numpy.zeros((shape[0], 1, 3))], axis=1)
+            m[:, 2, 2] = 1.0
+            total = m if total is None else total @ m
+        return total[:, :2]
+
+    def get_config(self):
+        return {"transforms": [repr(t) for t in self.transforms]}
 
 
 class TransformedDataset:

@@ -22,7 +22,10 @@ import pathlib
 
 import numpy
 
-__all__ = ["load_digits_5k", "load_xor", "make_house_prices", "make_flight_delays"]
+__all__ = [
+    "load_digits_5k", "load_xor", "make_house_prices", "make_flight_delays",
+    "load_mnist", "load_fashion_mnist", "load_cifar10", "DatasetError",
+]
 
 _DIGITS_PATH = pathlib.Path(__file__).with_name("mnist_5k.npz")
 
@@ -161,3 +164,6 @@ def make_flight_delays(n=1000, seed=0):
     delayed = generator.uniform(size=n) < probability
     x = numpy.stack([temperature, wind], axis=1).astype(numpy.float32)
     return x, delayed.reshape(n, 1).astype(numpy.float32)
+
+
+from nerve.datasets.images import DatasetError, load_cifar10, load_fashion_mnist, load_mnist  # noqa: E402

@@ -35,7 +35,16 @@ __all__ = [
 
 
 class Augment(Function):
-    """Apply a :class:`nerve.transforms.Transform` with fixed random parameters; backward is its ``vjp``."""
+    """Apply a :class:`nerve.transforms.Transform` with fixed random parameters; backward is its ``vjp``.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> flip = transforms.RandomFlip("horizontal")
+        >>> x = nerve.tensor(np.arange(3.0).reshape(1, 1, 3, 1), requires_grad=True)
+        >>> params = {"horizontal": np.array([True]), "vertical": np.array([False])}
+        >>> Augment.apply(x, transform=flip, params=params).numpy().ravel().tolist()
+        [2.0, 1.0, 0.0]
+    """
 
     def forward(self, x):
         self.x = x
@@ -207,7 +216,7 @@ class RandomCrop(_Augmentation):
         ((2, 24, 24, 1), (2, 24, 24, 1))
     """
 
-    def __init__(self, height, width, padding=0, seed=None, **kwargs):
+    def __init__(self, height, width, seed=None, padding=0, **kwargs):
         super().__init__(transforms.RandomCrop(height, width, padding=padding, seed=seed), **kwargs)
 
 
