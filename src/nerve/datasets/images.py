@@ -97,7 +97,17 @@ _CIFAR_RECORD = 1 + 32 * 32 * 3
 
 
 class DatasetError(OSError):
-    """A dataset file is missing and cannot be downloaded, or its checksum is wrong."""
+    """A dataset file is missing and cannot be downloaded, or its checksum is wrong.
+
+    The message names the files, where they come from and the folder to put them in.
+
+    Example:
+        >>> try:
+        ...     raise DatasetError("place train-images-idx3-ubyte.gz in ~/.cache/nerve/datasets/mnist")
+        ... except OSError as error:
+        ...     print(type(error).__name__)
+        DatasetError
+    """
 
 
 def data_home(data_dir=None):
