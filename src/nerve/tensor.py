@@ -578,7 +578,7 @@ def _lift(value, like):
 
 
 def _topological_order(root):
-    """Ops-producing tensors reachable from ``root``, each after all of its inputs (iterative DFS)."""
+    """Op-made tensors reachable from ``root``, each after all of its inputs (iterative DFS; leaves left out)."""
     order = []
     visited = set()
     stack = [(root, False)]
@@ -599,30 +599,44 @@ def _topological_order(root):
                     "were released by the first backward(); pass retain_graph=True to the first call"
                 )
             for parent in op.inputs:
-                if parent.requires_grad and id(parent) not in visited:
+                if parent.op is not None and parent.requires_grad and id(parent) not in visited:
                     stack.append((parent, False))
     return order
 
 
+def _accumulate(leaf, grad, handed):
+    """Add ``grad`` to ``leaf.grad``; a leaf's first gradient is its own writable array, shared with nobody."""
+    if leaf.grad is None:
+        if (grad.dtype != leaf.dtype or id(grad) in handed or grad.base is not None
+                or not grad.flags.writeable):
+            grad = grad.astype(leaf.dtype, copy=True)
+        handed.add(id(grad))
+        leaf.grad = Tensor(grad)
+    else:
+        leaf.grad = Tensor(leaf.grad.data + grad.astype(leaf.dtype, copy=False))
+
+
 def run_backward(root, grad, retain_graph=False):
-    """Backpropagate ``grad`` (an array shaped like ``root``) through the graph of ``root``."""
-    order = _topological_order(root)
+    """Backpropagate ``grad`` (an array shaped like ``root``) through the graph of ``root``.
+
+    Gradients of op-made tensors are kept only until their op's backward has
+    used them; gradients of leaves are added to ``leaf.grad`` as they arrive.
+    """
+    handed = {id(grad)}  # the upstream array belongs to the caller: leaves get copies of it
+    if root.op is None:
+        _accumulate(root, grad, handed)
+        return
     grads = {id(root): grad}
-    for node in reversed(order):
+    for node in reversed(_topological_order(root)):
         node_grad = grads.pop(id(node), None)
         if node_grad is None:
             continue
         op = node.op
-        if op is None:  # a leaf: accumulate into .grad
-            if node.grad is None:
-                # a copy: node_grad may be a read-only broadcast view, or the very array given to another leaf
-                node.grad = Tensor(node_grad.astype(node.dtype, copy=True))
-            else:
-                node.grad = Tensor(node.grad.data + node_grad.astype(node.dtype, copy=False))
-            continue
-        input_grads = op.backward(node_grad)
-        for parent, parent_grad in zip(op.inputs, input_grads):
+        for parent, parent_grad in zip(op.inputs, op.backward(node_grad)):
             if parent_grad is None or not parent.requires_grad:
+                continue
+            if parent.op is None:
+                _accumulate(parent, parent_grad, handed)
                 continue
             key = id(parent)
             previous = grads.get(key)

@@ -771,9 +771,11 @@ class Sum(Function):
 class Mean(Function):
     def forward(self, x):
         self.shape = x.shape
-        out = self.xp.mean(x, axis=self.axis, keepdims=self.keepdims)
-        self.count = x.size // builtins.max(out.size, 1) if x.size else 1
-        return out
+        total = self.xp.sum(x, axis=self.axis, keepdims=self.keepdims)
+        self.count = x.size // builtins.max(total.size, 1) if x.size else 1
+        if x.dtype.kind not in "fc":
+            return total / self.count
+        return total * x.dtype.type(1.0 / self.count) if self.count else total / self.count
 
     def backward(self, grad):
         xp = self.xp
