@@ -25,7 +25,7 @@ from nerve.ops import (
 )
 from nerve import activations, initializers, regularizers, losses, optimizers, schedules, metrics
 from nerve import layers, callbacks, data, datasets, gradcheck
-from nerve import transforms, applications
+from nerve import sequence, transforms, applications
 from nerve import unsupervised, autoencoders, rl, diagnostics
 from nerve.models import Input, Model, Sequential
 from nerve.saving import load_model
@@ -36,7 +36,7 @@ __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "backend", "ops", "random", "activations", "initializers", "regularizers", "losses", "optimizers",
     "schedules", "metrics", "layers", "callbacks", "data", "datasets", "gradcheck",
-    "transforms", "applications", "unsupervised", "autoencoders", "rl", "diagnostics",
+    "sequence", "transforms", "applications", "unsupervised", "autoencoders", "rl", "diagnostics",
     "Input", "Model", "Sequential", "load_model",
     "concatenate", "stack", "split", "pad", "one_hot", "where", "maximum", "minimum", "exp", "log", "sqrt",
     "matmul", "reshape", "transpose", "softmax", "log_softmax", "logsumexp",

@@ -79,7 +79,9 @@ def get_registered(name):
 
 
 def _snake(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower().replace("__", "_")
+    # "Dense" -> "dense", "SimpleRNN" -> "simple_rnn", "Conv2DTranspose" -> "conv2d_transpose"
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(prefix):
@@ -164,7 +166,7 @@ class Layer:
         """
         dtype = numpy.dtype(dtype or self.dtype or DEFAULT_FLOAT)
         init = initializers.get(initializer)
-        data = numpy.asarray(init(tuple(shape), dtype=dtype), dtype=dtype)
+        data = numpy.ascontiguousarray(init(tuple(shape), dtype=dtype), dtype=dtype)
         weight = Tensor(data, requires_grad=trainable, name=f"{self.name}/{name}")
         weight_regularizer = regularizers.get(regularizer)
         self._weights.append((name, weight, trainable, weight_regularizer))

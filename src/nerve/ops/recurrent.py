@@ -11,7 +11,9 @@ stepped in Python, inside a single fused :class:`~nerve.tensor.Function` per
 sequence (:class:`LSTMRecurrence`, :class:`GRURecurrence`,
 :class:`SimpleRNNRecurrence`). Its forward loops over time and saves the gate
 activations; its backward loops backwards over time (BPTT), and computes the
-recurrent kernel's gradient in one matrix multiply at the end. The fused ops
+recurrent kernel's gradient in one matrix multiply at the end; gradients that
+vanish below ~2e-31 (float32) are flushed to zero rather than left to sink into
+slow subnormal numbers (see ``FLUSH_FACTOR``). The fused ops
 support the activations ``tanh``, ``sigmoid``, ``relu`` and ``linear``; any
 other activation (a custom callable, ``gelu``...) or ``fused=False`` runs the
 composed version, built step by step from nerve's differentiable ops. The
@@ -47,8 +49,10 @@ Example:
 
 from __future__ import annotations
 
+import numpy
+
 from nerve import activations as _activations
-from nerve.ops.core import linear, matmul, mul, reshape, stack, transpose
+from nerve.ops.core import matmul, mul, reshape, stack, transpose
 from nerve.tensor import Function, Tensor
 
 __all__ = [
@@ -70,7 +74,7 @@ def _activate(xp, name, a):
     if name == "tanh":
         xp.tanh(a, out=a)
     elif name == "sigmoid":
-        # sigmoid(x) = (1 + tanh(x / 2)) / 2: no overflow for large |x|, three in-place passes
+        # sigmoid(x) = (1 + tanh(x / 2)) / 2: no overflow for large |x|, all in place
         a *= 0.5
         xp.tanh(a, out=a)
         a *= 0.5
@@ -78,6 +82,20 @@ def _activate(xp, name, a):
     elif name == "relu":
         xp.maximum(a, 0, out=a)
     # "linear": nothing to do
+
+
+def _derivative_into(xp, name, y, out):
+    """``out = f'(z)`` written with the activation's output ``y = f(z)``, without temporaries."""
+    if name == "tanh":
+        xp.multiply(y, y, out=out)
+        xp.subtract(1, out, out=out)
+    elif name == "sigmoid":
+        xp.subtract(1, y, out=out)
+        out *= y
+    elif name == "relu":
+        xp.greater(y, 0, out=out, casting="unsafe")
+    else:
+        out.fill(1)
 
 
 def _times_derivative(name, d, y):
@@ -89,6 +107,20 @@ def _times_derivative(name, d, y):
     if name == "relu":
         return d * (y > 0)
     return d.copy()
+
+
+#: backward loops set gradient entries below this many times the dtype's smallest normal number to zero,
+#: every few steps, like a CPU's flush-to-zero mode: a gradient vanishing over a long sequence would otherwise
+#: sink into subnormal numbers, which make every later arithmetic step many times slower (a change below
+#: 2e-31 in float32).
+FLUSH_FACTOR, FLUSH_EVERY = 2 ** 24, 4
+
+
+def _flush_tiny(xp, t, *arrays):
+    if t % FLUSH_EVERY:
+        return
+    for a in arrays:
+        a[xp.abs(a) < FLUSH_FACTOR * numpy.finfo(a.dtype).tiny] = 0
 
 
 def _time_major_mask(xp, mask, dtype):
@@ -187,6 +219,7 @@ class SimpleRNNRecurrence(_Recurrence):
                 carry, dh = dh - dnew, dnew
             dz[t] = _times_derivative(self.activation, dh, hs[t + 1])  # masked rows: dh is 0 there
             dh = dz[t] @ R.T
+            _flush_tiny(xp, t, dh)
             if rm is not None:
                 dh *= rm
             if carry is not None:
@@ -235,9 +268,9 @@ class LSTMRecurrence(_Recurrence):
             _activate(xp, act, g[:, 2 * U: 3 * U])
             _activate(xp, ract, g[:, 3 * U:])
             xp.multiply(g[:, U: 2 * U], cs[t], out=c)
-            xp.multiply(g[:, :U], g[:, 2 * U: 3 * U], out=acs[t])
-            c += acs[t]
             a = acs[t]
+            xp.multiply(g[:, :U], g[:, 2 * U: 3 * U], out=a)
+            c += a
             a[...] = c
             _activate(xp, act, a)
             hn = hs[t + 1]
@@ -262,6 +295,8 @@ class LSTMRecurrence(_Recurrence):
             if not self.return_sequences:
                 grad = grad[:, 0]
         gseq, dh = self._grad_start(grad, B, U, hs.dtype)
+        t1, t2 = xp.empty((B, U), dtype=hs.dtype), xp.empty((B, U), dtype=hs.dtype)
+        dz = xp.empty_like(gates)  # not written over the gates: backward may run twice (retain_graph=True)
         for t in range(T - 1, -1, -1):
             if gseq is not None:
                 dh += gseq[t]
@@ -270,23 +305,34 @@ class LSTMRecurrence(_Recurrence):
                 m = self.keepf[t]
                 dnew, cnew = dh * m, dc * m
                 hcarry, ccarry, dh, dc = dh - dnew, dc - cnew, dnew, cnew
-            g = gates[t]
+            g, d = gates[t], dz[t]
             i, f, gg, o = g[:, :U], g[:, U: 2 * U], g[:, 2 * U: 3 * U], g[:, 3 * U:]
             a = acs[t]
-            dc = dc + _times_derivative(act, dh * o, a)
-            do = _times_derivative(ract, dh * a, o)
-            di = _times_derivative(ract, dc * gg, i)
-            dg = _times_derivative(act, dc * i, gg)
-            df = _times_derivative(ract, dc * cs[t], f)
+            xp.multiply(dh, o, out=t1)  # dc += dh * o * act'(a)
+            _derivative_into(xp, act, a, t2)
+            t1 *= t2
+            dc += t1
+            _derivative_into(xp, ract, i, t2)  # di = dc * g * ract'(i)
+            xp.multiply(dc, gg, out=d[:, :U])
+            d[:, :U] *= t2
+            _derivative_into(xp, ract, f, t2)  # df = dc * c_{t-1} * ract'(f)
+            xp.multiply(dc, cs[t], out=d[:, U: 2 * U])
+            d[:, U: 2 * U] *= t2
+            _derivative_into(xp, act, gg, t2)  # dg = dc * i * act'(g)
+            xp.multiply(dc, i, out=d[:, 2 * U: 3 * U])
+            d[:, 2 * U: 3 * U] *= t2
+            _derivative_into(xp, ract, o, t2)  # do = dh * a * ract'(o)
+            xp.multiply(dh, a, out=d[:, 3 * U:])
+            d[:, 3 * U:] *= t2
             dc *= f
-            g[:, :U], g[:, U: 2 * U], g[:, 2 * U: 3 * U], g[:, 3 * U:] = di, df, dg, do
-            dh = g @ R.T
+            dh = d @ R.T
+            _flush_tiny(xp, t, dh, dc)
             if rm is not None:
                 dh *= rm
             if hcarry is not None:
                 dh += hcarry
                 dc += ccarry
-        return gates, dh, dc, self._kernel_grad(hs, gates, 3)
+        return dz, dh, dc, self._kernel_grad(hs, dz, 3)
 
 
 class GRURecurrence(_Recurrence):
@@ -342,6 +388,7 @@ class GRURecurrence(_Recurrence):
         T, B, U = qh.shape
         gseq, dh = self._grad_start(grad, B, U, hs.dtype)
         dq = xp.empty((T, B, 3 * U), dtype=hs.dtype)  # gradient of the recurrent projection q
+        dx = xp.empty_like(gates)  # gradient of the input projection (the gates stay intact for another backward)
         for t in range(T - 1, -1, -1):
             if gseq is not None:
                 dh += gseq[t]
@@ -355,17 +402,18 @@ class GRURecurrence(_Recurrence):
             dn = _times_derivative(act, dh - dh * z, n)
             d[:, U: 2 * U] = _times_derivative(ract, dn * qh[t], r)
             xp.multiply(dn, r, out=d[:, 2 * U:])
-            g[:, : 2 * U] = d[:, : 2 * U]
-            g[:, 2 * U:] = dn
             dhp = dh * z
+            dx[t, :, : 2 * U] = d[:, : 2 * U]
+            dx[t, :, 2 * U:] = dn
             dh = d @ R.T
             if rm is not None:
                 dh *= rm
             dh += dhp
+            _flush_tiny(xp, t, dh)
             if carry is not None:
                 dh += carry
         dbias = dq.reshape(T * B, 3 * U).sum(axis=0) if self.needs_grad[3] else None
-        return gates, dh, self._kernel_grad(hs, dq, 2), dbias
+        return dx, dh, self._kernel_grad(hs, dq, 2), dbias
 
 
 # ---------------------------------------------------------- public functions
@@ -402,14 +450,38 @@ def _check_state(fn_name, state, batch, units, what):
         raise ValueError(f"{fn_name}: {what} must have shape (batch, units) = {(batch, units)}, got {tuple(state.shape)}")
 
 
+class _Projection(Function):
+    """``x @ w + b`` for 2-D ``x``, like ``ops.linear``, but one feature (``F == 1``) uses a broadcast product.
+
+    BLAS is very slow at a matrix product with an inner dimension of 1 (an outer
+    product); ``x * w`` gives the same numbers many times faster.
+    """
+
+    def forward(self, x, w, b=None):
+        self.x, self.w = x, w
+        out = x * w if x.shape[1] == 1 else x @ w
+        if b is not None:
+            out += b
+        return out
+
+    def backward(self, grad):
+        x, w = self.x, self.w
+        gx = grad @ w.T if self.needs_grad[0] else None
+        gw = x.T @ grad if self.needs_grad[1] else None
+        gb = grad.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        return gx, gw, gb
+
+
 def _project(x, kernel, bias, time_major=False):
     """All time steps' input projections in one matmul: (B, T, F) -> (B, T, G), or (T, B, G) if ``time_major``."""
     B, T, F = x.shape
+    G = kernel.shape[1]
     if time_major:  # transposing x (F wide) is cheaper than transposing the projection (G wide)
-        out = linear(reshape(transpose(x, (1, 0, 2)), (T * B, F)), kernel, bias)
-        return reshape(out, (T, B, kernel.shape[1]))
-    out = linear(reshape(x, (B * T, F)), kernel, bias)
-    return reshape(out, (B, T, kernel.shape[1]))
+        rows, shape = reshape(transpose(x, (1, 0, 2)), (T * B, F)), (T, B, G)
+    else:
+        rows, shape = reshape(x, (B * T, F)), (B, T, G)
+    out = _Projection.apply(rows, kernel) if bias is None else _Projection.apply(rows, kernel, bias)
+    return reshape(out, shape)
 
 
 def _check_mask(fn_name, mask, x):
@@ -469,13 +541,15 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, activation="tanh", ma
     mask = _check_mask("simple_rnn", mask, x)
     act = _activations.get(activation)
     name = _activation_name(act)
-    xw = _project(x, kernel, bias)
     if _use_fused("simple_rnn", fused, [name]):
+        xw = _project(x, kernel, bias, time_major=True)
         out = SimpleRNNRecurrence.apply(xw, h0, recurrent_kernel, activation=name, mask=mask,
-                                        recurrent_mask=recurrent_mask, return_sequences=return_sequences)
+                                        recurrent_mask=recurrent_mask, return_sequences=return_sequences,
+                                        consume_input=True)
         if not return_state:
             return out
         return out, (out[:, -1] if return_sequences else out)
+    xw = _project(x, kernel, bias)
     h, outputs = h0, []
     for t in range(x.shape[1]):
         new = act(xw[:, t] + matmul(_recurrent_in(h, recurrent_mask), recurrent_kernel))
@@ -511,16 +585,17 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, activation="tanh", recu
     mask = _check_mask("lstm", mask, x)
     act, ract = _activations.get(activation), _activations.get(recurrent_activation)
     names = [_activation_name(act), _activation_name(ract)]
-    xw = _project(x, kernel, bias)
     if _use_fused("lstm", fused, names):
+        xw = _project(x, kernel, bias, time_major=True)
         out = LSTMRecurrence.apply(xw, h0, c0, recurrent_kernel, activation=names[0], recurrent_activation=names[1],
                                    mask=mask, recurrent_mask=recurrent_mask, return_sequences=return_sequences,
-                                   return_cell=return_state)
+                                   return_cell=return_state, consume_input=True)
         if not return_state:
             return out
         if return_sequences:
             return out[:, :-1], out[:, -2], out[:, -1]
         return out[:, 0], out[:, 0], out[:, 1]
+    xw = _project(x, kernel, bias)
     h, c, outputs = h0, c0, []
     for t in range(x.shape[1]):
         z = xw[:, t] + matmul(_recurrent_in(h, recurrent_mask), recurrent_kernel)
@@ -567,16 +642,18 @@ def gru(x, h0, kernel, recurrent_kernel, bias=None, recurrent_bias=None, activat
     mask = _check_mask("gru", mask, x)
     act, ract = _activations.get(activation), _activations.get(recurrent_activation)
     names = [_activation_name(act), _activation_name(ract)]
-    xw = _project(x, kernel, bias)
     if reset_after and _use_fused("gru", fused, names):
+        xw = _project(x, kernel, bias, time_major=True)
         rb = recurrent_bias if recurrent_bias is not None else Tensor(x.xp.zeros(3 * U, dtype=x.dtype))
         out = GRURecurrence.apply(xw, h0, recurrent_kernel, rb, activation=names[0], recurrent_activation=names[1],
-                                  mask=mask, recurrent_mask=recurrent_mask, return_sequences=return_sequences)
+                                  mask=mask, recurrent_mask=recurrent_mask, return_sequences=return_sequences,
+                                  consume_input=True)
         if not return_state:
             return out
         return out, (out[:, -1] if return_sequences else out)
     if fused and not reset_after:
         raise ValueError("gru: the fused op implements reset_after=True only; use fused=None or False")
+    xw = _project(x, kernel, bias)
     h, outputs = h0, []
     for t in range(x.shape[1]):
         xt = xw[:, t]
