@@ -49,7 +49,9 @@ def test_the_run_folder_holds_the_run(digits_run):
     assert sorted(os.listdir(run_dir)) == ["config.json", "diagnosis.json", "explanations.npz", "health.json",
                                            "history.json", "lr_finder.json", "predictions.npz", "report.html"]
     run = diagnostics.load_run(run_dir)
-    assert run["history"] == pytest.approx(history.history)
+    assert sorted(run["history"]) == sorted(history.history)
+    for key, values in history.history.items():
+        assert run["history"][key] == pytest.approx(values), key
     assert run["config"]["hyperparameters"] == {"batch_size": 64}
     assert run["config"]["count_params"] == model.count_params() == 784 * 32 + 32 + 330
     assert run["config"]["optimizer"]["class_name"] == "Adam"
