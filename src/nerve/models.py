@@ -23,6 +23,7 @@ import numpy
 from nerve.layers.base import Layer, get_registered, register, unique_name
 from nerve.tensor import DEFAULT_FLOAT, Tensor, no_grad
 from nerve.training import Trainer
+from nerve.training import _leaves as _flatten, _map  # nested list/dict helpers shared with training
 
 
 # --------------------------------------------------------- symbolic tensors
@@ -112,22 +113,6 @@ def Input(shape, dtype="float32", name=None):  # noqa: N802 - Keras name
     tensor = SymbolicTensor(example, node, 0, name=layer.name)
     node.outputs = [tensor]
     return tensor
-
-
-def _map(structure, fn):
-    if isinstance(structure, (list, tuple)):
-        return type(structure)(_map(v, fn) for v in structure)
-    if isinstance(structure, dict):
-        return {k: _map(v, fn) for k, v in structure.items()}
-    return fn(structure)
-
-
-def _flatten(structure):
-    if isinstance(structure, (list, tuple)):
-        return [x for v in structure for x in _flatten(v)]
-    if isinstance(structure, dict):
-        return [x for v in structure.values() for x in _flatten(v)]
-    return [structure]
 
 
 def call_symbolic(layer, inputs, training=None, **kwargs):

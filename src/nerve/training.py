@@ -35,6 +35,7 @@ from nerve.tensor import Tensor, no_grad
 
 # ----------------------------------------------------------- data plumbing
 def _map(structure, fn):
+    """Apply ``fn`` to every leaf of a nest of lists/tuples/dicts, keeping the structure."""
     if isinstance(structure, (list, tuple)):
         return type(structure)(_map(v, fn) for v in structure)
     if isinstance(structure, dict):
@@ -43,6 +44,7 @@ def _map(structure, fn):
 
 
 def _leaves(structure):
+    """The leaves of a nest of lists/tuples/dicts, in order."""
     if isinstance(structure, (list, tuple)):
         return [x for v in structure for x in _leaves(v)]
     if isinstance(structure, dict):
@@ -170,9 +172,7 @@ class Trainer:
         if isinstance(outputs, dict):
             return list(outputs)
         if hasattr(self, "outputs") and getattr(self, "_functional", False):
-            from nerve.models import _flatten
-
-            return [s.node.layer.name for s in _flatten(self.outputs)]
+            return [s.node.layer.name for s in _leaves(self.outputs)]
         return [f"output_{i + 1}" for i in range(len(outputs))]
 
     def _resolve(self, outputs):
