@@ -436,3 +436,18 @@ def test_save_and_load_conv_model(tmp_path, rng):
     loaded = nerve.load_model(path)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in model.layers]
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_fused_relu_matches_composed_and_gradchecks(padding):
+    rng = np.random.default_rng(7)
+    x = nerve.tensor(rng.normal(size=(2, 6, 7, 3)), dtype="float64", requires_grad=True)
+    k = nerve.tensor(rng.normal(size=(3, 3, 3, 4)), dtype="float64", requires_grad=True)
+    b = nerve.tensor(rng.normal(size=(4,)) * 0.1, dtype="float64", requires_grad=True)
+    fused = nerve.ops.conv2d(x, k, b, padding=padding, activation="relu")
+    composed = nerve.ops.relu(nerve.ops.conv2d(x, k, b, padding=padding))
+    np.testing.assert_array_equal(fused.numpy(), composed.numpy())
+    check_gradients(lambda x, k, b: nerve.ops.conv2d(x, k, b, padding=padding, activation="relu"), [x, k, b])
+    layer = nerve.layers.Conv2D(4, 3, padding=padding, activation="relu")
+    layer(x)
+    assert layer(x).op.relu  # the layer takes the fused path

@@ -304,8 +304,10 @@ class Conv2d(Function):
 
     Inputs ``x (N, H, W, C)``, ``kernel (KH, KW, C, F)``, optional ``bias (F,)``;
     op parameters ``strides``, ``dilation`` (pairs) and ``pads`` (two
-    ``(before, after)`` pairs).
+    ``(before, after)`` pairs); ``relu=True`` fuses a ReLU after the bias.
     """
+
+    relu = False
 
     def forward(self, x, kernel, bias=None):
         xp = self.xp
@@ -323,10 +325,15 @@ class Conv2d(Function):
         out = out.reshape(geo.N, geo.OH, geo.OW, geo.F)
         if bias is not None:
             out += bias
+        if self.relu:
+            self.mask = out > 0
+            xp.maximum(out, 0, out=out)
         return out
 
     def backward(self, grad):
         xp, geo, plan = self.xp, self.geo, self.toeplitz
+        if self.relu:
+            grad = grad * self.mask
         gx = gk = gb = None
         if plan is not None:
             grad2d = grad.reshape(geo.N * geo.OH, geo.OW * geo.F)
@@ -411,7 +418,7 @@ def _spatial_check(name, in_hw, window, strides, dilation, padding, what="kernel
     return tuple(pads), tuple(out)
 
 
-def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
+def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1, activation=None):
     """2-D convolution of channels-last images: ``x (N, H, W, C)``, ``kernel (KH, KW, C, F)`` -> ``(N, OH, OW, F)``.
 
     Args:
@@ -419,6 +426,7 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
         padding: ``"valid"`` (no padding) or ``"same"`` (TensorFlow/Keras rule:
             output ``ceil(H / stride)``, an odd total padding puts the extra pixel
             after).
+        activation: None, or ``"relu"`` to fuse a ReLU into the same graph node.
 
     Example:
         >>> import numpy as np, nerve
@@ -434,8 +442,11 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
     dilation = _tuple("conv2d", dilation, 2, "dilation")
     padding = _check_padding("conv2d", padding)
     pads, _ = _spatial_check("conv2d", x.shape[1:3], kernel.shape[:2], strides, dilation, padding)
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv2d: activation must be None or 'relu', got {activation!r}")
     inputs = (x, kernel) if bias is None else (x, kernel, bias)
-    return Conv2d.apply(*inputs, strides=strides, dilation=dilation, pads=pads)
+    fused = {"relu": True} if activation == "relu" else {}
+    return Conv2d.apply(*inputs, strides=strides, dilation=dilation, pads=pads, **fused)
 
 
 def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
