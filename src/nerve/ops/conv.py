@@ -731,10 +731,7 @@ def global_avg_pool(x, keepdims=False):
         >>> global_avg_pool(nerve.tensor(np.ones((2, 3, 3, 4)))).shape
         (2, 4)
     """
-    x = _as_tensor(x)
-    if x.ndim < 3:
-        raise ValueError(f"global_avg_pool: expected input of shape (batch, ..., channels), got shape {tuple(x.shape)}")
-    return mean(x, axis=tuple(range(1, x.ndim - 1)), keepdims=keepdims)
+    return _global_pool("global_avg_pool", mean, x, keepdims)
 
 
 def global_max_pool(x, keepdims=False):
@@ -745,10 +742,15 @@ def global_max_pool(x, keepdims=False):
         >>> global_max_pool(nerve.tensor(np.ones((2, 3, 3, 4)))).shape
         (2, 4)
     """
+    return _global_pool("global_max_pool", reduce_max, x, keepdims)
+
+
+def _global_pool(name, reduce, x, keepdims):
+    """Reduce over every axis but the batch and channel axes."""
     x = _as_tensor(x)
     if x.ndim < 3:
-        raise ValueError(f"global_max_pool: expected input of shape (batch, ..., channels), got shape {tuple(x.shape)}")
-    return reduce_max(x, axis=tuple(range(1, x.ndim - 1)), keepdims=keepdims)
+        raise ValueError(f"{name}: expected input of shape (batch, ..., channels), got shape {tuple(x.shape)}")
+    return reduce(x, axis=tuple(range(1, x.ndim - 1)), keepdims=keepdims)
 
 
 # ------------------------------------------------------- resizing, padding
