@@ -22,13 +22,13 @@ import argparse
 import os
 import platform
 import resource
-import time
 import tracemalloc
 
 import numpy as np
 
 import nerve
 from nerve import layers
+from timing import interleaved_best
 
 
 def lenet():
@@ -51,21 +51,6 @@ def make_data(batch, seed=0):
     x = rng.random((batch, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, size=batch)
     return x, y
-
-
-def best_times(steps_by_name, steps, repeat, warmup=5):
-    """Best ms/step of each function, timed in turns (A, B, A, B...) so that both see the same machine load."""
-    for step in steps_by_name.values():
-        for _ in range(warmup):
-            step()
-    best = dict.fromkeys(steps_by_name, float("inf"))
-    for _ in range(repeat):
-        for name, step in steps_by_name.items():
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            best[name] = min(best[name], (time.perf_counter() - start) / steps)
-    return {name: t * 1e3 for name, t in best.items()}
 
 
 def nerve_step(batch):
@@ -159,7 +144,7 @@ def main():
         candidates = {"nerve": nerve_step(batch), "fit": nerve_fit_path(batch)}
         if have_torch:
             candidates["torch"] = torch_step(batch)
-        t = best_times(candidates, args.steps, args.repeat)
+        t = interleaved_best(candidates, args.steps, args.repeat)
         peak = traced_peak(candidates["nerve"]) / 2**20
         t_torch = t.get("torch", float("nan"))
         print(f"{batch:>6} {t['nerve']:>9.2f} {t['fit']:>12.2f} {t_torch:>9.2f} {t['nerve'] / t_torch:>12.2f} {peak:>15.1f}")

@@ -7,10 +7,11 @@ Times one step (forward + backward + Adam update) in the same run for:
     zeroes subnormal Adam moments every 50 steps, since dead ReLU units otherwise make Adam's
     momentum decay into subnormal floats that are ~40x slower to compute with),
   * PyTorch eager, when installed (``pip install torch==2.13.0``),
-and prints milliseconds per step and the ratios. Timings move 1.2-2x between
-runs on a shared machine; compare the ratios of one run.
+and prints milliseconds per step and the ratios. The four are timed in alternating
+rounds of ``--steps`` steps and the best round of each is kept (``timing.py``):
+timings move 1.2-2x between runs on a shared machine; compare the ratios of one run.
 
-Run: python benchmarks/bench_mlp.py [--repeat 5] [--steps 300]
+Run: python benchmarks/bench_mlp.py [--rounds 15] [--steps 100]
 """
 
 from __future__ import annotations
@@ -18,26 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 import numpy as np
 
 import nerve
 from nerve import layers
+from timing import interleaved_best
 
 SIZES = (4, 200, 100, 50, 1)
-
-
-def best_time(step, steps, repeat):
-    for _ in range(20):
-        step()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        best = min(best, (time.perf_counter() - start) / steps)
-    return best * 1e3
 
 
 def make_data(batch, seed=0):
@@ -141,8 +130,8 @@ def torch_loop(batch):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
     try:
         import torch
@@ -156,10 +145,11 @@ def main():
           + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if have_torch else ", torch not installed"))
     print(f"{'batch':>6} {'nerve ms':>9} {'fit-path ms':>12} {'numpy ms':>9} {'torch ms':>9} {'nerve/numpy':>12} {'nerve/torch':>12}")
     for batch in (32, 256):
-        t_nerve = best_time(nerve_loop(batch), args.steps, args.repeat)
-        t_keras = best_time(nerve_keras(batch), args.steps, args.repeat)
-        t_numpy = best_time(numpy_loop(batch), args.steps, args.repeat)
-        t_torch = best_time(torch_loop(batch), args.steps, args.repeat) if have_torch else float("nan")
+        candidates = {"nerve": nerve_loop(batch), "fit": nerve_keras(batch), "numpy": numpy_loop(batch)}
+        if have_torch:
+            candidates["torch"] = torch_loop(batch)
+        t = interleaved_best(candidates, args.steps, args.rounds, warmup=20)
+        t_nerve, t_keras, t_numpy, t_torch = t["nerve"], t["fit"], t["numpy"], t.get("torch", float("nan"))
         print(f"{batch:>6} {t_nerve:>9.3f} {t_keras:>12.3f} {t_numpy:>9.3f} {t_torch:>9.3f} {t_nerve / t_numpy:>12.2f} {t_nerve / t_torch:>12.2f}")
 
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 import numpy as np
 
 import nerve
 from nerve import layers
+from timing import interleaved_best
 
 BATCH, UNITS, FEATURES = 100, 128, 1
 
@@ -94,21 +94,6 @@ def torch_loop(kind, length):
     return step
 
 
-def interleaved_best(steps_by_name, steps, rounds):
-    """Best ms/step of each function, timing them in alternating rounds (fair on a busy machine)."""
-    for step in steps_by_name.values():
-        step()
-        step()
-    best = {name: float("inf") for name in steps_by_name}
-    for _ in range(rounds):
-        for name, step in steps_by_name.items():
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            best[name] = min(best[name], (time.perf_counter() - start) / steps * 1e3)
-    return best
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
@@ -141,7 +126,7 @@ def main():
             fns = {"nerve": nerve_loop(kind, length), "keras": nerve_keras(kind, length)}
             if have_torch:
                 fns["torch"] = torch_loop(kind, length)
-            best = interleaved_best(fns, args.steps, args.rounds)
+            best = interleaved_best(fns, args.steps, args.rounds, warmup=2)
             t_torch = best.get("torch", float("nan"))
             print(f"{kind:>6} {length:>7} {best['nerve']:>9.2f} {best['keras']:>12.2f} {t_torch:>9.2f} "
                   f"{best['nerve'] / t_torch:>12.2f} {best['keras'] / t_torch:>10.2f}", flush=True)

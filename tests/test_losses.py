@@ -573,3 +573,21 @@ def test_cross_entropy_matches_torch():
         z,
         target,
     )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shapes", [((N, 3), (N, 3)), ((N,), (N, 1)), ((N, 1), (N,)), ((4, 5, 2), (4, 5, 2))])
+def test_fused_mse_reduction_matches_the_general_path_and_central_differences(reduction, shapes):
+    # without sample weights MeanSquaredError reduces inside one fused op; it must equal
+    # "per-sample losses, then reduce" exactly as the weighted (general) path computes it
+    rng = _rng(11)
+    y_true, y_pred = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+    loss = losses.MeanSquaredError(reduction=reduction)
+    fused = loss(y_true, nerve.tensor(y_pred))
+    general = loss(y_true, nerve.tensor(y_pred), sample_weight=np.ones(shapes[1][0]))
+    np.testing.assert_allclose(fused.item(), general.item(), rtol=1e-12)
+    p = nerve.tensor(y_pred, requires_grad=True)
+    assert check_gradients(lambda p: loss(y_true, p), [p])
+    t = nerve.tensor(y_true, requires_grad=True)  # a target that requires grad is still a constant for the loss
+    loss(t, nerve.tensor(y_pred, requires_grad=True)).backward()
+    assert t.grad is None

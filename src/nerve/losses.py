@@ -59,6 +59,9 @@ def _as_target(y_true, y_pred, keep_integers=False):
 
     With ``keep_integers`` integer and boolean targets keep their dtype.
     """
+    if (type(y_true) is Tensor and not y_true.requires_grad and y_true.data.dtype == y_pred.data.dtype
+            and type(y_true.data) is type(y_pred.data)):
+        return y_true  # already a constant of the right dtype (the common case in training loops)
     data = y_true.data if isinstance(y_true, Tensor) else y_true
     data = y_pred.xp.asarray(data)
     if not (keep_integers and data.dtype.kind in "iub"):
@@ -337,8 +340,20 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         """Weighted, reduced loss: a scalar Tensor, or per-sample losses for ``reduction="none"``."""
         y_pred = _as_prediction(y_pred, type(self).__name__)
+        if sample_weight is None and self.reduction != "none":
+            fused = self._fused_reduction(y_true, y_pred)
+            if fused is not None:
+                return fused
         values = self.call(y_true, y_pred)
         return _reduce(values, sample_weight, self.reduction, type(self).__name__)
+
+    def _fused_reduction(self, y_true, y_pred):
+        """The reduced loss as one fused op, or None to take the general path (``call`` then reduce).
+
+        Subclasses with a fused op override this; it must equal ``_reduce(self.call(...))`` exactly
+        as defined and is only used without sample weights.
+        """
+        return None
 
     def call(self, y_true, y_pred):  # pragma: no cover - abstract
         """Per-sample losses (no weighting, no reduction)."""
@@ -381,6 +396,12 @@ class MeanSquaredError(Loss):
 
     def call(self, y_true, y_pred):
         return mean_squared_error(y_true, y_pred)
+
+    def _fused_reduction(self, y_true, y_pred):
+        if type(self).call is not MeanSquaredError.call:  # a subclass changed the per-sample loss
+            return None
+        y_true, y_pred = _elementwise_pair(y_true, y_pred, "MeanSquaredError")
+        return ops.squared_difference_mean(y_pred, y_true, reduction=self.reduction)
 
 
 class MeanAbsoluteError(Loss):

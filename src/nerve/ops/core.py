@@ -1471,31 +1471,60 @@ def sigmoid_binary_cross_entropy(logits, targets):
 
 
 class SquaredDifferenceMean(Function):
-    """Fused ``mean((a - b) ** 2, axis=-1)``: the per-sample MSE in one node."""
+    """Fused ``mean((a - b) ** 2, axis=-1)``: the per-sample MSE in one node.
+
+    With ``reduction="mean"`` or ``"sum"`` the per-sample values are also
+    reduced over the batch inside the same node (the MSE training loss as one
+    op): ``"mean"`` is the mean of every squared difference, ``"sum"`` the sum
+    of the per-sample means.
+    """
+
+    reduction = None
 
     def forward(self, a, b):
-        self.diff = a - b
-        return (self.diff * self.diff).mean(axis=-1)
+        self.diff = diff = a - b
+        if self.reduction is None:
+            return (diff * diff).mean(axis=-1)
+        count = diff.size if self.reduction == "mean" else (diff.shape[-1] if diff.ndim else 1)
+        self.scale = 1.0 / builtins.max(count, 1)
+        squares = diff * diff
+        return squares.sum() * diff.dtype.type(self.scale)
 
     def backward(self, grad):
         diff, xp = self.diff, self.xp
-        g = diff * (grad[..., None] * (2.0 / diff.shape[-1])).astype(diff.dtype, copy=False)
+        if self.reduction is None:
+            g = diff * (grad[..., None] * (2.0 / diff.shape[-1])).astype(diff.dtype, copy=False)
+        else:
+            g = diff * diff.dtype.type(2.0 * self.scale * grad)
         ga = sum_to(xp, g, self.inputs[0].shape) if self.needs_grad[0] else None
         gb = sum_to(xp, -g, self.inputs[1].shape) if self.needs_grad[1] else None
         return ga, gb
 
 
-def squared_difference_mean(a, b):
+def squared_difference_mean(a, b, reduction=None):
     """Mean over the last axis of ``(a - b) ** 2`` (one value per sample), fused for speed.
+
+    ``reduction="mean"`` returns the mean over the batch too (a scalar: the
+    mean of all squared differences), ``reduction="sum"`` the sum of the
+    per-sample means; both stay one graph node.
 
     Example:
         >>> import nerve
-        >>> squared_difference_mean(nerve.tensor([[1.0, 3.0]]), nerve.tensor([[0.0, 0.0]])).tolist()
-        [5.0]
+        >>> a, b = nerve.tensor([[1.0, 3.0], [2.0, 2.0]]), nerve.tensor([[0.0, 0.0], [0.0, 0.0]])
+        >>> squared_difference_mean(a, b).tolist()
+        [5.0, 4.0]
+        >>> squared_difference_mean(a, b, reduction="mean").item(), squared_difference_mean(a, b, reduction="sum").item()
+        (4.5, 9.0)
     """
+    if reduction not in (None, "mean", "sum"):
+        raise ValueError(f"squared_difference_mean: reduction must be None, 'mean' or 'sum', got {reduction!r}")
     a, b = _pair(a, b)
     _check_shapes("squared_difference_mean", a, b)
-    return SquaredDifferenceMean.apply(a, b)
+    if reduction is None:
+        return SquaredDifferenceMean.apply(a, b)
+    if a.shape != b.shape:  # the batch reduction below assumes no broadcasting
+        return (mean if reduction == "mean" else sum)(SquaredDifferenceMean.apply(a, b))
+    return SquaredDifferenceMean.apply(a, b, reduction=reduction)
 
 
 # ---------------------------------------------------------- normalisation
