@@ -520,3 +520,84 @@ def test_slots_are_flushed_of_subnormal_values():
         if opt.iterations % nerve.optimizers.FLUSH_EVERY == 0:
             assert not np.any((m != 0) & (np.abs(m) < tiny))
     assert np.all(opt.state_dict()["slots"]["m"][0] == 0)
+
+
+# ------------------------------------------------------ packed (multi-tensor) updates
+def _per_parameter(cls):
+    """A subclass whose update_step is not a known elementwise rule: the optimizer updates parameter by parameter."""
+
+    class PerParameter(cls):
+        def update_step(self, index, param, grad, learning_rate):
+            super().update_step(index, param, grad, learning_rate)
+
+    return PerParameter
+
+
+PACK_EXTRAS = [dict(), dict(clipvalue=0.5), dict(global_clipnorm=1.0)]
+
+
+@pytest.mark.parametrize("extra", PACK_EXTRAS, ids=["plain", "clipvalue", "global_clipnorm"])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_packed_update_is_bit_identical_to_per_parameter_updates(case, extra):
+    # with every gradient present, built-in optimizers update all parameters in one pass over packed arrays;
+    # that must change nothing but the speed (global_clipnorm: the norm is summed in another order)
+    _, cls, kwargs, _, _, _, _ = case
+    shapes = [(3, 4), (4,), (2, 3, 2), (1,)]
+    rng = np.random.default_rng(5)
+    start = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    grads = [[rng.normal(size=s).astype(np.float32) for s in shapes] for _ in range(5)]
+    results = []
+    for klass in (cls, _per_parameter(cls)):
+        params = [nerve.Tensor(a.copy(), requires_grad=True) for a in start]
+        arrays = [p.data for p in params]
+        opt = klass(params=params, **kwargs, **extra)
+        for gs in grads:
+            for p, g in zip(params, gs):
+                p.grad = nerve.Tensor(g.copy())
+            assert opt.step() is True
+        assert (opt._packing is not None) == (klass is cls)
+        assert all(p.data is a for p, a in zip(params, arrays))  # still updated in place
+        for p, g in zip(params, grads[-1]):
+            np.testing.assert_array_equal(p.grad.data, g)  # gradients never written
+        results.append(([p.data.copy() for p in params], opt.state_dict()["slots"]))
+    (packed, packed_slots), (single, single_slots) = results
+    for a, b in zip(packed, single):
+        if "global_clipnorm" in extra:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(a, b)
+    assert sorted(packed_slots) == sorted(single_slots)
+    for name in packed_slots:
+        for a, b in zip(packed_slots[name], single_slots[name]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_packed_optimizer_survives_missing_gradients_rebinding_and_state_loading():
+    # a step with a missing gradient, a parameter array rebound by the user and slots rebound by
+    # load_state_dict: the packed optimizer must follow each, ending where the per-parameter one ends
+    rng = np.random.default_rng(9)
+    shapes = [(5, 3), (3,)]
+    grads = [[rng.normal(size=s).astype(np.float32) for s in shapes] for _ in range(8)]
+
+    def run(klass):
+        params = [nerve.Tensor(np.full(s, 0.5, np.float32), requires_grad=True) for s in shapes]
+        opt = klass(0.1, params=params, amsgrad=True)
+        for t, gs in enumerate(grads):
+            for p, g in zip(params, gs):
+                p.grad = nerve.Tensor(g.copy())
+            if t == 2:
+                params[1].grad = None
+            if t == 4:
+                params[0].data = params[0].data.copy()
+            if t == 5:
+                opt.load_state_dict(opt.state_dict())
+            assert opt.step() is True
+            if t == 4:
+                rebound = params[0].data
+        assert params[0].data is rebound  # the array the user put there is the one being trained
+        return [p.data for p in params], opt
+
+    (packed, opt), (single, _) = run(Adam), run(_per_parameter(Adam))
+    assert opt._packing is not None
+    for a, b in zip(packed, single):
+        np.testing.assert_array_equal(a, b)

@@ -92,6 +92,119 @@ def _describe(index, param):
     return f"{param.name!r} (shape {shape})" if param.name else f"params[{index}] (shape {shape})"
 
 
+_PACKED = "packed"  # the ``index`` that update_step receives when it updates every parameter at once
+
+
+class _Packing:
+    """Flat gradients, scratch and slots for updating every parameter with one pass of array calls.
+
+    Every built-in update rule is elementwise, so running it once over the
+    concatenation of all gradients and slots gives the same bits as running it
+    on each parameter, with a dozen array calls per step instead of a dozen per
+    parameter (the per-call cost dominates small networks). The parameters keep
+    their own arrays (updated in place, as always): the rule's final in-place
+    writes reach them through :class:`_PackedParams`. Each per-parameter slot
+    array becomes a view into its flat slot; ``valid()`` notices when one is
+    rebound (``load_state_dict``) and the optimizer then packs again.
+    """
+
+    def __init__(self, params):
+        first = params[0].data
+        xp = get_array_module(first)
+        self.dtype = first.dtype
+        self.shapes = [p.data.shape for p in params]
+        self.bounds = []
+        offset = 0
+        for p in params:
+            self.bounds.append((offset, offset + p.data.size))
+            offset += p.data.size
+        self.size = offset
+        self.grads = xp.empty(offset, self.dtype)
+        self.scratch = xp.empty(offset, self.dtype)
+        self.grad_views = self.split(self.grads)
+        self.scratch_views = self.split(self.scratch)
+        self.targets = _PackedParams(self, params)
+        self.slots = {}  # name -> (flat array, its per-parameter views)
+
+    @property
+    def xp(self):
+        return get_array_module(self.grads)  # looked up, not stored: optimizers stay picklable
+
+    def split(self, flat):
+        """Per-parameter views of a flat array."""
+        return [flat[start:stop].reshape(shape) for (start, stop), shape in zip(self.bounds, self.shapes)]
+
+    def valid(self, params, slots):
+        """True while the parameters have the packed shapes and dtype and no slot array was rebound."""
+        if len(params) != len(self.shapes):
+            return False
+        dtype, kind = self.dtype, type(self.grads)
+        for p, shape in zip(params, self.shapes):
+            data = p.data
+            if type(data) is not kind or data.dtype != dtype or data.shape != shape:
+                return False
+        for name, (_, views) in self.slots.items():
+            arrays = slots.get(name)
+            if arrays is None or any(a is not v for a, v in zip(arrays, views)):
+                return False
+        return True
+
+    def gather(self, grads):
+        """Copy the gradients into the flat gradient array and return it."""
+        copyto = self.xp.copyto
+        for view, g in zip(self.grad_views, grads):
+            copyto(view, g)
+        return self.grads
+
+    def gather_params(self, params):
+        """The parameter values as one flat array (in the scratch array's twin, made on first use)."""
+        flat = getattr(self, "param_values", None)
+        if flat is None:
+            flat = self.param_values = self.xp.empty(self.size, self.dtype)
+            self.param_views = self.split(flat)
+        copyto = self.xp.copyto
+        for view, p in zip(self.param_views, params):
+            copyto(view, p.data)
+        return flat
+
+    def slot(self, name, arrays, fill):
+        """The flat slot ``name``: made on first use from the per-parameter ``arrays`` (None entries: ``fill``)."""
+        entry = self.slots.get(name)
+        if entry is None:
+            xp = self.xp
+            flat = xp.full(self.size, fill, self.dtype) if fill else xp.zeros(self.size, self.dtype)
+            views = self.split(flat)
+            for i, (view, old) in enumerate(zip(views, arrays)):
+                if old is not None:
+                    view[...] = old
+                arrays[i] = view
+            entry = self.slots[name] = (flat, views)
+        return entry[0]
+
+
+class _PackedParams:
+    """What a packed update rule sees as ``param``: ``-=`` and ``*=`` go to every parameter's own array."""
+
+    def __init__(self, packing, params):
+        self.packing = packing
+        self.params = params
+        self.dtype = packing.dtype
+
+    def _pieces(self, flat):
+        packing = self.packing
+        return packing.scratch_views if flat is packing.scratch else packing.split(flat)
+
+    def __isub__(self, flat):
+        for p, piece in zip(self.params, self._pieces(flat)):
+            p.data -= piece
+        return self
+
+    def __imul__(self, factor):
+        for p in self.params:
+            p.data *= factor
+        return self
+
+
 class Optimizer:
     """Base class of the optimizers: bookkeeping, clipping, NaN safety, state and config.
 
@@ -241,6 +354,7 @@ class Optimizer:
         self._slots = {}
         self._scratch = [None] * len(params)
         self._scratch_flat = {}
+        self._packing = None
 
     @property
     def params(self):
@@ -268,6 +382,8 @@ class Optimizer:
         arrays = self._slots.get(name)
         if arrays is None:
             arrays = self._slots[name] = [None] * len(self._params)
+        if index is _PACKED:
+            return self._packing.slot(name, arrays, fill)
         array = arrays[index]
         if array is None:
             xp = get_array_module(param)
@@ -276,6 +392,8 @@ class Optimizer:
 
     def _scratch_for(self, index, param):
         """A work array shaped like ``param``: views into one flat buffer per dtype, reused every step."""
+        if index is _PACKED:
+            return self._packing.scratch
         view = self._scratch[index]
         if view is None or view.dtype != param.dtype or view.shape != param.shape:
             key = (type(param), param.dtype)
@@ -319,6 +437,8 @@ class Optimizer:
                 items.append((i, p, g))
         if not items:
             return False
+        if len(items) == len(params) and self._can_pack(params):
+            return self._packed_step(items)
         squared = None
         if self.check_finite or self.clipnorm is not None or self.global_clipnorm is not None:
             squared = [_squared_norm(g) for _, _, g in items]
@@ -338,6 +458,53 @@ class Optimizer:
             if decay:
                 g = g + decay * data  # a new array: p.grad.data stays untouched
             self.update_step(i, data, g, lr)
+        if self.iterations % FLUSH_EVERY == 0:
+            self._flush_subnormals()
+        return True
+
+    def _can_pack(self, params):
+        """True when one elementwise update over all parameters at once gives the same result as one per parameter."""
+        if self.clipnorm is not None or type(self).update_step not in _ELEMENTWISE_UPDATES:
+            return False
+        packing = self._packing
+        if packing is not None and packing.valid(params, self._slots):
+            return True
+        first = params[0].data
+        kind, dtype = type(first), first.dtype
+        for p in params:
+            data = p.data
+            if type(data) is not kind or data.dtype != dtype:
+                return False
+        self._packing = _Packing(params)
+        return True
+
+    def _packed_step(self, items):
+        """``step()`` over the packed gradients: one copy per gradient, then every array call once."""
+        packing = self._packing
+        grad = packing.gather([g for _, _, g in items])
+        if self.check_finite or self.global_clipnorm is not None:
+            total = _squared_norm(grad)
+            if not math.isfinite(total):  # NaN/inf somewhere, or only an overflow of the float32 sum
+                squared = [_squared_norm(g) for _, _, g in items]
+                bad = self._find_nonfinite(items, squared)  # also recomputes overflowed norms in float64
+                if bad and self.check_finite:
+                    self._skip(bad)
+                    return False
+                total = math.fsum(squared)
+            if self.global_clipnorm is not None and total > self.global_clipnorm**2:
+                grad *= grad.dtype.type(self.global_clipnorm / math.sqrt(total))
+        if self.clipvalue is not None:
+            packing.xp.clip(grad, -self.clipvalue, self.clipvalue, out=grad)
+        lr = self.current_learning_rate
+        self.iterations += 1
+        self._step_constants = self._prepare_step(lr)
+        self._typed_constants = {}
+        decay = None if self.decoupled_weight_decay else self.weight_decay
+        if decay:
+            values = packing.gather_params(self._params)
+            values *= grad.dtype.type(decay)
+            grad += values
+        self.update_step(_PACKED, packing.targets, grad, lr)
         if self.iterations % FLUSH_EVERY == 0:
             self._flush_subnormals()
         return True
@@ -578,7 +745,7 @@ class SGD(Optimizer):
         return learning_rate, self.momentum
 
     def update_step(self, index, param, grad, learning_rate):
-        xp = get_array_module(param)
+        xp = get_array_module(grad)
         tmp = self._scratch_for(index, param)
         lr, mu = self._constants(param.dtype)
         if self.momentum:
@@ -632,7 +799,7 @@ class RMSprop(Optimizer):
         return self.rho, 1.0 - self.rho, self.epsilon, self.momentum, learning_rate
 
     def update_step(self, index, param, grad, learning_rate):
-        xp = get_array_module(param)
+        xp = get_array_module(grad)
         tmp = self._scratch_for(index, param)
         rho, one_minus_rho, epsilon, momentum, lr = self._constants(param.dtype)
         v = self._slot("v", index, param)
@@ -710,7 +877,7 @@ class Adam(Optimizer):
         return 1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2, self.epsilon * correction2, step_size
 
     def update_step(self, index, param, grad, learning_rate):
-        xp = get_array_module(param)
+        xp = get_array_module(grad)
         tmp = self._scratch_for(index, param)
         one_minus_beta_1, beta_2, one_minus_beta_2, epsilon_hat, step_size = self._constants(param.dtype)[:5]
         m = self._slot("m", index, param)
@@ -799,7 +966,7 @@ class Adagrad(Optimizer):
         return self.epsilon, learning_rate
 
     def update_step(self, index, param, grad, learning_rate):
-        xp = get_array_module(param)
+        xp = get_array_module(grad)
         tmp = self._scratch_for(index, param)
         epsilon, lr = self._constants(param.dtype)
         accumulator = self._slot("accumulator", index, param, fill=self.initial_accumulator_value)
@@ -845,7 +1012,7 @@ class Adadelta(Optimizer):
         super().__init__(learning_rate, **kwargs)
 
     def update_step(self, index, param, grad, learning_rate):
-        xp = get_array_module(param)
+        xp = get_array_module(grad)
         rho, eps = self.rho, self.epsilon
         v = self._slot("accumulated_grad", index, param)
         u = self._slot("accumulated_delta", index, param)
@@ -864,6 +1031,10 @@ class Adadelta(Optimizer):
 
 
 ALL_OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta)}
+
+# update rules known to be elementwise (safe to run once over all parameters packed together);
+# a subclass that overrides update_step is updated parameter by parameter
+_ELEMENTWISE_UPDATES = frozenset(cls.update_step for cls in ALL_OPTIMIZERS.values())
 
 
 def serialize(optimizer):
