@@ -81,12 +81,25 @@ CONV_CASES = [
 ]
 
 
-@pytest.fixture(params=["im2col", "toeplitz"])
-def strategy(request, monkeypatch):
-    """Run a test with each convolution strategy forced (by default the choice depends on the shapes)."""
+STRATEGIES = {  # (TOEPLITZ_MAX_INNER, TOEPLITZ_MAX_WASTE)
+    "im2col": (0, 2.2),
+    "toeplitz-whole-rows": (10**9, 10.0**9),  # one block per output row
+    "toeplitz-blocks": (10**9, 1.7),  # several blocks per output row
+}
+
+
+def _force_strategy(monkeypatch, name):
     from nerve.ops import conv as conv_module
 
-    monkeypatch.setattr(conv_module, "TOEPLITZ_MAX_RATIO", 0.0 if request.param == "im2col" else 100.0)
+    inner, waste = STRATEGIES[name]
+    monkeypatch.setattr(conv_module, "TOEPLITZ_MAX_INNER", inner)
+    monkeypatch.setattr(conv_module, "TOEPLITZ_MAX_WASTE", waste)
+
+
+@pytest.fixture(params=sorted(STRATEGIES))
+def strategy(request, monkeypatch):
+    """Run a test with each convolution strategy forced (by default the choice depends on the shapes)."""
+    _force_strategy(monkeypatch, request.param)
     return request.param
 
 
@@ -105,11 +118,9 @@ def test_conv2d_values_and_gradients(randn, strategy, shape, kernel, filters, st
     check_multilinear(lambda x, k, b: ops.conv2d(x, k, b, strides=strides, padding=padding, dilation=dilation), [x, k, b])
 
 
-def test_conv2d_both_strategies_agree(randn, monkeypatch):
-    """im2col and the row-Toeplitz product give the same values and gradients."""
-    from nerve.ops import conv as conv_module
-
-    x, k = randn(2, 6, 7, 3), randn(3, 2, 3, 4)
+def test_conv2d_strategies_agree(randn, monkeypatch):
+    """im2col and the block-Toeplitz product (whole rows or blocks) give the same values and gradients."""
+    x, k = randn(2, 6, 9, 3), randn(3, 2, 3, 4)
 
     def run():
         xg, kg = nerve.tensor(x.numpy(), requires_grad=True), nerve.tensor(k.numpy(), requires_grad=True)
@@ -117,12 +128,26 @@ def test_conv2d_both_strategies_agree(randn, monkeypatch):
         out.backward(np.cos(out.numpy()))
         return out.numpy(), xg.grad.numpy(), kg.grad.numpy()
 
-    monkeypatch.setattr(conv_module, "TOEPLITZ_MAX_RATIO", 100.0)
-    toeplitz = run()
-    monkeypatch.setattr(conv_module, "TOEPLITZ_MAX_RATIO", 0.0)
-    im2col = run()
-    for a, b in zip(toeplitz, im2col):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    results = {}
+    for name in STRATEGIES:
+        _force_strategy(monkeypatch, name)
+        results[name] = run()
+    for name in STRATEGIES:
+        for a, b in zip(results[name], results["im2col"]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_block_width_choice():
+    """LeNet-5's layers get the blocks measured fastest; many input channels go to im2col."""
+    from nerve.ops.conv import _Geometry, _RowToeplitz
+
+    def width(x_shape, kernel_shape, pads=((0, 0), (0, 0))):
+        return _RowToeplitz.block_width(_Geometry(x_shape, kernel_shape, (1, 1), (1, 1), pads))
+
+    assert width((8, 28, 28, 1), (5, 5, 1, 6), ((2, 2), (2, 2))) == 14  # 7 would copy runs of only 11 values
+    assert width((8, 14, 14, 6), (5, 5, 6, 16)) == 5
+    assert width((8, 13, 13, 8), (3, 3, 8, 4)) == 1  # 11 output columns: a prime, so one per block
+    assert width((8, 16, 16, 64), (3, 3, 64, 64)) is None
 
 
 def test_conv2d_blocked_matmuls_match_plain(randn, monkeypatch):
