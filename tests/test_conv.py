@@ -137,6 +137,36 @@ def test_conv2d_strategies_agree(randn, monkeypatch):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_threaded_batch_split_is_bit_identical(name, monkeypatch):
+    """With nerve's threads on, conv (ReLU fused, bias, 'same' padding) and max/avg pooling give the same bits."""
+    from nerve import backend
+
+    _force_strategy(monkeypatch, name)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 8, 10, 3)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 3, 5)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+
+    def run():
+        xt, kt, bt = (nerve.tensor(a, requires_grad=True) for a in (x, k, b))
+        y = ops.conv2d(xt, kt, bt, padding="same", activation="relu")
+        pooled = [ops.max_pool2d(y, 2), ops.max_pool2d(y, 3, strides=2, padding="same"), ops.avg_pool2d(y, 2)]
+        loss = sum((p * p).sum() for p in pooled)
+        loss.backward()
+        return [y.numpy()] + [p.numpy() for p in pooled] + [t.grad.numpy() for t in (xt, kt, bt)]
+
+    serial = run()
+    monkeypatch.setattr(backend, "PARALLEL_MIN_ELEMENTS", 0)  # split even these small arrays
+    backend.set_num_threads(3)
+    try:
+        threaded = run()
+    finally:
+        backend.set_num_threads(None)
+    for a, c in zip(serial, threaded):
+        np.testing.assert_array_equal(a, c)
+
+
 def test_block_width_choice():
     """LeNet-5's layers get the blocks measured fastest; many input channels go to im2col."""
     from nerve.ops.conv import _Geometry, _RowToeplitz

@@ -73,6 +73,12 @@ def to_numpy(array):
 # them all. Ops whose work is large and independent per sample (pooling, the copies of a
 # convolution, ReLU masks) split the batch over a small thread pool: NumPy releases the GIL
 # inside its loops, so the halves run at the same time. Results do not depend on the split.
+# Off by default: after each matrix product OpenBLAS keeps its worker threads spinning on the
+# cores for a while (OPENBLAS_THREAD_TIMEOUT, about 0.1 s by default), so in a training step,
+# where products come every millisecond, nerve's threads only take turns with them. Measured on
+# 2 cores, LeNet-5 at batch 256: 19.2-19.4 ms per step with one thread against 20.7-21.0 ms
+# with two. With OPENBLAS_THREAD_TIMEOUT=4 (set before NumPy is imported) the workers sleep at
+# once and two threads pay.
 _THREADS = {"count": None, "pool": None}
 #: below this many elements per call, one thread does the work (a hand-over costs ~20-50 us)
 PARALLEL_MIN_ELEMENTS = 200_000
@@ -87,12 +93,14 @@ if hasattr(os, "register_at_fork"):
 
 
 def set_num_threads(count):
-    """Set how many threads nerve's own array loops may use (default: the CPU count, at most 4).
+    """Set how many threads nerve's own array loops may use (default 1).
 
     This covers the elementwise and copy work of the convolution and pooling
-    ops; matrix products follow NumPy's BLAS (``OPENBLAS_NUM_THREADS``). Use 1
-    on a machine whose cores are busy with other work. The environment
-    variable ``NERVE_NUM_THREADS`` sets the starting value.
+    ops; matrix products follow NumPy's BLAS (``OPENBLAS_NUM_THREADS``). More
+    than one pays when the BLAS's worker threads are not spinning on the cores
+    between products: start Python with ``OPENBLAS_THREAD_TIMEOUT=4`` (they
+    then sleep as soon as a product ends) or ``OPENBLAS_NUM_THREADS=1``. The
+    environment variable ``NERVE_NUM_THREADS`` sets the starting value.
 
     Example:
         >>> from nerve import backend
@@ -120,7 +128,7 @@ def get_num_threads():
     count = _THREADS["count"]
     if count is None:
         env = os.environ.get("NERVE_NUM_THREADS", "").strip()
-        count = int(env) if env.isdigit() and int(env) > 0 else min(os.cpu_count() or 1, 4)
+        count = int(env) if env.isdigit() and int(env) > 0 else 1
         _THREADS["count"] = count
     return count
 
