@@ -167,6 +167,22 @@ def test_threaded_batch_split_is_bit_identical(name, monkeypatch):
         np.testing.assert_array_equal(a, c)
 
 
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_conv2d_of_a_view_with_odd_strides(name, monkeypatch):
+    """Inputs that are views (a channel axis added with None has stride 0, a slice skips pixels) give the
+    same output as their contiguous copies."""
+    _force_strategy(monkeypatch, name)
+    rng = np.random.default_rng(5)
+    images = rng.standard_normal((3, 9, 8))
+    k = nerve.tensor(rng.standard_normal((3, 3, 1, 2)))
+    for x in (images[..., None], rng.standard_normal((3, 9, 16, 2))[:, :, ::2, :1]):
+        for padding in ("valid", "same"):
+            expected = ops.conv2d(nerve.tensor(np.ascontiguousarray(x)), k, padding=padding).numpy()
+            np.testing.assert_array_equal(ops.conv2d(nerve.Tensor(x), k, padding=padding).numpy(), expected)  # no copy
+            np.testing.assert_allclose(expected, reference_conv2d(np.ascontiguousarray(x), k.numpy(), padding=padding),
+                                       rtol=1e-12, atol=1e-12)
+
+
 def test_block_width_choice():
     """LeNet-5's layers get the blocks measured fastest; many input channels go to im2col."""
     from nerve.ops.conv import _Geometry, _RowToeplitz

@@ -267,7 +267,8 @@ class _RowToeplitz:
             padded[:, pt : pt + g.H, pl : pl + g.W] = x
         else:
             padded = xp.ascontiguousarray(x)
-        s_n, s_h, s_w, s_c = padded.strides
+        s_c = padded.itemsize  # from the shape: NumPy may give axes of length 1 any stride
+        s_w, s_h, s_n = g.C * s_c, g.Wp * g.C * s_c, g.Hp * g.Wp * g.C * s_c
         windows = xp.lib.stride_tricks.as_strided(
             padded, shape=(g.N, g.OH, self.nb, g.KH, self.span * g.C),
             strides=(s_n, sh * s_h, self.Wb * sw * s_w, dh * s_h, s_c))  # a span of pixels is span * C values in a row
