@@ -246,18 +246,26 @@ class _RowToeplitz:
         longer = [w for w in widths if w >= best and ((w - 1) * sw + one) * geo.C >= TOEPLITZ_MIN_RUN]
         return min(longer, default=best)  # one column per block is im2col with the pixels on the rows
 
-    def toeplitz(self, xp, kernel):
+    def toeplitz(self, xp, kernel, bias=None):
+        """``T`` of shape ``(KH * span * C, Wb * F)``; with ``bias``, one more row holding it (see :meth:`rows`)."""
         g = self.geo
-        T = xp.zeros((g.KH, self.span * g.C * self.Wb * g.F), dtype=kernel.dtype)
-        T[:, xp.asarray(self.flat)] = xp.broadcast_to(kernel[..., None], kernel.shape + (self.Wb,)).reshape(g.KH, -1)
-        return T.reshape(g.KH * self.span * g.C, self.Wb * g.F)
+        inner = g.KH * self.span * g.C
+        T = xp.zeros((inner + (bias is not None), self.Wb * g.F), dtype=kernel.dtype)
+        kernel_rows = T[:inner].reshape(g.KH, -1)
+        kernel_rows[:, xp.asarray(self.flat)] = xp.broadcast_to(kernel[..., None], kernel.shape + (self.Wb,)).reshape(g.KH, -1)
+        if bias is not None:
+            T[inner] = xp.tile(bias, self.Wb)
+        return T
 
-    def rows(self, xp, x):
+    def rows(self, xp, x, ones=False):
         """``(N * OH * nb, KH * span * C)``: for every block of output columns, the input values it reads.
 
         One copy out of a strided view of the (padded) input: a single call
         costs a third of a loop of ``KH * nb`` slice copies on a machine
-        whose caches the rest of the step keeps busy.
+        whose caches the rest of the step keeps busy. With ``ones``, one more
+        column of ones: times the bias row of :meth:`toeplitz` it adds the
+        bias inside the product, and the same column turns the kernel
+        gradient's product into the bias gradient too (no extra passes).
         """
         g = self.geo
         (pt, pb), (pl, pr) = g.pads
@@ -272,13 +280,17 @@ class _RowToeplitz:
         windows = xp.lib.stride_tricks.as_strided(
             padded, shape=(g.N, g.OH, self.nb, g.KH, self.span * g.C),
             strides=(s_n, sh * s_h, self.Wb * sw * s_w, dh * s_h, s_c))  # a span of pixels is span * C values in a row
-        stacked = xp.empty(windows.shape, dtype=x.dtype)
+        inner = g.KH * self.span * g.C
+        matrix = xp.empty((g.N * g.OH * self.nb, inner + ones), dtype=x.dtype)
+        stacked = matrix[:, :inner].reshape(windows.shape)  # a view: the rows of matrix are inner (+ 1) long
+        if ones:
+            matrix[:, inner] = 1
 
         def work(start, stop):
             stacked[start:stop] = windows[start:stop]
 
         split_batch(xp, work, g.N, stacked.size)
-        return stacked.reshape(g.N * g.OH * self.nb, -1)
+        return matrix
 
     def unrows(self, xp, stacked):
         """Adjoint of :meth:`rows`: add the copies back into an ``(N, H, W, C)`` array."""
@@ -300,8 +312,13 @@ class _RowToeplitz:
     def kernel_grad(self, xp, grad_t):
         """Gradient of the kernel from the gradient of T: sum each kernel entry's copies."""
         g = self.geo
-        picked = grad_t.reshape(g.KH, -1)[:, xp.asarray(self.flat)]
+        picked = grad_t[: g.KH * self.span * g.C].reshape(g.KH, -1)[:, xp.asarray(self.flat)]
         return picked.reshape(g.KH, g.KW, g.C, g.F, self.Wb).sum(axis=-1)
+
+    def bias_grad(self, grad_t):
+        """Gradient of the bias from the gradient of T's bias row (see :meth:`toeplitz`)."""
+        g = self.geo
+        return grad_t[g.KH * self.span * g.C].reshape(self.Wb, g.F).sum(axis=0)
 
 
 #: the block-Toeplitz product is used while im2col's inner dimension ``KH * KW * C`` is at most this
@@ -370,9 +387,10 @@ class Conv2d(Function):
         block = _RowToeplitz.block_width(geo)
         if block is not None:
             plan = self.toeplitz = _RowToeplitz(geo, block)
-            self.T = plan.toeplitz(xp, kernel)
-            self.rows = plan.rows(xp, x)
+            self.T = plan.toeplitz(xp, kernel, bias)  # the bias is added inside the product
+            self.rows = plan.rows(xp, x, ones=bias is not None)
             out = self.rows @ self.T
+            bias = None
         else:
             self.toeplitz = None
             self.kernel2d = kernel.reshape(-1, geo.F)
@@ -405,19 +423,23 @@ class Conv2d(Function):
                         geo.N, grad.size)
             grad = masked
         gx = gk = gb = None
+        bias_grad = len(self.needs_grad) > 2 and self.needs_grad[2]
         if plan is not None:
             grad2d = grad.reshape(geo.N * geo.OH * plan.nb, plan.Wb * geo.F)
             if self.needs_grad[0]:
-                gx = plan.unrows(xp, grad2d @ self.T.T)
-            if self.needs_grad[1]:
-                gk = plan.kernel_grad(xp, self.rows.T @ grad2d)
+                gx = plan.unrows(xp, grad2d @ self.T[: geo.KH * plan.span * geo.C].T)
+            if self.needs_grad[1] or bias_grad:
+                grad_t = self.rows.T @ grad2d
+                gk = plan.kernel_grad(xp, grad_t) if self.needs_grad[1] else None
+                gb = plan.bias_grad(grad_t) if bias_grad else None
+                bias_grad = False
         else:
             grad2d = grad.reshape(geo.pixels, geo.F)
             if self.needs_grad[0]:
                 gx = geo.col2im(xp, self.kernel2d @ grad2d.T)
             if self.needs_grad[1]:
                 gk = _matmul_reduce(xp, self.cols, grad2d).reshape(geo.KH, geo.KW, geo.C, geo.F)
-        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+        if bias_grad:
             gb = _sum_rows(xp, grad.reshape(-1, geo.F))
         return gx, gk, gb
 
