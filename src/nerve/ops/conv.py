@@ -297,17 +297,20 @@ class _RowToeplitz:
         g = self.geo
         (pt, _), (pl, _) = g.pads
         stacked = stacked.reshape(g.N, g.OH, self.nb, g.KH, self.span * g.C)
-        out = xp.empty((g.N, g.H, g.W, g.C), dtype=stacked.dtype)
+        padding = (g.Hp, g.Wp) != (g.H, g.W)
+        out = xp.empty((g.N, g.H, g.W, g.C), dtype=stacked.dtype) if padding else xp.zeros((g.N, g.H, g.W * g.C), dtype=stacked.dtype)
 
         def work(start, stop):
-            padded = xp.zeros((stop - start, g.Hp, g.Wp * g.C), dtype=stacked.dtype)
+            # without padding the sums go straight into the result
+            padded = xp.zeros((stop - start, g.Hp, g.Wp * g.C), dtype=stacked.dtype) if padding else out[start:stop]
             for i, rows in enumerate(self.row_slices):
                 for b, cols in enumerate(self.col_slices):
                     padded[:, rows, cols] += stacked[start:stop, :, b, i]
-            out[start:stop] = padded.reshape(stop - start, g.Hp, g.Wp, g.C)[:, pt : pt + g.H, pl : pl + g.W]
+            if padding:
+                out[start:stop] = padded.reshape(stop - start, g.Hp, g.Wp, g.C)[:, pt : pt + g.H, pl : pl + g.W]
 
         split_batch(xp, work, g.N, stacked.size)
-        return out
+        return out.reshape(g.N, g.H, g.W, g.C)
 
     def kernel_grad(self, xp, grad_t):
         """Gradient of the kernel from the gradient of T: sum each kernel entry's copies."""
