@@ -5,8 +5,9 @@ Conv2D(6, 5x5, 'same', ReLU) -> MaxPool 2 -> Conv2D(16, 5x5, ReLU) -> MaxPool 2 
 Flatten (400) -> Dense 120 ReLU -> Dense 84 ReLU -> Dense 10 logits. Trained with
 Adam (1e-3), batch size 64, 10 epochs, on the 4,000 training digits of the
 bundled MNIST subset (seeded, stratified 4000/1000 split), tested on the other
-1,000. ``--compare-torch`` trains the PyTorch twin (same layers, same protocol)
-in the same run; it reaches about 95.7% (seed 0).
+1,000. ``--compare-torch`` trains the PyTorch twin (same layers, same protocol,
+each framework's default initialisation) in the same run. Seeds 0-4, measured
+on 2026-12-06: nerve 96.64% on average (95.8-97.3%), PyTorch 96.06% (95.2-96.5%).
 
 :func:`lenet` builds (and compiles) the model, :func:`train_nerve` trains it
 from arrays or from a loader: reuse them to add data augmentation (shifts,
