@@ -38,6 +38,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import numpy
 
 from nerve.backend import split_batch
@@ -235,6 +237,12 @@ class _RowToeplitz:
         self.col_slices = [slice(b * block * sw * g.C, (b * block * sw + self.span) * g.C) for b in range(self.nb)]
 
     @staticmethod
+    def for_geometry(geo, block):
+        """The plan for ``geo`` (cached: a training step meets the same shapes every time)."""
+        key = ((geo.N, geo.H, geo.W, geo.C), (geo.KH, geo.KW, geo.C, geo.F), geo.strides, geo.dilation, geo.pads)
+        return _cached_plan(key, block)
+
+    @staticmethod
     def block_width(geo):
         """The block width for ``geo``, or None when im2col suits it better."""
         if geo.KH * geo.KW * geo.C > TOEPLITZ_MAX_INNER:
@@ -325,6 +333,12 @@ class _RowToeplitz:
         return grad_t[g.KH * self.span * g.C].reshape(self.Wb, g.F).sum(axis=0)
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_plan(key, block):
+    x_shape, kernel_shape, strides, dilation, pads = key
+    return _RowToeplitz(_Geometry(x_shape, kernel_shape, strides, dilation, pads), block)
+
+
 #: the block-Toeplitz product is used while im2col's inner dimension ``KH * KW * C`` is at most this
 TOEPLITZ_MAX_INNER = 256
 #: widest block: at most this many times the multiplications of im2col
@@ -390,7 +404,7 @@ class Conv2d(Function):
         geo = self.geo = _Geometry(x.shape, kernel.shape, self.strides, self.dilation, self.pads)
         block = _RowToeplitz.block_width(geo)
         if block is not None:
-            plan = self.toeplitz = _RowToeplitz(geo, block)
+            plan = self.toeplitz = _RowToeplitz.for_geometry(geo, block)
             self.T = plan.toeplitz(xp, kernel, bias)  # the bias is added inside the product
             self.rows = plan.rows(xp, x, ones=bias is not None)
             out = self.rows @ self.T
