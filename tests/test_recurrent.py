@@ -115,6 +115,30 @@ def test_backward_twice_with_retain_graph(rng, kind):
         numpy.testing.assert_allclose(w.grad.numpy(), 2 * g, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_lstm_one_tanh_for_all_gates_gives_the_same_bits(monkeypatch, dtype):
+    """The default LSTM (tanh, sigmoid) takes one tanh over the four gates per step; it must give exactly the
+    output and gradients of the gate-by-gate path (masking and recurrent dropout included)."""
+    rng = numpy.random.default_rng(4)
+    x = rng.standard_normal((4, 6, 3)).astype(dtype)
+    keep = numpy.ones((4, 6), dtype=bool)
+    keep[1, 3:] = False
+    kernel, recurrent = (rng.standard_normal(shape).astype(dtype) for shape in ((3, 20), (5, 20)))
+    bias, h0, c0 = rng.standard_normal(20).astype(dtype), numpy.zeros((4, 5), dtype), numpy.zeros((4, 5), dtype)
+    drop = (rng.random((4, 5)) > 0.3).astype(dtype) / 0.7
+
+    def run():
+        tensors = [nerve.tensor(a, requires_grad=True, dtype=dtype) for a in (x, h0, c0, kernel, recurrent, bias)]
+        out = ops.lstm(*tensors, mask=keep, recurrent_mask=drop, return_sequences=True)
+        (out * out).sum().backward()
+        return [out.numpy()] + [t.grad.numpy() for t in tensors]
+
+    standard = run()
+    monkeypatch.setattr(ops.recurrent.LSTMRecurrence, "_standard", lambda self: False)
+    for a, b in zip(standard, run()):
+        numpy.testing.assert_array_equal(a, b)
+
+
 def test_vanishing_gradients_are_flushed_not_subnormal():
     """A gradient shrinking 100x per step is set to zero below ~2e-31 instead of sinking into slow subnormals."""
     x = nerve.tensor(numpy.ones((2, 40, 1), dtype="float32"), requires_grad=True)

@@ -250,6 +250,19 @@ class LSTMRecurrence(_Recurrence):
         (1, 2, 1)
     """
 
+    def _standard(self):
+        """The default activations (tanh, sigmoid): all four gates then take one tanh per step (see forward)."""
+        return self.activation == "tanh" and self.recurrent_activation == "sigmoid"
+
+    def _gate_vectors(self, U, dtype):
+        """Per-column ``(scale, shift)`` over the gates ``i, f, c, o``: 0.5 for the sigmoid gates, 1 and 0 for c."""
+        xp = self.xp
+        half = xp.full(4 * U, 0.5, dtype=dtype)
+        half[2 * U: 3 * U] = 1
+        shift = xp.full(4 * U, 0.5, dtype=dtype)
+        shift[2 * U: 3 * U] = 0
+        return half, shift
+
     def forward(self, xw, h0, c0, R):
         xp = self.xp
         T, B, G = xw.shape
@@ -260,19 +273,37 @@ class LSTMRecurrence(_Recurrence):
         acs = xp.empty((T, B, U), dtype=xw.dtype)  # act(c_t) before masking
         hs[0], cs[0] = h0, c0
         q = xp.empty((B, G), dtype=xw.dtype)
+        standard = self._standard()
+        if standard:
+            # sigmoid(z) = (1 + tanh(z / 2)) / 2: with the sigmoid gates' columns of the input projection and of
+            # R halved once (exact: a power of two), each step is one tanh over all four gates, then
+            # (scale, shift) = (0.5, 0.5) on the sigmoid gates and (1, 0) on c. Same bits as gate by gate.
+            half, shift = self._gate_vectors(U, xw.dtype)
+            gates *= half
+            R_step = R * half
+        else:
+            R_step = R
         for t in range(T):
             g, h, c = gates[t], hs[t], cs[t + 1]
-            xp.matmul(h if rm is None else h * rm, R, out=q)
+            xp.matmul(h if rm is None else h * rm, R_step, out=q)
             g += q
-            _activate(xp, ract, g[:, : 2 * U])
-            _activate(xp, act, g[:, 2 * U: 3 * U])
-            _activate(xp, ract, g[:, 3 * U:])
+            if standard:
+                xp.tanh(g, out=g)
+                g *= half
+                g += shift
+            else:
+                _activate(xp, ract, g[:, : 2 * U])
+                _activate(xp, act, g[:, 2 * U: 3 * U])
+                _activate(xp, ract, g[:, 3 * U:])
             xp.multiply(g[:, U: 2 * U], cs[t], out=c)
             a = acs[t]
             xp.multiply(g[:, :U], g[:, 2 * U: 3 * U], out=a)
             c += a
-            a[...] = c
-            _activate(xp, act, a)
+            if standard:
+                xp.tanh(c, out=a)
+            else:
+                a[...] = c
+                _activate(xp, act, a)
             hn = hs[t + 1]
             xp.multiply(g[:, 3 * U:], a, out=hn)
             if self.keep is not None:
@@ -297,6 +328,14 @@ class LSTMRecurrence(_Recurrence):
         gseq, dh = self._grad_start(grad, B, U, hs.dtype)
         t1, t2 = xp.empty((B, U), dtype=hs.dtype), xp.empty((B, U), dtype=hs.dtype)
         dz = xp.empty_like(gates)  # not written over the gates: backward may run twice (retain_graph=True)
+        standard = self._standard()
+        if standard:
+            # the four gates' derivatives in one go: s * (1 - s) on the sigmoid gates, 1 - g * g on c,
+            # as (ones - y) * y + on_c, with ones = 1 but 0 on c, and on_c = 1 on c only
+            on_c = xp.zeros(4 * U, dtype=hs.dtype)
+            on_c[2 * U: 3 * U] = 1
+            ones = 1 - on_c
+            slopes = xp.empty((B, 4 * U), dtype=hs.dtype)
         for t in range(T - 1, -1, -1):
             if gseq is not None:
                 dh += gseq[t]
@@ -312,18 +351,28 @@ class LSTMRecurrence(_Recurrence):
             _derivative_into(xp, act, a, t2)
             t1 *= t2
             dc += t1
-            _derivative_into(xp, ract, i, t2)  # di = dc * g * ract'(i)
-            xp.multiply(dc, gg, out=d[:, :U])
-            d[:, :U] *= t2
-            _derivative_into(xp, ract, f, t2)  # df = dc * c_{t-1} * ract'(f)
-            xp.multiply(dc, cs[t], out=d[:, U: 2 * U])
-            d[:, U: 2 * U] *= t2
-            _derivative_into(xp, act, gg, t2)  # dg = dc * i * act'(g)
-            xp.multiply(dc, i, out=d[:, 2 * U: 3 * U])
-            d[:, 2 * U: 3 * U] *= t2
-            _derivative_into(xp, ract, o, t2)  # do = dh * a * ract'(o)
-            xp.multiply(dh, a, out=d[:, 3 * U:])
-            d[:, 3 * U:] *= t2
+            if standard:
+                xp.subtract(ones, g, out=slopes)
+                slopes *= g
+                slopes += on_c
+                xp.multiply(dc, gg, out=d[:, :U])  # di = dc * g * ract'(i)
+                xp.multiply(dc, cs[t], out=d[:, U: 2 * U])  # df = dc * c_{t-1} * ract'(f)
+                xp.multiply(dc, i, out=d[:, 2 * U: 3 * U])  # dg = dc * i * act'(g)
+                xp.multiply(dh, a, out=d[:, 3 * U:])  # do = dh * a * ract'(o)
+                d *= slopes
+            else:
+                _derivative_into(xp, ract, i, t2)  # di = dc * g * ract'(i)
+                xp.multiply(dc, gg, out=d[:, :U])
+                d[:, :U] *= t2
+                _derivative_into(xp, ract, f, t2)  # df = dc * c_{t-1} * ract'(f)
+                xp.multiply(dc, cs[t], out=d[:, U: 2 * U])
+                d[:, U: 2 * U] *= t2
+                _derivative_into(xp, act, gg, t2)  # dg = dc * i * act'(g)
+                xp.multiply(dc, i, out=d[:, 2 * U: 3 * U])
+                d[:, 2 * U: 3 * U] *= t2
+                _derivative_into(xp, ract, o, t2)  # do = dh * a * ract'(o)
+                xp.multiply(dh, a, out=d[:, 3 * U:])
+                d[:, 3 * U:] *= t2
             dc *= f
             dh = d @ R.T
             _flush_tiny(xp, t, dh, dc)
