@@ -5,9 +5,11 @@ Conv2D(6, 5x5, 'same', ReLU) -> MaxPool 2 -> Conv2D(16, 5x5, ReLU) -> MaxPool 2 
 Flatten (400) -> Dense 120 ReLU -> Dense 84 ReLU -> Dense 10 logits. Trained with
 Adam (1e-3), batch size 64, 10 epochs, on the 4,000 training digits of the
 bundled MNIST subset (seeded, stratified 4000/1000 split), tested on the other
-1,000. ``--compare-torch`` trains the PyTorch twin (same layers, same protocol,
-each framework's default initialisation) in the same run. Seeds 0-4, measured
-on 2026-12-06: nerve 96.64% on average (95.8-97.3%), PyTorch 96.06% (95.2-96.5%).
+1,000. ``--compare-torch`` trains the PyTorch twin (same layers, same protocol)
+in the same run. Seeds 0-4, measured on 2026-12-06: nerve 96.64% on average
+(95.8-97.3%); PyTorch 96.92% (96.4-97.4%) when it starts from nerve's
+initialisation (``--torch-init keras``: Glorot-uniform kernels, zero biases),
+96.06% (95.2-96.5%) from its own.
 
 :func:`lenet` builds (and compiles) the model, :func:`train_nerve` trains it
 from arrays or from a loader: reuse them to add data augmentation (shifts,
@@ -17,6 +19,7 @@ Run:
     python examples/lenet_digits.py                   # nerve, seed 0
     python examples/lenet_digits.py --seeds 0 1 2     # several seeds
     python examples/lenet_digits.py --compare-torch   # also PyTorch
+    python examples/lenet_digits.py --compare-torch --torch-init keras   # PyTorch from nerve's initialisation
     python examples/lenet_digits.py --quick           # 1 epoch on 500 digits (smoke test)
 """
 
@@ -75,8 +78,12 @@ def train_nerve(seed=0, epochs=10, batch_size=64, train=None, verbose=0, limit=N
     return accuracy, model
 
 
-def train_torch(seed=0, epochs=10, batch_size=64, limit=None):
-    """The same network and protocol in PyTorch (2 threads); returns the test accuracy."""
+def train_torch(seed=0, epochs=10, batch_size=64, limit=None, init="torch"):
+    """The same network and protocol in PyTorch (2 threads); returns the test accuracy.
+
+    ``init="keras"`` starts from nerve's (and Keras's) initialisation, Glorot-uniform kernels and
+    zero biases, instead of PyTorch's own, so that only the frameworks differ.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -92,6 +99,11 @@ def train_torch(seed=0, epochs=10, batch_size=64, limit=None):
         torch.nn.Flatten(),
         torch.nn.Linear(400, 120), torch.nn.ReLU(), torch.nn.Linear(120, 84), torch.nn.ReLU(), torch.nn.Linear(84, 10),
     )
+    if init == "keras":
+        for module in net:
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                torch.nn.init.xavier_uniform_(module.weight)
+                torch.nn.init.zeros_(module.bias)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -110,6 +122,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--compare-torch", action="store_true", help="also train the same network in PyTorch")
+    parser.add_argument("--torch-init", choices=["torch", "keras"], default="torch",
+                        help="the PyTorch twin's initialisation: PyTorch's own, or nerve's (Glorot-uniform, zero bias)")
     parser.add_argument("--quick", action="store_true", help="1 epoch on 500 digits, for a smoke test")
     args = parser.parse_args()
     epochs, limit = (1, 500) if args.quick else (args.epochs, None)
@@ -121,7 +135,7 @@ def main():
         line = f"seed {seed}: nerve LeNet-5 test accuracy {accuracy:.2%} ({time.perf_counter() - start:.1f} s)"
         if args.compare_torch:
             start = time.perf_counter()
-            torch_acc.append(train_torch(seed, epochs, limit=limit))
+            torch_acc.append(train_torch(seed, epochs, limit=limit, init=args.torch_init))
             line += f" | PyTorch {torch_acc[-1]:.2%} ({time.perf_counter() - start:.1f} s)"
         print(line)
     print(f"LeNet-5 parameters: {model.count_params():,}")
