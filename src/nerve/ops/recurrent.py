@@ -52,7 +52,7 @@ from __future__ import annotations
 import numpy
 
 from nerve import activations as _activations
-from nerve.ops.core import matmul, mul, reshape, stack, transpose
+from nerve.ops.core import column_sums, matmul, mul, reshape, stack, transpose
 from nerve.tensor import Function, Tensor
 
 __all__ = [
@@ -464,7 +464,7 @@ class GRURecurrence(_Recurrence):
             _flush_tiny(xp, t, dh)
             if carry is not None:
                 dh += carry
-        dbias = dq.reshape(T * B, 3 * U).sum(axis=0) if self.needs_grad[3] else None
+        dbias = column_sums(xp, dq.reshape(T * B, 3 * U)) if self.needs_grad[3] else None
         return dx, dh, self._kernel_grad(hs, dq, 2), dbias
 
 
@@ -520,7 +520,7 @@ class _Projection(Function):
         x, w = self.x, self.w
         gx = grad @ w.T if self.needs_grad[0] else None
         gw = x.T @ grad if self.needs_grad[1] else None
-        gb = grad.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        gb = column_sums(self.xp, grad) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
         return gx, gw, gb
 
 
