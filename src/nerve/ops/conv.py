@@ -228,6 +228,7 @@ class _RowToeplitz:
         (sh, sw), (dh, dw) = g.strides, g.dilation
         self.Wb, self.nb = block, g.OW // block
         self.span = (block - 1) * sw + (g.KW - 1) * dw + 1
+        self.inner = g.KH * self.span * g.C  # columns of the rows, rows of T (plus one for the bias)
         # flat positions in T[i] (span * C, Wb * F) of kernel entry (j, c, f) at block column q
         j, c, f, q = numpy.meshgrid(numpy.arange(g.KW), numpy.arange(g.C), numpy.arange(g.F), numpy.arange(block),
                                     indexing="ij")
@@ -257,8 +258,7 @@ class _RowToeplitz:
 
     def toeplitz(self, xp, kernel, bias=None):
         """``T`` of shape ``(KH * span * C, Wb * F)``; with ``bias``, one more row holding it (see :meth:`rows`)."""
-        g = self.geo
-        inner = g.KH * self.span * g.C
+        g, inner = self.geo, self.inner
         T = xp.zeros((inner + (bias is not None), self.Wb * g.F), dtype=kernel.dtype)
         kernel_rows = T[:inner].reshape(g.KH, -1)
         kernel_rows[:, xp.asarray(self.flat)] = xp.broadcast_to(kernel[..., None], kernel.shape + (self.Wb,)).reshape(g.KH, -1)
@@ -289,7 +289,7 @@ class _RowToeplitz:
         windows = xp.lib.stride_tricks.as_strided(
             padded, shape=(g.N, g.OH, self.nb, g.KH, self.span * g.C),
             strides=(s_n, sh * s_h, self.Wb * sw * s_w, dh * s_h, s_c))  # a span of pixels is span * C values in a row
-        inner = g.KH * self.span * g.C
+        inner = self.inner
         matrix = xp.empty((g.N * g.OH * self.nb, inner + ones), dtype=x.dtype)
         stacked = matrix[:, :inner].reshape(windows.shape)  # a view: the rows of matrix are inner (+ 1) long
         if ones:
@@ -324,13 +324,12 @@ class _RowToeplitz:
     def kernel_grad(self, xp, grad_t):
         """Gradient of the kernel from the gradient of T: sum each kernel entry's copies."""
         g = self.geo
-        picked = grad_t[: g.KH * self.span * g.C].reshape(g.KH, -1)[:, xp.asarray(self.flat)]
+        picked = grad_t[: self.inner].reshape(g.KH, -1)[:, xp.asarray(self.flat)]
         return picked.reshape(g.KH, g.KW, g.C, g.F, self.Wb).sum(axis=-1)
 
     def bias_grad(self, grad_t):
         """Gradient of the bias from the gradient of T's bias row (see :meth:`toeplitz`)."""
-        g = self.geo
-        return grad_t[g.KH * self.span * g.C].reshape(self.Wb, g.F).sum(axis=0)
+        return grad_t[self.inner].reshape(self.Wb, self.geo.F).sum(axis=0)
 
 
 @functools.lru_cache(maxsize=64)
@@ -440,7 +439,7 @@ class Conv2d(Function):
         if plan is not None:
             grad2d = grad.reshape(geo.N * geo.OH * plan.nb, plan.Wb * geo.F)
             if self.needs_grad[0]:
-                gx = plan.unrows(xp, grad2d @ self.T[: geo.KH * plan.span * geo.C].T)
+                gx = plan.unrows(xp, grad2d @ self.T[: plan.inner].T)
             if self.needs_grad[1] or bias_grad:
                 grad_t = self.rows.T @ grad2d
                 gk = plan.kernel_grad(xp, grad_t) if self.needs_grad[1] else None
