@@ -6,7 +6,7 @@ import pytest
 import nerve
 from nerve import layers, transforms
 from nerve.gradcheck import check_gradients
-from nerve.layers.augmentation import augment
+from nerve.blocks.layers.augmentation import augment
 
 
 def _images(rng, n=6, h=8, w=8, c=2):

@@ -89,7 +89,7 @@ STRATEGIES = {  # (TOEPLITZ_MAX_INNER, TOEPLITZ_MAX_WASTE)
 
 
 def _force_strategy(monkeypatch, name):
-    from nerve.ops import conv as conv_module
+    from nerve.engine.ops import conv as conv_module
 
     inner, waste = STRATEGIES[name]
     monkeypatch.setattr(conv_module, "TOEPLITZ_MAX_INNER", inner)
@@ -185,7 +185,7 @@ def test_conv2d_of_a_view_with_odd_strides(name, monkeypatch):
 
 def test_block_width_choice():
     """LeNet-5's layers get the blocks measured fastest; many input channels go to im2col."""
-    from nerve.ops.conv import _Geometry, _RowToeplitz
+    from nerve.engine.ops.conv import _Geometry, _RowToeplitz
 
     def width(x_shape, kernel_shape, pads=((0, 0), (0, 0))):
         return _RowToeplitz.block_width(_Geometry(x_shape, kernel_shape, (1, 1), (1, 1), pads))
@@ -198,7 +198,7 @@ def test_block_width_choice():
 
 def test_conv2d_blocked_matmuls_match_plain(randn, monkeypatch):
     """Splitting long matrix products into blocks (with a remainder) changes nothing."""
-    from nerve.ops import conv as conv_module
+    from nerve.engine.ops import conv as conv_module
 
     x, k = randn(3, 9, 7, 2), randn(3, 3, 2, 4)
     monkeypatch.setattr(conv_module, "BLOCK", 10)  # 3 * 9 * 7 pixels: many blocks and a remainder

@@ -46,7 +46,7 @@ def test_digits_determinism_and_seed():
 
 
 def test_digits_file_is_loaded_without_pickle():
-    with np.load(datasets._DIGITS_PATH, allow_pickle=False) as archive:
+    with np.load(nerve.training.datasets._DIGITS_PATH, allow_pickle=False) as archive:
         assert sorted(archive.files) == ["x", "y"]
         assert archive["x"].dtype == np.uint8
 

@@ -108,7 +108,7 @@ def test_page_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")  # pages that plot must not open windows
     # extending.md registers a stand-in array module: keep it from leaking into other tests
-    monkeypatch.setattr(nerve.backend, "_MODULES", list(nerve.backend._MODULES))
+    monkeypatch.setattr(nerve.engine.backend, "_MODULES", list(nerve.engine.backend._MODULES))
     nerve.layers.reset_names()
     nerve.random.seed(0)
     namespace = {"__name__": "__main__"}

@@ -11,8 +11,8 @@ import urllib.error
 import numpy
 import pytest
 
-from nerve.datasets import images as image_datasets
-from nerve.datasets.images import DatasetError, load_cifar10, load_fashion_mnist, load_mnist
+from nerve.training.datasets import images as image_datasets
+from nerve.training.datasets.images import DatasetError, load_cifar10, load_fashion_mnist, load_mnist
 
 
 def _idx_bytes(array):

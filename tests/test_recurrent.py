@@ -12,7 +12,7 @@ import pytest
 import nerve
 from nerve import layers, ops
 from nerve.gradcheck import check_gradients
-from nerve.layers.recurrent import attach_mask, get_mask
+from nerve.blocks.layers.recurrent import attach_mask, get_mask
 
 B, T, F, U = 2, 4, 3, 3
 
@@ -134,7 +134,7 @@ def test_lstm_one_tanh_for_all_gates_gives_the_same_bits(monkeypatch, dtype):
         return [out.numpy()] + [t.grad.numpy() for t in tensors]
 
     standard = run()
-    monkeypatch.setattr(ops.recurrent.LSTMRecurrence, "_standard", lambda self: False)
+    monkeypatch.setattr(nerve.engine.ops.recurrent.LSTMRecurrence, "_standard", lambda self: False)
     for a, b in zip(standard, run()):
         numpy.testing.assert_array_equal(a, b)
 
@@ -293,7 +293,7 @@ def test_mask_registry_is_weak():
     assert get_mask(x) is not None
     key = id(x)
     del x
-    from nerve.layers import recurrent
+    from nerve.blocks.layers import recurrent
 
     assert key not in recurrent._MASKS
     assert get_mask(numpy.zeros((1, 2, 1))) is None

@@ -19,7 +19,7 @@ optuna = pytest.importorskip("optuna", reason="nerve.tuning needs Optuna: pip in
 import nerve  # noqa: E402
 from nerve.tuning import (Categorical, Float, Int, PruningCallback, SearchSpace, StorageError, Tuner,  # noqa: E402
                           build_mlp, format_leaderboard, param_importance, results_table)
-from nerve.tuning.space import Condition  # noqa: E402
+from nerve.tools.tuning.space import Condition  # noqa: E402
 
 TrialState = optuna.trial.TrialState
 
@@ -399,7 +399,7 @@ def test_importing_nerve_does_not_import_the_optional_extras():
 
 
 def test_missing_optuna_names_the_extra(monkeypatch):
-    from nerve.tuning.storage import optuna_module
+    from nerve.tools.tuning.storage import optuna_module
 
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ImportError, match=r'pip install "nerve\[tune\]"'):

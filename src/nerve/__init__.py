@@ -1,13 +1,16 @@
 """nerve: a readable deep-learning framework on NumPy.
 
-The public API in one place:
+The code sits in five tiers, each importing only from the ones below it:
 
-* ``nerve.tensor``, ``nerve.Tensor``, ``nerve.no_grad``: tensors and autodiff;
-* ``nerve.ops``: differentiable operations; ``nerve.activations``, ``nerve.losses``,
-  ``nerve.initializers``, ``nerve.regularizers``, ``nerve.optimizers``, ``nerve.schedules``;
-* ``nerve.layers``: Dense, Conv2D, LSTM...; ``nerve.Sequential``, ``nerve.Model``, ``nerve.Input``;
-* ``nerve.callbacks``, ``nerve.metrics``, ``nerve.data``, ``nerve.datasets``;
-* ``nerve.load_model``, ``nerve.random.seed``.
+1. :mod:`nerve.engine`: tensors and autodiff, the ops, the array-module seam;
+2. :mod:`nerve.blocks`: layers, activations, initializers, regularizers, losses, metrics, optimizers, schedules;
+3. :mod:`nerve.training`: models, the training loop, callbacks, data, saving;
+4. :mod:`nerve.tools`: diagnostics, hyperparameter search, plotting, the command line;
+5. :mod:`nerve.applications`: model builders, autoencoders, RBMs, reinforcement learning, scikit-learn wrappers.
+
+Users import the Keras-style namespaces, each declared in one short module here:
+``nerve.layers``, ``nerve.losses``, ``nerve.optimizers``, ``nerve.callbacks``, ``nerve.diagnostics``...
+and the names below (``nerve.Tensor``, ``nerve.Sequential``, ``nerve.load_model``...).
 
 Example:
     >>> import nerve
@@ -17,25 +20,26 @@ Example:
     [2.0, 4.0]
 """
 
-from nerve.tensor import Tensor, Function, tensor, no_grad, enable_grad, is_grad_enabled
+from nerve import tensor as _tensor_module  # noqa: F401  (``from nerve.tensor import Tensor`` keeps working)
+from nerve.engine.tensor import Tensor, Function, tensor, no_grad, enable_grad, is_grad_enabled
 from nerve import backend, ops, random
-from nerve.ops import (
+from nerve.engine.ops import (
     concatenate, stack, split, pad, one_hot, where, maximum, minimum, exp, log, sqrt, matmul,
     reshape, transpose, softmax, log_softmax, logsumexp,
 )
 from nerve import activations, initializers, regularizers, losses, optimizers, schedules, metrics
-from nerve import layers, callbacks, data, datasets, gradcheck
+from nerve import layers, callbacks, data, datasets, gradcheck, saving, models
 from nerve import sequence, transforms, applications
 from nerve import unsupervised, autoencoders, rl, diagnostics
-from nerve.models import Input, Model, Sequential
-from nerve.saving import load_model
+from nerve.training.models import Input, Model, Sequential
+from nerve.training.saving import load_model
+from nerve._version import __version__
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "backend", "ops", "random", "activations", "initializers", "regularizers", "losses", "optimizers",
-    "schedules", "metrics", "layers", "callbacks", "data", "datasets", "gradcheck",
+    "schedules", "metrics", "layers", "callbacks", "data", "datasets", "gradcheck", "saving", "models",
     "sequence", "transforms", "applications", "unsupervised", "autoencoders", "rl", "diagnostics",
     "Input", "Model", "Sequential", "load_model",
     "concatenate", "stack", "split", "pad", "one_hot", "where", "maximum", "minimum", "exp", "log", "sqrt",

@@ -2,6 +2,6 @@
 
 import sys
 
-from nerve.cli import main
+from nerve.tools.cli import main
 
 sys.exit(main())

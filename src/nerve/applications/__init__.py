@@ -1,0 +1,14 @@
+"""Tier 5, applications: classic networks (LeNet-5, VGG, ResNet), autoencoders, RBMs, reinforcement learning
+and scikit-learn wrappers, built from everything below.
+
+``nerve.applications`` itself holds the model builders (:mod:`nerve.applications.builders`);
+the other applications are ``nerve.autoencoders``, ``nerve.unsupervised``, ``nerve.rl`` and ``nerve.sklearn``.
+
+Example:
+    >>> from nerve import applications
+    >>> applications.LeNet5().count_params()
+    61706
+"""
+
+from nerve.applications.builders import *  # noqa: F401,F403
+from nerve.applications.builders import __all__  # noqa: F401

@@ -1,0 +1,214 @@
+"""Activation functions by name, as Keras names them.
+
+Each function is a thin named wrapper over the differentiable op in
+:mod:`nerve.ops`; this module adds Keras defaults (``leaky_relu`` has
+``alpha=0.2``) and the name lookup used by layers (``activation="relu"``)
+and by model saving (:func:`serialize`).
+
+Example:
+    >>> import nerve
+    >>> from nerve import activations
+    >>> act = activations.get("relu")
+    >>> act(nerve.tensor([-1.0, 2.0])).tolist()
+    [0.0, 2.0]
+    >>> activations.serialize(act)
+    'relu'
+"""
+
+from __future__ import annotations
+
+from nerve.engine import ops
+
+__all__ = [
+    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "gelu", "silu", "swish", "softplus",
+    "get", "serialize",
+]
+
+
+def linear(x):
+    """Identity: returns ``x`` unchanged (the activation of a layer given ``activation=None``).
+
+    Example:
+        >>> import nerve
+        >>> linear(nerve.tensor([-1.0, 2.0])).tolist()
+        [-1.0, 2.0]
+    """
+    return x
+
+
+def sigmoid(x):
+    """Logistic function 1 / (1 + exp(-x)); exact 0 and 1 for large |x|, no overflow warning.
+
+    Example:
+        >>> import nerve
+        >>> sigmoid(nerve.tensor([0.0, 1000.0, -1000.0])).tolist()
+        [0.5, 1.0, 0.0]
+    """
+    return ops.sigmoid(x)
+
+
+def tanh(x):
+    """Hyperbolic tangent.
+
+    Example:
+        >>> import nerve
+        >>> round(tanh(nerve.tensor([1.0])).item(), 4)
+        0.7616
+    """
+    return ops.tanh(x)
+
+
+def relu(x):
+    """Rectified linear unit max(x, 0).
+
+    Example:
+        >>> import nerve
+        >>> relu(nerve.tensor([-3.0, 0.5])).tolist()
+        [0.0, 0.5]
+    """
+    return ops.relu(x)
+
+
+def leaky_relu(x, alpha=0.2):
+    """``x`` for x > 0, ``alpha * x`` otherwise; ``alpha=0.2`` as in Keras's activation function.
+
+    Example:
+        >>> import nerve
+        >>> leaky_relu(nerve.tensor([-1.0, 2.0], dtype="float64")).tolist()
+        [-0.2, 2.0]
+    """
+    return ops.leaky_relu(x, alpha=alpha)
+
+
+def elu(x, alpha=1.0):
+    """Exponential linear unit: ``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise.
+
+    Example:
+        >>> import nerve
+        >>> round(elu(nerve.tensor([-1.0])).item(), 4)
+        -0.6321
+    """
+    return ops.elu(x, alpha=alpha)
+
+
+def softmax(x, axis=-1):
+    """Softmax along ``axis``: non-negative values summing to 1 (stable for large inputs).
+
+    Example:
+        >>> import nerve
+        >>> softmax(nerve.tensor([[1.0, 1.0, 1.0, 1.0]])).tolist()
+        [[0.25, 0.25, 0.25, 0.25]]
+    """
+    return ops.softmax(x, axis=axis)
+
+
+def gelu(x):
+    """Gaussian error linear unit, tanh approximation.
+
+    This is Keras's ``gelu(x, approximate=True)`` and PyTorch's
+    ``gelu(x, approximate="tanh")``; the two differ from the exact (erf) form
+    by less than 1e-3.
+
+    Example:
+        >>> import nerve
+        >>> round(gelu(nerve.tensor([1.0])).item(), 4)
+        0.8412
+    """
+    return ops.gelu(x)
+
+
+def silu(x):
+    """SiLU, also called swish: ``x * sigmoid(x)``.
+
+    Example:
+        >>> import nerve
+        >>> round(silu(nerve.tensor([1.0])).item(), 4)
+        0.7311
+    """
+    return ops.silu(x)
+
+
+swish = silu
+
+
+def softplus(x):
+    """Smooth ReLU ``log(1 + exp(x))``, stable for large |x|.
+
+    Example:
+        >>> import nerve
+        >>> round(softplus(nerve.tensor([0.0])).item(), 4)
+        0.6931
+    """
+    return ops.softplus(x)
+
+
+_BY_NAME = {
+    "linear": linear,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "softmax": softmax,
+    "gelu": gelu,
+    "silu": silu,
+    "swish": swish,
+    "softplus": softplus,
+}
+
+# Functions that serialize to a name. The ops with the same meaning and defaults
+# count too, so ``Dense(activation=nerve.ops.relu)`` can be saved. ``ops.leaky_relu``
+# is left out: its default alpha (0.01) differs from this module's (0.2).
+_NAME_OF = {id(fn): name for name, fn in _BY_NAME.items() if name != "swish"}
+_NAME_OF.update({id(getattr(ops, name)): name for name in ("sigmoid", "tanh", "relu", "elu", "softmax", "gelu", "silu", "softplus")})
+
+
+def get(identifier):
+    """Return the activation function for ``identifier``.
+
+    ``None`` gives :func:`linear`; a name (any case) gives the function of that
+    name; a callable is returned as it is.
+
+    Example:
+        >>> get("ReLU") is relu, get(None) is linear
+        (True, True)
+        >>> get("relux")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown activation 'relux'; valid names: elu, gelu, leaky_relu, linear, relu, sigmoid, silu, softmax, softplus, swish, tanh
+    """
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        fn = _BY_NAME.get(identifier.lower())
+        if fn is None:
+            raise ValueError(f"unknown activation {identifier!r}; valid names: {', '.join(sorted(_BY_NAME))}")
+        return fn
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"activation must be None, a name such as 'relu' or a callable, got {type(identifier).__name__}: {identifier!r}"
+    )
+
+
+def serialize(activation):
+    """Return the name under which ``activation`` can be saved and given back to :func:`get`.
+
+    Raises ``ValueError`` for a custom callable, which has no name to save.
+
+    Example:
+        >>> serialize(relu), serialize(swish), serialize(None)
+        ('relu', 'silu', 'linear')
+    """
+    if activation is None:
+        return "linear"
+    if isinstance(activation, str):
+        return serialize(get(activation))
+    name = _NAME_OF.get(id(activation))
+    if name is None:
+        label = getattr(activation, "__qualname__", None) or repr(activation)
+        raise ValueError(
+            f"cannot serialize the custom activation {label}: only built-in activations can be saved by name "
+            f"({', '.join(sorted(_BY_NAME))}); use one of those, or wrap the custom function in a layer"
+        )
+    return name

@@ -1,0 +1,24 @@
+"""Layers: the building blocks of models (``nerve.layers.Dense``, ``Conv2D``, ``LSTM``...).
+
+Example:
+    >>> import numpy as np
+    >>> from nerve import layers
+    >>> layers.Dense(2)(np.ones((1, 3))).shape
+    (1, 2)
+"""
+
+from nerve.blocks.layers import augmentation, convolutional, recurrent
+from nerve.blocks.layers.base import Layer, register, get_registered, reset_names
+from nerve.blocks.layers.core import (
+    Activation, Add, Average, BatchNormalization, Concatenate, Dense, Dropout, Flatten, Input, InputLayer, Lambda,
+    Maximum, Maxout, Multiply, Reshape, Subtract,
+)
+from nerve.blocks.layers.convolutional import *  # noqa: F401,F403
+from nerve.blocks.layers.augmentation import *  # noqa: F401,F403
+from nerve.blocks.layers.recurrent import *  # noqa: F401,F403
+
+__all__ = [
+    "Layer", "register", "get_registered", "reset_names",
+    "Activation", "Add", "Average", "BatchNormalization", "Concatenate", "Dense", "Dropout", "Flatten", "Input",
+    "InputLayer", "Lambda", "Maximum", "Maxout", "Multiply", "Reshape", "Subtract",
+] + convolutional.__all__ + augmentation.__all__ + recurrent.__all__

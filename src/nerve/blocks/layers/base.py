@@ -1,0 +1,484 @@
+"""The Layer base class: lazy build, weight discovery, training mode, config.
+
+A layer keeps its configuration in ``__init__``, creates its weights in
+``build(input_shape)`` with :meth:`Layer.add_weight` (called automatically on
+the first call, so ``Dense(200)`` needs no input size), and computes in
+``call(inputs, training=None)``. Weights and sub-layers are found by looking
+at the layer's attributes: assign a Tensor with ``requires_grad=True`` or a
+Layer (or a list of layers) to ``self`` and it is tracked.
+
+Example:
+    >>> import numpy as np, nerve
+    >>> from nerve import layers
+    >>> class Scale(layers.Layer):
+    ...     def build(self, input_shape):
+    ...         self.factor = self.add_weight("factor", (input_shape[-1],), initializer="ones")
+    ...     def call(self, x):
+    ...         return x * self.factor
+    >>> s = Scale()
+    >>> s(np.ones((2, 3))).shape
+    (2, 3)
+    >>> [w.shape for w in s.trainable_weights]
+    [(3,)]
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import numpy
+
+from nerve.blocks import initializers
+
+from nerve.blocks import regularizers
+from nerve.engine.tensor import DEFAULT_FLOAT, Tensor
+from nerve.engine.backend import get_array_module
+from nerve.blocks.layers.symbolic import SymbolicTensor, call_symbolic
+
+# Registry of serialisable classes (layers, models), filled by @register.
+_REGISTRY = {}
+_NAME_COUNTS = {}
+
+
+def register(cls=None, *, name=None):
+    """Class decorator that makes a layer loadable from a saved model file.
+
+    Loading looks classes up in this registry by name and never executes code
+    from the file, so a custom layer must be registered before ``load_model``.
+
+    Example:
+        >>> from nerve import layers
+        >>> @layers.register
+        ... class MyLayer(layers.Layer):
+        ...     def call(self, x):
+        ...         return x
+        >>> layers.get_registered("MyLayer") is MyLayer
+        True
+    """
+
+    def wrap(c):
+        _REGISTRY[name or c.__name__] = c
+        return c
+
+    return wrap(cls) if cls is not None else wrap
+
+
+def get_registered(name):
+    """Return the registered class called ``name`` or raise a clear error.
+
+    Example:
+        >>> get_registered("Dense").__name__
+        'Dense'
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown layer class '{name}': it is not registered. Built-in layers are always known; for a custom "
+            f"layer, import its module and decorate the class with @nerve.layers.register before loading. "
+            f"Registered classes: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def _snake(name):
+    # "Dense" -> "dense", "SimpleRNN" -> "simple_rnn", "Conv2DTranspose" -> "conv2d_transpose"
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix):
+    """Keras-style automatic names: ``dense``, ``dense_1``, ``dense_2``..."""
+    count = _NAME_COUNTS.get(prefix, 0)
+    _NAME_COUNTS[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def reset_names():
+    """Restart automatic layer naming (``dense``, ``dense_1``...) from scratch.
+
+    Example:
+        >>> from nerve import layers
+        >>> reset_names(); layers.Dense(1).name
+        'dense'
+    """
+    _NAME_COUNTS.clear()
+
+
+class _Symbolic:
+    """Marks the result of a functional-API call on the way out of ``Layer._enter``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _CallContext:
+    """The training flag of the outermost call, inherited by nested layers that are not told."""
+
+    training = False
+
+
+class Layer:
+    """Base class of all layers and models.
+
+    Args:
+        name: unique name (automatic: ``dense``, ``dense_1``...).
+        trainable: when False, the layer's weights are frozen (not returned by
+            ``trainable_weights``/``parameters()``).
+        dtype: weight dtype; by default float32, or float64 when the first
+            input is float64 (handy for gradient checks).
+        input_shape: optional shape of one sample (without the batch axis);
+            lets a Sequential model build before it sees data.
+
+    Example:
+        >>> from nerve import layers
+        >>> layers.Dense(3, name="out").name
+        'out'
+    """
+
+    #: layers that take integer ids (Embedding) set this to keep ints intact
+    accepts_integer_input = False
+    #: minimum input rank (including the batch axis); checked before build
+    min_ndim = None
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword arguments {sorted(kwargs)}")
+        self.name = name or unique_name(_snake(type(self).__name__))
+        self.trainable = trainable
+        self.dtype = numpy.dtype(dtype) if dtype is not None else None
+        self.input_shape_hint = tuple(input_shape) if input_shape is not None else None
+        self.built = False
+        self.input_spec = None  # (rank, last axis size) seen at build
+        self.output_shape = None
+        self.build_input_shape = None
+        self._weights = []  # (attribute name, Tensor, trainable) in creation order
+
+    # ---------------------------------------------------------------- weights
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True, dtype=None):
+        """Create a weight, track it, and return it as a Tensor.
+
+        Example:
+            >>> from nerve import layers
+            >>> layer = layers.Layer()
+            >>> w = layer.add_weight("w", (2, 2), initializer="zeros")
+            >>> w.shape, w.requires_grad
+            ((2, 2), True)
+        """
+        dtype = numpy.dtype(dtype or self.dtype or DEFAULT_FLOAT)
+        init = initializers.get(initializer)
+        data = numpy.ascontiguousarray(init(tuple(shape), dtype=dtype), dtype=dtype)
+        weight = Tensor(data, requires_grad=trainable, name=f"{self.name}/{name}")
+        weight_regularizer = regularizers.get(regularizer)
+        self._weights.append((name, weight, trainable, weight_regularizer))
+        return weight
+
+    def _own_weights(self):
+        tracked = {id(w) for _, w, _, _ in self._weights}
+        found = [(n, w, t) for n, w, t, _ in self._weights]
+        for attr, value in vars(self).items():  # weights assigned by hand, PyTorch-style
+            if isinstance(value, Tensor) and value.requires_grad and id(value) not in tracked:
+                found.append((attr, value, True))
+                tracked.add(id(value))
+        return found
+
+    def _sublayers(self):
+        out = []
+        for attr, value in vars(self).items():
+            if attr.startswith("_") and attr != "_layers":
+                continue
+            if isinstance(value, Layer):
+                out.append(value)
+            elif isinstance(value, (list, tuple)):
+                out.extend(v for v in value if isinstance(v, Layer))
+            elif isinstance(value, dict):
+                out.extend(v for v in value.values() if isinstance(v, Layer))
+        seen, unique = set(), []
+        for layer in out:
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                unique.append(layer)
+        return unique
+
+    def named_weights(self, prefix=""):
+        """Yield ``(path, tensor, trainable)`` for every weight of this layer and its sub-layers, once each.
+
+        Example:
+            >>> import numpy as np
+            >>> from nerve import layers
+            >>> d = layers.Dense(2, name="d"); _ = d(np.ones((1, 3)))
+            >>> [p for p, _, _ in d.named_weights()]
+            ['d/kernel', 'd/bias']
+        """
+        seen = set()
+        stack = [(self, prefix + self.name, self.trainable)]
+        while stack:
+            layer, path, parent_trainable = stack.pop(0)
+            trainable_here = parent_trainable and layer.trainable
+            for name, weight, trainable in layer._own_weights():
+                if id(weight) in seen:
+                    continue
+                seen.add(id(weight))
+                yield f"{path}/{name}", weight, trainable and trainable_here
+            for child in layer._sublayers():
+                stack.append((child, f"{path}/{child.name}", trainable_here))
+
+    @property
+    def weights(self):
+        """All weights (trainable first, then non-trainable), as Tensors."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self):
+        return [w for _, w, t in self.named_weights() if t]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for _, w, t in self.named_weights() if not t]
+
+    def parameters(self):
+        """Trainable weights, for a PyTorch-style optimizer: ``Adam(1e-3, params=model.parameters())``."""
+        return self.trainable_weights
+
+    def count_params(self):
+        """Number of scalars in all weights.
+
+        Example:
+            >>> import numpy as np
+            >>> from nerve import layers
+            >>> d = layers.Dense(2); _ = d(np.ones((1, 3)))
+            >>> d.count_params()
+            8
+        """
+        return int(sum(w.size for _, w, _ in self.named_weights()))
+
+    def get_weights(self):
+        """Weights as a list of NumPy arrays (copies), in ``weights`` order."""
+        return [w.numpy().copy() for w in self.weights]
+
+    def set_weights(self, arrays):
+        """Set weights from a list of arrays in ``weights`` order; shapes must match.
+
+        Example:
+            >>> import numpy as np
+            >>> from nerve import layers
+            >>> d = layers.Dense(1); _ = d(np.ones((1, 2)))
+            >>> d.set_weights([np.ones((2, 1)), np.zeros(1)])
+            >>> d(np.ones((1, 2))).item()
+            2.0
+        """
+        weights = self.weights
+        if len(arrays) != len(weights):
+            raise ValueError(f"{self.name}: set_weights got {len(arrays)} arrays, the layer has {len(weights)} weights")
+        for weight, array in zip(weights, arrays):
+            array = numpy.asarray(array)
+            if array.shape != weight.shape:
+                raise ValueError(f"{self.name}: weight {weight.name} has shape {weight.shape}, got an array of shape {array.shape}")
+            weight.data[...] = array
+
+    def regularized_weights(self):
+        """``(regularizer, weight)`` pairs of this layer and its sub-layers (trainable weights only)."""
+        out = []
+        stack = [self]
+        while stack:
+            layer = stack.pop()
+            if layer.trainable:
+                for _, weight, trainable, regularizer in layer._weights:
+                    if regularizer is not None and trainable:
+                        out.append((regularizer, weight))
+                stack.extend(layer._sublayers())
+        return out
+
+    @property
+    def losses(self):
+        """Regularisation penalties of this layer and its sub-layers (scalar Tensors), for the training loss.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> d = layers.Dense(1, kernel_regularizer=nerve.regularizers.L2(0.5)); _ = d(np.ones((1, 2)))
+            >>> d.set_weights([np.ones((2, 1)), np.zeros(1)])
+            >>> [p.item() for p in d.losses]
+            [1.0]
+        """
+        return [regularizer(weight) for regularizer, weight in self.regularized_weights()]
+
+    @property
+    def layers(self):
+        """Direct sub-layers."""
+        return self._sublayers()
+
+    # --------------------------------------------------------- build and call
+    def build(self, input_shape):
+        """Create weights for inputs of ``input_shape`` (batch axis included, may be None)."""
+
+    def call(self, inputs, training=None):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement call()")
+
+    def _wants_training(self):
+        cls = type(self)
+        cached = cls.__dict__.get("_call_takes_training")
+        if cached is None:
+            cached = "training" in inspect.signature(cls.call).parameters
+            setattr(cls, "_call_takes_training", cached)
+        return cached
+
+    def _prepare(self, x):
+        """Turn arrays into Tensors of the layer's dtype; integer input becomes float unless the layer takes ids."""
+        if isinstance(x, (list, tuple)):
+            return type(x)(self._prepare(v) for v in x)
+        if isinstance(x, dict):
+            return {k: self._prepare(v) for k, v in x.items()}
+        if isinstance(x, Tensor):
+            if x.dtype.kind not in "fc" and not self.accepts_integer_input:
+                return Tensor(x.data.astype(self.dtype or DEFAULT_FLOAT))
+            return x
+        array = x if hasattr(x, "dtype") and hasattr(x, "shape") else numpy.asarray(x)
+        if array.dtype.kind in "iub" and self.accepts_integer_input:
+            return Tensor(array)
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"layer '{self.name}' ({type(self).__name__}) cannot take input of dtype {array.dtype}")
+        return Tensor(array.astype(self.dtype or DEFAULT_FLOAT, copy=False))
+
+    def _check_input(self, x):
+        shape = _shape_of(x)
+        if shape is None:
+            return
+        if self.min_ndim is not None and len(shape) < self.min_ndim:
+            raise ValueError(
+                f"layer '{self.name}' ({type(self).__name__}) expects input of rank >= {self.min_ndim} "
+                f"(batch axis included), got shape {shape}"
+            )
+        if self.input_spec is None:
+            return
+        rank, last = self.input_spec
+        if len(shape) != rank or (last is not None and shape[-1] != last):
+            expected = f"rank {rank}" + (f" with {last} features on the last axis" if last is not None else "")
+            raise ValueError(
+                f"layer '{self.name}' ({type(self).__name__}) was built for inputs of {expected}, "
+                f"but received input of shape {shape}"
+            )
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if type(inputs) is Tensor and self.built and inputs.data.dtype.kind == "f":
+            # hot path: a float tensor into a built layer; only the shape check is needed
+            spec = self.input_spec
+            if spec is not None:
+                shape = inputs.data.shape
+                if len(shape) != spec[0] or (spec[1] is not None and shape[-1] != spec[1]):
+                    self._check_input(inputs)
+        else:
+            inputs = self._enter(inputs, training, kwargs)
+            if type(inputs) is _Symbolic:
+                return inputs.value
+        if training is None:
+            training = _CallContext.training
+        previous = _CallContext.training
+        _CallContext.training = training
+        try:
+            if self._wants_training():
+                out = self.call(inputs, training=training, **kwargs)
+            else:
+                out = self.call(inputs, **kwargs)
+        finally:
+            _CallContext.training = previous
+        if self.output_shape is None and isinstance(out, Tensor):
+            self.output_shape = (None,) + tuple(out.shape[1:])
+        return out
+
+    def _enter(self, inputs, training, kwargs):
+        """Slow path of ``__call__``: functional API, input conversion and checks, lazy build."""
+        if _contains(inputs, SymbolicTensor):
+            return _Symbolic(call_symbolic(self, inputs, training=training, **kwargs))
+        inputs = self._prepare(inputs)
+        self._check_input(inputs)
+        if not self.built:
+            shape = _shape_of(inputs)
+            if self.dtype is None:
+                first = _first_tensor(inputs)
+                floating = first is not None and first.dtype.kind == "f"
+                self.dtype = first.dtype if floating else numpy.dtype(DEFAULT_FLOAT)
+            self.build(shape)
+            self.built = True
+            self.build_input_shape = _map_shape(shape)
+            if isinstance(shape, tuple) and self.input_spec is None and self._records_input_spec():
+                self.input_spec = (len(shape), shape[-1] if self._fixes_last_axis() else None)
+        return inputs
+
+    def _records_input_spec(self):
+        return True
+
+    def _fixes_last_axis(self):
+        """True when the weights fix the size of the last input axis (Dense, conv...)."""
+        return bool(self._weights)
+
+    # ----------------------------------------------------------------- config
+    def get_config(self):
+        """Constructor arguments as JSON-serialisable values (used by ``model.save``).
+
+        Example:
+            >>> from nerve import layers
+            >>> layers.Dense(4, name="d").get_config()["units"]
+            4
+        """
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.dtype is not None:
+            config["dtype"] = str(self.dtype)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuild a layer from :meth:`get_config` output."""
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _map_shape(shape):
+    """Input shape with the batch axis replaced by None (for saving and summaries)."""
+    if isinstance(shape, tuple):
+        return (None,) + shape[1:]
+    if isinstance(shape, list):
+        return [_map_shape(s) for s in shape]
+    if isinstance(shape, dict):
+        return {k: _map_shape(v) for k, v in shape.items()}
+    return shape
+
+
+def _contains(value, kind):
+    if isinstance(value, kind):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, kind) for v in value)
+    if isinstance(value, dict):
+        return any(isinstance(v, kind) for v in value.values())
+    return False
+
+
+def _shape_of(x):
+    if isinstance(x, Tensor):
+        return tuple(x.shape)
+    if isinstance(x, (list, tuple)):
+        return [_shape_of(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _shape_of(v) for k, v in x.items()}
+    return None
+
+
+def _first_tensor(x):
+    if isinstance(x, Tensor):
+        return x
+    values = x.values() if isinstance(x, dict) else x if isinstance(x, (list, tuple)) else ()
+    for v in values:
+        found = _first_tensor(v)
+        if found is not None:
+            return found
+    return None
+
+
+def xp_of(tensor):
+    """Array module of a tensor (helper for layer code)."""
+    return get_array_module(tensor.data)

@@ -1,0 +1,85 @@
+"""Symbolic tensors: the placeholders of the functional API.
+
+``nerve.Input(shape=...)`` returns a :class:`SymbolicTensor`; a layer called on one records the call
+(a :class:`Node`) instead of computing, building itself on a one-sample example so that shapes are known.
+``Model(inputs, outputs)`` then walks the recorded nodes.
+
+Example:
+    >>> import nerve
+    >>> x = nerve.Input(shape=(3,))
+    >>> isinstance(x, SymbolicTensor), x.shape
+    (True, (None, 3))
+"""
+
+from __future__ import annotations
+
+from nerve.engine.nest import flatten, map_structure
+from nerve.engine.tensor import no_grad
+
+__all__ = ["Node", "SymbolicTensor", "call_symbolic"]
+
+
+class Node:
+    """One call of a layer in a functional graph: the layer, its symbolic inputs, its symbolic outputs."""
+
+    def __init__(self, layer, inputs, kwargs):
+        self.layer = layer
+        self.inputs = inputs
+        self.kwargs = kwargs
+        self.outputs = []
+
+
+class SymbolicTensor:
+    """A placeholder flowing through layers to describe a functional model (like a Keras tensor).
+
+    It carries a shape whose batch axis is ``None``, a dtype, and the node that
+    produced it. Layers called on it record the call instead of computing.
+
+    Example:
+        >>> import nerve
+        >>> x = nerve.Input(shape=(28, 28, 1))
+        >>> x.shape
+        (None, 28, 28, 1)
+    """
+
+    def __init__(self, example, node, index=0, name=None):
+        self.example = example  # a concrete batch of one sample, used to infer shapes and build layers
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def shape(self):
+        return (None,) + tuple(self.example.shape[1:])
+
+    @property
+    def dtype(self):
+        return self.example.dtype
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype} from {self.node.layer.name}>"
+
+    # arithmetic on symbolic tensors is not recorded: say so clearly
+    def _unsupported(self, *args):
+        raise TypeError(
+            "arithmetic on functional-API tensors is not recorded; use layers instead "
+            "(nerve.layers.Add, Multiply, Lambda...)"
+        )
+
+    __add__ = __radd__ = __mul__ = __rmul__ = __sub__ = __rsub__ = __truediv__ = __matmul__ = _unsupported
+
+
+def call_symbolic(layer, inputs, training=None, **kwargs):
+    """Record ``layer(inputs)`` in the functional graph; the layer is built on a one-sample example."""
+    for value in flatten(inputs):
+        if not isinstance(value, SymbolicTensor):
+            raise TypeError(f"layer '{layer.name}': functional inputs must all come from nerve.Input or other layers, got {type(value).__name__}")
+    examples = map_structure(inputs, lambda s: s.example)
+    with no_grad():
+        out = layer(examples, training=False, **kwargs)
+    node = Node(layer, inputs, kwargs)
+    if isinstance(out, (list, tuple)):
+        node.outputs = [SymbolicTensor(o, node, i) for i, o in enumerate(out)]
+        return type(out)(node.outputs)
+    node.outputs = [SymbolicTensor(out, node, 0)]
+    return node.outputs[0]

@@ -1,0 +1,1103 @@
+"""Optimizers: update parameters in place from their gradients.
+
+An optimizer holds an explicit list of parameters (tensors with
+``requires_grad=True``), like PyTorch, and uses Keras names for everything
+else (``learning_rate``, ``beta_1``, ``clipnorm``...). One training step::
+
+    optimizer.zero_grad()      # grads accumulate across backward() calls until reset
+    loss = loss_fn(model(x), y)
+    loss.backward()            # fills p.grad for every parameter
+    optimizer.step()           # p.data updated in place
+
+Gradients accumulate: every ``backward()`` *adds* into ``p.grad``, so call
+``zero_grad()`` (which sets each ``p.grad`` to None) once per step.
+``step()`` skips parameters whose ``grad`` is None and never writes into
+``p.grad.data`` (it may alias other arrays); it writes ``p.data`` in place,
+so layers holding a reference to the array see the new values.
+
+Each update step, in order: the non-finite check (``check_finite``), gradient
+clipping (``clipvalue``, ``clipnorm`` or ``global_clipnorm``), L2 weight
+decay (``g + weight_decay * p``; AdamW decays the weights instead), then the
+update rule of the optimizer, which is PyTorch's (see each class).
+
+Example:
+    >>> import nerve
+    >>> from nerve import optimizers
+    >>> w = nerve.tensor([1.0, -2.0], requires_grad=True)
+    >>> opt = optimizers.SGD(0.1, params=[w])
+    >>> (w * w).sum().backward()      # grad = 2 * w
+    >>> opt.step()
+    True
+    >>> w.tolist()
+    [0.800000011920929, -1.600000023841858]
+    >>> opt.zero_grad(); w.grad is None
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy
+
+from nerve.blocks import schedules
+from nerve.engine.backend import get_array_module
+from nerve.engine.tensor import Tensor
+
+__all__ = [
+    "FLUSH_EVERY", "ALL_OPTIMIZERS",
+    "NonFiniteGradientWarning", "Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta",
+    "serialize", "deserialize", "get",
+]
+
+#: how often (in steps) optimizer slots are cleared of subnormal values, see Optimizer._flush_subnormals
+FLUSH_EVERY = 50
+
+
+class NonFiniteGradientWarning(RuntimeWarning):
+    """Warned when ``step()`` skips an update because a gradient holds NaN or inf.
+
+    Example:
+        >>> import warnings, numpy as np, nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True, name="w")
+        >>> opt = SGD(0.1, params=[w])
+        >>> w.grad = nerve.tensor([float("nan")])
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     opt.step()
+        False
+        >>> caught[0].category.__name__, w.tolist(), opt.skipped_steps
+        ('NonFiniteGradientWarning', [1.0], 1)
+    """
+
+
+def _optional_number(owner, name, value, low=0.0, strict=False):
+    if value is None:
+        return None
+    value = float(value)
+    if not (value > low if strict else value >= low) or math.isnan(value):
+        raise ValueError(f"{owner}: {name} must be {'>' if strict else '>='} {low}, got {value!r}")
+    return value
+
+
+def _unit_interval(owner, name, value):
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{owner}: {name} must be in [0, 1), got {value!r}")
+    return value
+
+
+def _squared_norm(grad):
+    """Sum of squares as a Python float: cheap (one BLAS dot), non-finite iff some entry is (or it overflowed)."""
+    return float(get_array_module(grad).vdot(grad, grad).real)
+
+
+def _describe(index, param):
+    shape = tuple(param.shape)
+    return f"{param.name!r} (shape {shape})" if param.name else f"params[{index}] (shape {shape})"
+
+
+_PACKED = "packed"  # the ``index`` that update_step receives when it updates every parameter at once
+
+
+class _Packing:
+    """Flat gradients, scratch and slots for updating every parameter with one pass of array calls.
+
+    Every built-in update rule is elementwise, so running it once over the
+    concatenation of all gradients and slots gives the same bits as running it
+    on each parameter, with a dozen array calls per step instead of a dozen per
+    parameter (the per-call cost dominates small networks). The parameters keep
+    their own arrays (updated in place, as always): the rule's final in-place
+    writes reach them through :class:`_PackedParams`. Each per-parameter slot
+    array becomes a view into its flat slot; ``valid()`` notices when one is
+    rebound (``load_state_dict``) and the optimizer then packs again.
+    """
+
+    def __init__(self, params):
+        first = params[0].data
+        xp = get_array_module(first)
+        self.dtype = first.dtype
+        self.shapes = [p.data.shape for p in params]
+        self.bounds = []
+        offset = 0
+        for p in params:
+            self.bounds.append((offset, offset + p.data.size))
+            offset += p.data.size
+        self.size = offset
+        self.grads = xp.empty(offset, self.dtype)
+        self.scratch = xp.empty(offset, self.dtype)
+        self.grad_views = self.split(self.grads)
+        self.scratch_views = self.split(self.scratch)
+        self.targets = _PackedParams(self, params)
+        self.slots = {}  # name -> (flat array, its per-parameter views)
+
+    @property
+    def xp(self):
+        return get_array_module(self.grads)  # looked up, not stored: optimizers stay picklable
+
+    def split(self, flat):
+        """Per-parameter views of a flat array."""
+        return [flat[start:stop].reshape(shape) for (start, stop), shape in zip(self.bounds, self.shapes)]
+
+    def valid(self, params, slots):
+        """True while the parameters have the packed shapes and dtype and no slot array was rebound."""
+        if len(params) != len(self.shapes):
+            return False
+        dtype, kind = self.dtype, type(self.grads)
+        for p, shape in zip(params, self.shapes):
+            data = p.data
+            if type(data) is not kind or data.dtype != dtype or data.shape != shape:
+                return False
+        for name, (_, views) in self.slots.items():
+            arrays = slots.get(name)
+            if arrays is None or any(a is not v for a, v in zip(arrays, views)):
+                return False
+        return True
+
+    def gather(self, grads):
+        """Copy the gradients into the flat gradient array and return it."""
+        copyto = self.xp.copyto
+        for view, g in zip(self.grad_views, grads):
+            copyto(view, g)
+        return self.grads
+
+    def gather_params(self, params):
+        """The parameter values as one flat array (in the scratch array's twin, made on first use)."""
+        flat = getattr(self, "param_values", None)
+        if flat is None:
+            flat = self.param_values = self.xp.empty(self.size, self.dtype)
+            self.param_views = self.split(flat)
+        copyto = self.xp.copyto
+        for view, p in zip(self.param_views, params):
+            copyto(view, p.data)
+        return flat
+
+    def slot(self, name, arrays, fill):
+        """The flat slot ``name``: made on first use from the per-parameter ``arrays`` (None entries: ``fill``)."""
+        entry = self.slots.get(name)
+        if entry is None:
+            xp = self.xp
+            flat = xp.full(self.size, fill, self.dtype) if fill else xp.zeros(self.size, self.dtype)
+            views = self.split(flat)
+            for i, (view, old) in enumerate(zip(views, arrays)):
+                if old is not None:
+                    view[...] = old
+                arrays[i] = view
+            entry = self.slots[name] = (flat, views)
+        return entry[0]
+
+
+class _PackedParams:
+    """What a packed update rule sees as ``param``: ``-=`` and ``*=`` go to every parameter's own array."""
+
+    def __init__(self, packing, params):
+        self.packing = packing
+        self.params = params
+        self.dtype = packing.dtype
+
+    def _pieces(self, flat):
+        packing = self.packing
+        return packing.scratch_views if flat is packing.scratch else packing.split(flat)
+
+    def __isub__(self, flat):
+        for p, piece in zip(self.params, self._pieces(flat)):
+            p.data -= piece
+        return self
+
+    def __imul__(self, factor):
+        for p in self.params:
+            p.data *= factor
+        return self
+
+
+class Optimizer:
+    """Base class of the optimizers: bookkeeping, clipping, NaN safety, state and config.
+
+    Args:
+        learning_rate: a float, or a schedule (any callable ``step -> float``,
+            usually a :class:`nerve.schedules.LearningRateSchedule`) called with
+            ``iterations`` before every update. Settable later
+            (``optimizer.learning_rate = 0.01``).
+        params: the parameters to train (a list or any iterable such as
+            ``model.parameters()``); may also be given later with ``build``.
+        weight_decay: L2 penalty added to the gradient, ``g + weight_decay * p``
+            (PyTorch semantics; AdamW decays the weights instead).
+        clipnorm: rescale each gradient whose L2 norm exceeds this to that norm.
+        clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: rescale all gradients together when the L2 norm of all
+            of them concatenated exceeds this. Only one of the three clipping
+            options may be set.
+        check_finite: skip the whole update when any gradient holds NaN or inf,
+            warn with :class:`NonFiniteGradientWarning`, count it in
+            ``skipped_steps`` and call ``optimizer.on_nonfinite(info)`` if set
+            (``info``: a dict with ``iteration``, ``skipped_steps``, ``indices``,
+            ``names`` and ``params`` of the bad gradients). A skipped update
+            leaves weights, state and ``iterations`` unchanged. The check is one
+            BLAS dot product per gradient.
+        name: a label (defaults to the lower-case class name).
+
+    Subclasses define ``slot_names`` (per-parameter state arrays, created
+    lazily on a parameter's first update) and ``update_step(index, param,
+    grad, learning_rate)`` that updates the array ``param`` in place; the
+    optional ``_prepare_step(learning_rate)`` returns a tuple of per-step
+    scalars that ``update_step`` reads, converted to the parameter's dtype,
+    with ``self._constants(param.dtype)``.
+    ``iterations`` is the number of updates applied so far (step 1 of the bias
+    corrections is the first update); it is shared by all parameters, as in
+    Keras.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([3.0], requires_grad=True)
+        >>> opt = Adam(0.1, params=[w])
+        >>> for _ in range(3):
+        ...     opt.zero_grad()
+        ...     (w * w).sum().backward()
+        ...     _ = opt.step()
+        >>> opt.iterations, round(w.item(), 2)
+        (3, 2.7)
+    """
+
+    decoupled_weight_decay = False
+    slot_names = ()
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        *,
+        params=None,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        check_finite=True,
+        name=None,
+    ):
+        owner = type(self).__name__
+        self.learning_rate = learning_rate
+        self.weight_decay = _optional_number(owner, "weight_decay", weight_decay)
+        self.clipnorm = _optional_number(owner, "clipnorm", clipnorm, strict=True)
+        self.clipvalue = _optional_number(owner, "clipvalue", clipvalue, strict=True)
+        self.global_clipnorm = _optional_number(owner, "global_clipnorm", global_clipnorm, strict=True)
+        chosen = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(self, k) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"{owner}: only one of clipnorm, clipvalue and global_clipnorm can be set, got {chosen}")
+        self.check_finite = bool(check_finite)
+        self.name = name if name is not None else owner.lower()
+        self.iterations = 0
+        self.skipped_steps = 0
+        self.on_nonfinite = None
+        self.build(() if params is None else params)
+
+    # ------------------------------------------------------------ learning rate
+    @property
+    def learning_rate(self):
+        """The learning rate as given: a float or a schedule.
+
+        Settable: ``optimizer.learning_rate = 0.01`` (a float replaces a
+        schedule); a dict ``{"class_name", "config"}`` is read as a schedule.
+        """
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        owner = type(self).__name__
+        if isinstance(value, dict):
+            value = schedules.get(value)
+        if not callable(value):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"{owner}: learning_rate must be a float or a schedule, got {type(value).__name__}; "
+                    f"pass the parameters as params=..., e.g. {owner}(0.001, params=model.parameters())"
+                ) from None
+            if not value >= 0 or math.isinf(value):
+                raise ValueError(f"{owner}: learning_rate must be a finite number >= 0, got {value!r}")
+        self._learning_rate = value
+
+    @property
+    def current_learning_rate(self):
+        """The learning rate the next update uses (the schedule evaluated at ``iterations``).
+
+        Example:
+            >>> from nerve.blocks.schedules import StepDecay
+            >>> opt = SGD(StepDecay(1.0, step_size=2, gamma=0.5))
+            >>> opt.current_learning_rate
+            1.0
+            >>> opt.iterations = 2; opt.current_learning_rate
+            0.5
+        """
+        lr = self._learning_rate
+        return float(lr(self.iterations)) if callable(lr) else lr
+
+    # ---------------------------------------------------------------- params
+    def build(self, params):
+        """Set (or reset) the parameter list; per-parameter state starts empty and is created lazily.
+
+        Example:
+            >>> import nerve
+            >>> opt = Adam()
+            >>> opt.build([nerve.tensor([1.0], requires_grad=True)])
+            >>> len(opt.params)
+            1
+        """
+        owner = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{owner}: params must be a list of tensors, got a single Tensor; pass params=[tensor]")
+        params = list(params)
+        seen = set()
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{owner}: params[{i}] is a {type(p).__name__}, expected a nerve Tensor")
+            if p.data.dtype.kind not in "fc":
+                raise TypeError(f"{owner}: params[{i}] has dtype {p.data.dtype}; only floating-point tensors train")
+            if id(p) in seen:
+                raise ValueError(f"{owner}: params[{i}] {_describe(i, p)} appears twice in the parameter list")
+            seen.add(id(p))
+        self._params = params
+        self._slots = {}
+        self._scratch = [None] * len(params)
+        self._scratch_flat = {}
+        self._packing = None
+
+    @property
+    def params(self):
+        """The parameters being trained, as a tuple."""
+        return tuple(self._params)
+
+    def zero_grad(self):
+        """Set every parameter's ``grad`` to None (gradients accumulate across ``backward()`` until this).
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([1.0], requires_grad=True)
+            >>> opt = SGD(params=[w])
+            >>> (w * 2).sum().backward(); (w * 2).sum().backward()
+            >>> w.grad.tolist()   # accumulated
+            [4.0]
+            >>> opt.zero_grad(); print(w.grad)
+            None
+        """
+        for p in self._params:
+            p.grad = None
+
+    def _slot(self, name, index, param, fill=0.0):
+        """The state array ``name`` of parameter ``index``, created (filled with ``fill``) on first use."""
+        arrays = self._slots.get(name)
+        if arrays is None:
+            arrays = self._slots[name] = [None] * len(self._params)
+        if index is _PACKED:
+            return self._packing.slot(name, arrays, fill)
+        array = arrays[index]
+        if array is None:
+            xp = get_array_module(param)
+            array = arrays[index] = xp.full_like(param, fill) if fill else xp.zeros_like(param)
+        return array
+
+    def _scratch_for(self, index, param):
+        """A work array shaped like ``param``: views into one flat buffer per dtype, reused every step."""
+        if index is _PACKED:
+            return self._packing.scratch
+        view = self._scratch[index]
+        if view is None or view.dtype != param.dtype or view.shape != param.shape:
+            key = (type(param), param.dtype)
+            flat = self._scratch_flat.get(key)
+            if flat is None or flat.size < param.size:
+                size = max(p.data.size for p in self._params if p.data.dtype == param.dtype)
+                flat = self._scratch_flat[key] = get_array_module(param).empty(max(size, param.size), param.dtype)
+            view = self._scratch[index] = flat[: param.size].reshape(param.shape)
+        return view
+
+    # ------------------------------------------------------------------ step
+    def step(self):
+        """Apply one update to every parameter that has a gradient; return False if it was skipped.
+
+        Returns True when the update was applied, False when there was no
+        gradient at all or when a non-finite gradient made it skip.
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([1.0], requires_grad=True)
+            >>> opt = SGD(0.5, params=[w])
+            >>> w.grad = nerve.tensor([1.0])
+            >>> opt.step(), w.tolist(), opt.iterations
+            (True, [0.5], 1)
+        """
+        owner = type(self).__name__
+        params = self._params
+        if not params:
+            raise RuntimeError(
+                f"{owner}.step(): the optimizer has no parameters; pass params=model.parameters() or call "
+                "build(params). If the model builds its weights on first call, run it once before creating "
+                "the optimizer."
+            )
+        items = []
+        for i, p in enumerate(params):
+            grad = p.grad
+            if grad is not None:
+                g = grad.data
+                if g.shape != p.data.shape:
+                    raise ValueError(f"{owner}.step(): gradient of {_describe(i, p)} has shape {g.shape}")
+                items.append((i, p, g))
+        if not items:
+            return False
+        if len(items) == len(params) and self._can_pack(params):
+            return self._packed_step(items)
+        squared = None
+        if self.check_finite or self.clipnorm is not None or self.global_clipnorm is not None:
+            squared = [_squared_norm(g) for _, _, g in items]
+            if self.check_finite and not math.isfinite(sum(squared)):
+                bad = self._find_nonfinite(items, squared)
+                if bad:
+                    self._skip(bad)
+                    return False
+        grads = self._clip([g for _, _, g in items], squared)
+        lr = self.current_learning_rate
+        self.iterations += 1
+        self._step_constants = self._prepare_step(lr)
+        self._typed_constants = {}
+        decay = None if self.decoupled_weight_decay else self.weight_decay
+        for (i, p, _), g in zip(items, grads):
+            data = p.data
+            if decay:
+                g = g + decay * data  # a new array: p.grad.data stays untouched
+            self.update_step(i, data, g, lr)
+        if self.iterations % FLUSH_EVERY == 0:
+            self._flush_subnormals()
+        return True
+
+    def _can_pack(self, params):
+        """True when one elementwise update over all parameters at once gives the same result as one per parameter."""
+        if self.clipnorm is not None or type(self).update_step not in _ELEMENTWISE_UPDATES:
+            return False
+        packing = self._packing
+        if packing is not None and packing.valid(params, self._slots):
+            return True
+        first = params[0].data
+        kind, dtype = type(first), first.dtype
+        for p in params:
+            data = p.data
+            if type(data) is not kind or data.dtype != dtype:
+                return False
+        self._packing = _Packing(params)
+        return True
+
+    def _packed_step(self, items):
+        """``step()`` over the packed gradients: one copy per gradient, then every array call once."""
+        packing = self._packing
+        grad = packing.gather([g for _, _, g in items])
+        if self.check_finite or self.global_clipnorm is not None:
+            total = _squared_norm(grad)
+            if not math.isfinite(total):  # NaN/inf somewhere, or only an overflow of the float32 sum
+                squared = [_squared_norm(g) for _, _, g in items]
+                bad = self._find_nonfinite(items, squared)  # also recomputes overflowed norms in float64
+                if bad and self.check_finite:
+                    self._skip(bad)
+                    return False
+                total = math.fsum(squared)
+            if self.global_clipnorm is not None and total > self.global_clipnorm**2:
+                grad *= grad.dtype.type(self.global_clipnorm / math.sqrt(total))
+        if self.clipvalue is not None:
+            packing.xp.clip(grad, -self.clipvalue, self.clipvalue, out=grad)
+        lr = self.current_learning_rate
+        self.iterations += 1
+        self._step_constants = self._prepare_step(lr)
+        self._typed_constants = {}
+        decay = None if self.decoupled_weight_decay else self.weight_decay
+        if decay:
+            values = packing.gather_params(self._params)
+            values *= grad.dtype.type(decay)
+            grad += values
+        self.update_step(_PACKED, packing.targets, grad, lr)
+        if self.iterations % FLUSH_EVERY == 0:
+            self._flush_subnormals()
+        return True
+
+    def _flush_subnormals(self):
+        """Set slot values too small to be normal floats to zero.
+
+        A slot that decays without new gradient (momentum of a dead ReLU unit
+        shrinks by beta_1 every step) reaches subnormal floats after a few
+        hundred steps, and CPU arithmetic on subnormals is ~40x slower. Their
+        effect on the weights is below 1e-30, so zeroing them changes nothing
+        measurable; doing it every FLUSH_EVERY steps keeps the cost negligible
+        and runs deterministic (resumed runs flush at the same iterations).
+        """
+        for arrays in self._slots.values():
+            for array in arrays:
+                if array is not None and array.dtype.kind == "f":
+                    xp = get_array_module(array)
+                    xp.putmask(array, xp.abs(array) < xp.finfo(array.dtype).tiny, 0)
+
+    def _find_nonfinite(self, items, squared):
+        """Indices and params whose gradient has NaN/inf; fixes up norms that merely overflowed."""
+        bad = []
+        for k, (i, p, g) in enumerate(items):
+            if math.isfinite(squared[k]):
+                continue
+            xp = get_array_module(g)
+            if bool(xp.isfinite(g).all()):  # huge but finite: recompute the norm in float64
+                g64 = g.astype(numpy.float64)
+                squared[k] = float(xp.vdot(g64, g64).real)
+            else:
+                bad.append((i, p))
+        return bad
+
+    def _skip(self, bad):
+        self.skipped_steps += 1
+        names = [_describe(i, p) for i, p in bad]
+        warnings.warn(
+            f"{self.name}: non-finite gradient (NaN or inf) in {', '.join(names)}; the update was skipped and "
+            "the weights are unchanged. Try a lower learning rate, gradient clipping (clipnorm=...), or look "
+            "for log(0) or a division by zero in the loss.",
+            NonFiniteGradientWarning,
+            stacklevel=3,
+        )
+        if callable(self.on_nonfinite):
+            self.on_nonfinite(
+                {
+                    "iteration": self.iterations,
+                    "skipped_steps": self.skipped_steps,
+                    "indices": [i for i, _ in bad],
+                    "names": names,
+                    "params": [p for _, p in bad],
+                }
+            )
+
+    def _clip(self, grads, squared):
+        """Clipped gradients (new arrays where changed; the originals are never written)."""
+        if self.clipvalue is not None:
+            c = self.clipvalue
+            return [get_array_module(g).clip(g, -c, c) for g in grads]
+        if self.clipnorm is not None:
+            c = self.clipnorm
+            return [g * (c / math.sqrt(sq)) if sq > c * c else g for g, sq in zip(grads, squared)]
+        if self.global_clipnorm is not None:
+            norm = math.sqrt(sum(squared))
+            if norm > self.global_clipnorm:
+                scale = self.global_clipnorm / norm
+                return [g * scale for g in grads]
+        return grads
+
+    def _prepare_step(self, learning_rate):
+        """Per-step scalars, computed once per step (``self.iterations`` already counts this step)."""
+        return ()
+
+    def _constants(self, dtype):
+        """This step's scalars as NumPy scalars of ``dtype``: saves a conversion in every array call."""
+        typed = self._typed_constants.get(dtype)
+        if typed is None:
+            typed = self._typed_constants[dtype] = tuple(dtype.type(x) for x in self._step_constants)
+        return typed
+
+    def update_step(self, index, param, grad, learning_rate):  # pragma: no cover - abstract
+        """Update the array ``param`` in place from the (clipped, decayed) gradient array ``grad``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update_step")
+
+    # ----------------------------------------------------------- state/config
+    def get_config(self):
+        """The constructor arguments as a JSON-serialisable dict (schedules as {"class_name", "config"}).
+
+        Example:
+            >>> SGD(0.1, momentum=0.9).get_config()["momentum"]
+            0.9
+        """
+        lr = self._learning_rate
+        return {
+            "name": self.name,
+            "learning_rate": lr if not callable(lr) else schedules.serialize(lr),
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+            "check_finite": self.check_finite,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """Build an optimizer (without parameters) from ``get_config()``.
+
+        Example:
+            >>> Adam.from_config(Adam(0.01).get_config()).learning_rate
+            0.01
+        """
+        return cls(**config)
+
+    def state_dict(self):
+        """Everything needed to resume: ``{"iterations", "config", "slots": {name: [array or None per param]}}``.
+
+        Arrays are copies. A learning rate that is a plain function (not a
+        LearningRateSchedule) is stored as None and left as is on load.
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([1.0], requires_grad=True)
+            >>> opt = Adam(params=[w]); w.grad = nerve.tensor([1.0]); _ = opt.step()
+            >>> state = opt.state_dict()
+            >>> state["iterations"], sorted(state["slots"])
+            (1, ['m', 'v'])
+        """
+        config = self._state_config()
+        n = len(self._params)
+        slots = {}
+        for name in self.slot_names:
+            arrays = self._slots.get(name) or [None] * n
+            slots[name] = [None if a is None else a.copy() for a in arrays]
+        return {"iterations": int(self.iterations), "config": config, "slots": slots}
+
+    def _state_config(self):
+        """``get_config()``, with None for a learning rate that is a plain function (it cannot be saved)."""
+        lr = self._learning_rate
+        if not callable(lr) or isinstance(lr, schedules.LearningRateSchedule):
+            return self.get_config()
+        self._learning_rate = 0.0
+        try:
+            return {**self.get_config(), "learning_rate": None}
+        finally:
+            self._learning_rate = lr
+
+    def load_state_dict(self, state):
+        """Restore ``state_dict()`` output exactly: iterations, hyperparameters and every slot array.
+
+        The optimizer must already hold parameters of the same shapes, in the same order.
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([1.0], requires_grad=True)
+            >>> a = Adam(params=[w]); w.grad = nerve.tensor([1.0]); _ = a.step()
+            >>> b = Adam(params=[w]); b.load_state_dict(a.state_dict())
+            >>> b.iterations, b.state_dict()["slots"]["m"][0].tolist()
+            (1, [0.10000000149011612])
+        """
+        owner = type(self).__name__
+        missing = {"iterations", "config", "slots"} - set(state)
+        if missing:
+            raise ValueError(f"{owner}.load_state_dict(): the state has no {sorted(missing)}")
+        config = dict(state["config"])
+        if config.get("learning_rate") is None:
+            config["learning_rate"] = 0.0
+        unknown = set(config) - set(self._state_config())
+        if unknown:
+            raise ValueError(f"{owner}.load_state_dict(): config keys {sorted(unknown)} do not belong to {owner}")
+        expected = type(self).from_config(config).slot_names
+        if set(state["slots"]) != set(expected):
+            raise ValueError(
+                f"{owner}.load_state_dict(): expected slots {sorted(expected)}, got {sorted(state['slots'])}"
+            )
+        n = len(self._params)
+        for name, arrays in state["slots"].items():
+            if len(arrays) != n:
+                raise ValueError(
+                    f"{owner}.load_state_dict(): slot {name!r} has {len(arrays)} entries but the optimizer has {n} params"
+                )
+            for i, (a, p) in enumerate(zip(arrays, self._params)):
+                if a is not None and numpy.shape(a) != p.data.shape:
+                    raise ValueError(
+                        f"{owner}.load_state_dict(): slot {name!r} of {_describe(i, p)} has shape {numpy.shape(a)}"
+                    )
+        # Everything checked: now apply.
+        for key, value in state["config"].items():
+            if key == "learning_rate":
+                if value is not None:
+                    self.learning_rate = value
+            else:
+                setattr(self, key, value)
+        self.iterations = int(state["iterations"])
+        self._slots = {
+            name: [
+                None if a is None else get_array_module(p.data).array(a, dtype=p.data.dtype, copy=True)
+                for a, p in zip(arrays, self._params)
+            ]
+            for name, arrays in state["slots"].items()
+        }
+
+    def __repr__(self):
+        lr = self._learning_rate
+        return f"{type(self).__name__}(learning_rate={lr!r}, params={len(self._params)})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, PyTorch's update rule.
+
+    Without momentum: ``p -= lr * g``. With momentum ``mu`` the buffer is
+    ``b = mu * b + g`` (``b = g`` on the first step) and ``p -= lr * b``, or
+    with ``nesterov=True`` ``p -= lr * (g + mu * b)``. (Keras's SGD keeps
+    ``-lr`` inside the buffer; the two agree while the learning rate is constant.)
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True)
+        >>> opt = SGD(0.1, momentum=0.9, params=[w])
+        >>> for _ in range(2):
+        ...     w.grad = nerve.tensor([1.0]); _ = opt.step()
+        >>> round(w.item(), 6)   # 1 - 0.1 * 1 - 0.1 * 1.9
+        0.71
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        self.momentum = _optional_number("SGD", "momentum", momentum)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and not self.momentum > 0:
+            raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={momentum!r}")
+        super().__init__(learning_rate, **kwargs)
+
+    @property
+    def slot_names(self):
+        return ("momentum",) if self.momentum else ()
+
+    def _prepare_step(self, learning_rate):
+        return learning_rate, self.momentum
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        tmp = self._scratch_for(index, param)
+        lr, mu = self._constants(param.dtype)
+        if self.momentum:
+            buf = self._slot("momentum", index, param)
+            buf *= mu
+            buf += grad
+            if self.nesterov:
+                xp.multiply(buf, mu, out=tmp)
+                tmp += grad
+                tmp *= lr
+            else:
+                xp.multiply(buf, lr, out=tmp)
+        else:
+            xp.multiply(grad, lr, out=tmp)
+        param -= tmp
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """RMSprop, PyTorch's update rule (``rho`` is PyTorch's ``alpha``).
+
+    ``v = rho * v + (1 - rho) * g**2``; the denominator is ``d = sqrt(v) + eps``,
+    or with ``centered=True`` ``d = sqrt(v - gbar**2) + eps`` where
+    ``gbar = rho * gbar + (1 - rho) * g``. Then ``p -= lr * g / d``, or with
+    momentum ``b = momentum * b + g / d; p -= lr * b``. Note ``eps`` is added
+    after the square root (Keras adds it inside).
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True)
+        >>> opt = RMSprop(0.01, params=[w])
+        >>> w.grad = nerve.tensor([2.0]); _ = opt.step()
+        >>> round(w.item(), 5)   # 1 - 0.01 * 2 / sqrt(0.1 * 4)
+        0.96838
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
+        self.rho = _unit_interval("RMSprop", "rho", rho)
+        self.momentum = _optional_number("RMSprop", "momentum", momentum)
+        self.epsilon = _optional_number("RMSprop", "epsilon", epsilon)
+        self.centered = bool(centered)
+        super().__init__(learning_rate, **kwargs)
+
+    @property
+    def slot_names(self):
+        return ("v",) + (("mean_grad",) if self.centered else ()) + (("momentum",) if self.momentum else ())
+
+    def _prepare_step(self, learning_rate):
+        return self.rho, 1.0 - self.rho, self.epsilon, self.momentum, learning_rate
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        tmp = self._scratch_for(index, param)
+        rho, one_minus_rho, epsilon, momentum, lr = self._constants(param.dtype)
+        v = self._slot("v", index, param)
+        v *= rho
+        xp.multiply(grad, grad, out=tmp)
+        tmp *= one_minus_rho
+        v += tmp
+        if self.centered:
+            mean_grad = self._slot("mean_grad", index, param)
+            xp.subtract(grad, mean_grad, out=tmp)
+            tmp *= one_minus_rho
+            mean_grad += tmp
+            xp.multiply(mean_grad, mean_grad, out=tmp)
+            xp.subtract(v, tmp, out=tmp)
+            xp.sqrt(tmp, out=tmp)
+        else:
+            xp.sqrt(v, out=tmp)
+        tmp += epsilon
+        xp.divide(grad, tmp, out=tmp)
+        if self.momentum:
+            buf = self._slot("momentum", index, param)
+            buf *= momentum
+            buf += tmp
+            xp.multiply(buf, lr, out=tmp)
+        else:
+            tmp *= lr
+        param -= tmp
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
+
+
+class Adam(Optimizer):
+    """Adam, PyTorch's update rule (``eps`` added after the square root of the bias-corrected ``v``).
+
+    ``m = beta_1 * m + (1 - beta_1) * g``, ``v = beta_2 * v + (1 - beta_2) * g**2``,
+    ``p -= lr * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - beta_1**t)``
+    and ``v_hat = v / (1 - beta_2**t)`` (``t`` = ``iterations``, 1 on the
+    first update). With ``amsgrad=True`` ``v_hat`` uses the running maximum of
+    ``v``. Computed as ``p -= a * m / (sqrt(v) + e)`` with
+    ``a = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` and
+    ``e = eps * sqrt(1 - beta_2**t)`` (the same value, fewer array passes).
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True)
+        >>> opt = Adam(0.1, params=[w])
+        >>> w.grad = nerve.tensor([5.0]); _ = opt.step()
+        >>> round(w.item(), 5)   # the first Adam step moves by about lr
+        0.9
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
+        owner = type(self).__name__
+        self.beta_1 = _unit_interval(owner, "beta_1", beta_1)
+        self.beta_2 = _unit_interval(owner, "beta_2", beta_2)
+        self.epsilon = _optional_number(owner, "epsilon", epsilon)
+        self.amsgrad = bool(amsgrad)
+        super().__init__(learning_rate, **kwargs)
+
+    @property
+    def slot_names(self):
+        return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
+
+    def _prepare_step(self, learning_rate):
+        t = self.iterations
+        correction2 = math.sqrt(1.0 - self.beta_2**t)
+        step_size = learning_rate * correction2 / (1.0 - self.beta_1**t)
+        return 1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2, self.epsilon * correction2, step_size
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        tmp = self._scratch_for(index, param)
+        one_minus_beta_1, beta_2, one_minus_beta_2, epsilon_hat, step_size = self._constants(param.dtype)[:5]
+        m = self._slot("m", index, param)
+        v = self._slot("v", index, param)
+        xp.subtract(grad, m, out=tmp)  # m += (1 - beta_1) * (g - m): torch's lerp
+        tmp *= one_minus_beta_1
+        m += tmp
+        v *= beta_2
+        xp.multiply(grad, grad, out=tmp)
+        tmp *= one_minus_beta_2
+        v += tmp
+        if self.amsgrad:
+            v_max = self._slot("v_max", index, param)
+            xp.maximum(v_max, v, out=v_max)
+            v = v_max
+        xp.sqrt(v, out=tmp)
+        tmp += epsilon_hat
+        xp.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        param -= tmp
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, PyTorch's AdamW: ``p -= lr * weight_decay * p``, then the Adam update.
+
+    ``weight_decay`` defaults to 0.01 like PyTorch (Keras uses 0.004); it is
+    not added to the gradient, so it does not pass through Adam's scaling.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True)
+        >>> opt = AdamW(0.1, weight_decay=0.5, params=[w])
+        >>> w.grad = nerve.tensor([0.0]); _ = opt.step()
+        >>> round(w.item(), 6)   # 1 * (1 - 0.1 * 0.5), then a zero Adam step
+        0.95
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
+
+    def _prepare_step(self, learning_rate):
+        return super()._prepare_step(learning_rate) + (1.0 - learning_rate * (self.weight_decay or 0.0),)
+
+    def update_step(self, index, param, grad, learning_rate):
+        if self.weight_decay:
+            param *= self._constants(param.dtype)[5]
+        super().update_step(index, param, grad, learning_rate)
+
+
+class Adagrad(Optimizer):
+    """Adagrad, PyTorch's update rule: ``s += g**2; p -= lr * g / (sqrt(s) + eps)``.
+
+    ``s`` starts at ``initial_accumulator_value`` (Keras's default 0.1;
+    PyTorch's is 0).
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True)
+        >>> opt = Adagrad(0.1, initial_accumulator_value=0.0, params=[w])
+        >>> w.grad = nerve.tensor([3.0]); _ = opt.step()
+        >>> round(w.item(), 5)   # 1 - 0.1 * 3 / 3
+        0.9
+    """
+
+    slot_names = ("accumulator",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
+        self.initial_accumulator_value = _optional_number("Adagrad", "initial_accumulator_value",
+                                                          initial_accumulator_value)
+        self.epsilon = _optional_number("Adagrad", "epsilon", epsilon)
+        super().__init__(learning_rate, **kwargs)
+
+    def _prepare_step(self, learning_rate):
+        return self.epsilon, learning_rate
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        tmp = self._scratch_for(index, param)
+        epsilon, lr = self._constants(param.dtype)
+        accumulator = self._slot("accumulator", index, param, fill=self.initial_accumulator_value)
+        xp.multiply(grad, grad, out=tmp)
+        accumulator += tmp
+        xp.sqrt(accumulator, out=tmp)
+        tmp += epsilon
+        xp.divide(grad, tmp, out=tmp)
+        tmp *= lr
+        param -= tmp
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
+
+
+class Adadelta(Optimizer):
+    """Adadelta, PyTorch's update rule.
+
+    ``v = rho * v + (1 - rho) * g**2``,
+    ``delta = sqrt(u + eps) / sqrt(v + eps) * g``,
+    ``u = rho * u + (1 - rho) * delta**2``, ``p -= lr * delta``
+    (``v``: slot ``accumulated_grad``, ``u``: slot ``accumulated_delta``).
+    PyTorch's default learning rate is 1.0; Keras's (used here) is 0.001.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True, dtype="float64")
+        >>> opt = Adadelta(1.0, rho=0.5, epsilon=1e-2, params=[w])
+        >>> w.grad = nerve.tensor([1.0], dtype="float64"); _ = opt.step()
+        >>> round(w.item(), 5)   # 1 - sqrt(0.01) / sqrt(0.5 + 0.01)
+        0.85997
+    """
+
+    slot_names = ("accumulated_grad", "accumulated_delta")
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        self.rho = _unit_interval("Adadelta", "rho", rho)
+        self.epsilon = _optional_number("Adadelta", "epsilon", epsilon)
+        super().__init__(learning_rate, **kwargs)
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        rho, eps = self.rho, self.epsilon
+        v = self._slot("accumulated_grad", index, param)
+        u = self._slot("accumulated_delta", index, param)
+        v *= rho
+        v += (1.0 - rho) * (grad * grad)
+        delta = xp.sqrt(u + eps)
+        delta /= xp.sqrt(v + eps)
+        delta *= grad
+        u *= rho
+        u += (1.0 - rho) * (delta * delta)
+        delta *= learning_rate
+        param -= delta
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+ALL_OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta)}
+
+# update rules known to be elementwise (safe to run once over all parameters packed together);
+# a subclass that overrides update_step is updated parameter by parameter
+_ELEMENTWISE_UPDATES = frozenset(cls.update_step for cls in ALL_OPTIMIZERS.values())
+
+
+def serialize(optimizer):
+    """Return ``{"class_name": ..., "config": ...}`` for an optimizer (JSON-serialisable; no parameters).
+
+    Example:
+        >>> serialize(SGD(0.1))["class_name"]
+        'SGD'
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"serialize() expected an Optimizer, got {type(optimizer).__name__}")
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def _lookup(name):
+    cls = ALL_OPTIMIZERS.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(sorted(ALL_OPTIMIZERS))}")
+    return cls
+
+
+def deserialize(config):
+    """Build an optimizer from :func:`serialize` output.
+
+    Example:
+        >>> opt = deserialize({"class_name": "Adam", "config": {"learning_rate": 0.01}})
+        >>> type(opt).__name__, opt.learning_rate
+        ('Adam', 0.01)
+    """
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise TypeError(f"deserialize() expected a dict {{'class_name': ..., 'config': ...}}, got {config!r}")
+    return _lookup(config["class_name"]).from_config(dict(config.get("config", {})))
+
+
+def get(identifier):
+    """Return an optimizer from a name (case-insensitive), a serialized dict, a class or an instance.
+
+    Valid names: 'adadelta', 'adagrad', 'adam', 'adamw', 'rmsprop', 'sgd'
+    (built with their default arguments).
+
+    Example:
+        >>> type(get("Adam")).__name__
+        'Adam'
+        >>> get("adamm")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown optimizer 'adamm'; valid names: adadelta, adagrad, adam, adamw, rmsprop, sgd
+    """
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        return _lookup(identifier)()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    raise TypeError(
+        f"optimizers.get() expected a name, a dict or an Optimizer, got {type(identifier).__name__}; "
+        f"valid names: {', '.join(sorted(ALL_OPTIMIZERS))}"
+    )

@@ -1,0 +1,211 @@
+"""Weight penalties added to the loss, with Keras semantics.
+
+A regularizer is called on a weight tensor and returns a differentiable scalar
+tensor: ``L1(l1)(w) = l1 * sum(|w|)``, ``L2(l2)(w) = l2 * sum(w ** 2)`` (no
+factor 1/2, as in Keras), ``L1L2`` the sum of both. Layers take them as
+``kernel_regularizer=`` and the model adds the penalties to the training loss.
+
+Example:
+    >>> import nerve
+    >>> from nerve import regularizers
+    >>> w = nerve.tensor([1.0, -2.0], requires_grad=True)
+    >>> penalty = regularizers.get("l2")(w)
+    >>> round(penalty.item(), 4)
+    0.05
+    >>> penalty.backward()
+    >>> [round(g, 4) for g in w.grad.tolist()]
+    [0.02, -0.04]
+"""
+
+from __future__ import annotations
+
+import math
+
+from nerve.engine import ops
+from nerve.engine.tensor import Tensor, tensor
+
+__all__ = [
+    "Regularizer", "L1L2", "L1", "L2", "l1", "l2", "l1_l2", "get", "serialize",
+]
+
+
+def _factor(value, argument, where):
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{where}: {argument} must be a non-negative number, got {value}")
+    return value
+
+
+def _as_weight(weight):
+    return weight if isinstance(weight, Tensor) else tensor(weight)
+
+
+class Regularizer:
+    """Base class: ``__call__(weight)`` returns a scalar Tensor penalty; ``get_config`` its arguments.
+
+    Example:
+        >>> import nerve
+        >>> class MaxAbs(Regularizer):
+        ...     def __call__(self, weight):
+        ...         return 0.1 * nerve.ops.abs(weight).max()
+        >>> round(MaxAbs()(nerve.tensor([1.0, -3.0])).item(), 4)
+        0.3
+    """
+
+    def __call__(self, weight):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__(weight)")
+
+    def get_config(self):
+        """Constructor arguments as a JSON-serialisable dict.
+
+        Example:
+            >>> L1L2(l1=0.1, l2=0.2).get_config()
+            {'l1': 0.1, 'l2': 0.2}
+        """
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuild a regularizer from :meth:`get_config`'s dict.
+
+        Example:
+            >>> L2.from_config({"l2": 0.5}).l2
+            0.5
+        """
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class L1L2(Regularizer):
+    """``l1 * sum(|w|) + l2 * sum(w ** 2)``.
+
+    Example:
+        >>> import nerve
+        >>> L1L2(l1=0.5, l2=0.25)(nerve.tensor([1.0, -2.0])).item()
+        2.75
+    """
+
+    def __init__(self, l1=0.0, l2=0.0):
+        self.l1 = _factor(l1, "l1", type(self).__name__)
+        self.l2 = _factor(l2, "l2", type(self).__name__)
+
+    def __call__(self, weight):
+        weight = _as_weight(weight)
+        penalty = None
+        if self.l1:
+            penalty = self.l1 * ops.sum(ops.abs(weight))
+        if self.l2:
+            squares = self.l2 * ops.sum(weight**2)
+            penalty = squares if penalty is None else penalty + squares
+        if penalty is None:  # both factors zero
+            penalty = Tensor(weight.xp.zeros((), dtype=weight.dtype))
+        return penalty
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(L1L2):
+    """``l1 * sum(|w|)``: pushes weights to exactly zero (sparse weights).
+
+    Example:
+        >>> import nerve
+        >>> L1(l1=0.5)(nerve.tensor([1.0, -2.0])).item()
+        1.5
+    """
+
+    def __init__(self, l1=0.01):
+        super().__init__(l1=l1)
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    """``l2 * sum(w ** 2)`` (weight decay through the loss; no factor 1/2, as in Keras).
+
+    Example:
+        >>> import nerve
+        >>> L2(l2=0.5)(nerve.tensor([1.0, -2.0])).item()
+        2.5
+    """
+
+    def __init__(self, l2=0.01):
+        super().__init__(l2=l2)
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+# Keras also exposes the classes under lowercase names.
+l1 = L1
+l2 = L2
+l1_l2 = L1L2
+
+_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
+_BY_CLASS_NAME = {"L1": L1, "L2": L2, "L1L2": L1L2}
+
+
+def _class_named(name):
+    cls = _BY_CLASS_NAME.get(name) or _BY_NAME.get(name.lower())
+    if cls is None:
+        raise ValueError(f"unknown regularizer {name!r}; valid names: {', '.join(sorted(_BY_NAME))}")
+    return cls
+
+
+def get(identifier):
+    """Return a regularizer for ``identifier``.
+
+    Accepts ``None`` (no penalty: returns ``None``), a name (``"l1"``, ``"l2"``,
+    ``"l1_l2"`` or a class name; Keras's default factors 0.01), a dict
+    ``{"class_name": ..., "config": {...}}``, a Regularizer (returned as is) or
+    class, or any callable ``fn(weight) -> scalar Tensor`` (returned as is).
+
+    Example:
+        >>> get("l1")
+        L1(l1=0.01)
+        >>> get({"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.2}})
+        L1L2(l1=0.1, l2=0.2)
+        >>> get("l3")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown regularizer 'l3'; valid names: l1, l1_l2, l1l2, l2
+    """
+    if identifier is None or isinstance(identifier, Regularizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _class_named(identifier)
+        return L1L2(l1=0.01, l2=0.01) if cls is L1L2 else cls()
+    if isinstance(identifier, dict):
+        if "class_name" not in identifier:
+            raise ValueError(
+                f"a regularizer given as a dict needs 'class_name' (and optionally 'config'), got keys {sorted(identifier)}"
+            )
+        return _class_named(identifier["class_name"]).from_config(identifier.get("config") or {})
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"a regularizer must be None, a name, a dict, a Regularizer or a callable, got {type(identifier).__name__}: "
+        f"{identifier!r}"
+    )
+
+
+def serialize(regularizer):
+    """Return ``{"class_name": ..., "config": ...}`` for ``regularizer``; :func:`get` turns it back.
+
+    Example:
+        >>> serialize(L2(0.001))
+        {'class_name': 'L2', 'config': {'l2': 0.001}}
+    """
+    regularizer = get(regularizer)
+    if not isinstance(regularizer, Regularizer):
+        raise ValueError(
+            f"cannot serialize the custom regularizer {regularizer!r}: subclass nerve.regularizers.Regularizer "
+            "and implement get_config"
+        )
+    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}

@@ -1,0 +1,213 @@
+"""The array-library seam.
+
+Every op asks the tensor for its array module (``xp``) and calls ``xp.exp``,
+``xp.matmul``... instead of ``numpy.exp``. Today the only module is NumPy; a
+GPU library with the NumPy API (CuPy, for instance) can be dropped in by
+registering it here, without touching op code.
+
+Example:
+    >>> import numpy as np
+    >>> from nerve.engine.backend import get_array_module
+    >>> get_array_module(np.zeros(3)) is np
+    True
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import numpy
+
+__all__ = [
+    "PARALLEL_MIN_ELEMENTS",
+    "register_array_module", "get_array_module", "to_numpy", "set_num_threads", "get_num_threads",
+    "split_batch", "keep_freed_memory",
+]
+
+_MODULES = []  # (array type, module) pairs of extra backends, e.g. (cupy.ndarray, cupy)
+
+
+def register_array_module(array_type, module):
+    """Register a NumPy-compatible array library.
+
+    Tensors whose data is an instance of ``array_type`` will run their ops
+    through ``module``.
+
+    Example:
+        >>> import numpy as np
+        >>> register_array_module(np.ndarray, np)  # a no-op: NumPy is the default
+    """
+    if array_type is numpy.ndarray:
+        return
+    _MODULES.append((array_type, module))
+
+
+def get_array_module(array):
+    """Return the array module (``numpy`` or a registered one) that owns ``array``.
+
+    Example:
+        >>> import numpy as np
+        >>> get_array_module(np.ones(2)).__name__
+        'numpy'
+    """
+    if _MODULES:
+        for array_type, module in _MODULES:
+            if isinstance(array, array_type):
+                return module
+    return numpy
+
+
+def to_numpy(array):
+    """Return ``array`` as a NumPy array (copies from a device when needed).
+
+    Example:
+        >>> import numpy as np
+        >>> to_numpy(np.arange(3)).tolist()
+        [0, 1, 2]
+    """
+    if isinstance(array, numpy.ndarray):
+        return array
+    if hasattr(array, "get"):  # CuPy and friends
+        return array.get()
+    return numpy.asarray(array)
+
+
+# ------------------------------------------------------------- CPU threads
+# NumPy's elementwise loops run on one core, while its matrix products (OpenBLAS) and PyTorch use
+# them all. Ops whose work is large and independent per sample (pooling, the copies of a
+# convolution, ReLU masks) split the batch over a small thread pool: NumPy releases the GIL
+# inside its loops, so the halves run at the same time. Results do not depend on the split.
+# Off by default: after each matrix product OpenBLAS keeps its worker threads spinning on the
+# cores for a while (OPENBLAS_THREAD_TIMEOUT, about 0.1 s by default), so in a training step,
+# where products come every millisecond, nerve's threads only take turns with them. Measured on
+# 2 cores, LeNet-5 at batch 256: 19.2-19.4 ms per step with one thread against 20.7-21.0 ms
+# with two. With OPENBLAS_THREAD_TIMEOUT=4 (set before NumPy is imported) the workers sleep at
+# once and two threads pay.
+_THREADS = {"count": None, "pool": None}
+#: below this many elements per call, one thread does the work (a hand-over costs ~20-50 us)
+PARALLEL_MIN_ELEMENTS = 200_000
+
+
+def _forget_pool_after_fork():
+    _THREADS["pool"] = None  # the parent's worker threads do not exist in a forked child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def set_num_threads(count):
+    """Set how many threads nerve's own array loops may use (default 1).
+
+    This covers the elementwise and copy work of the convolution and pooling
+    ops; matrix products follow NumPy's BLAS (``OPENBLAS_NUM_THREADS``). More
+    than one pays when the BLAS's worker threads are not spinning on the cores
+    between products: start Python with ``OPENBLAS_THREAD_TIMEOUT=4`` (they
+    then sleep as soon as a product ends) or ``OPENBLAS_NUM_THREADS=1``. The
+    environment variable ``NERVE_NUM_THREADS`` sets the starting value.
+
+    Example:
+        >>> from nerve import backend
+        >>> backend.set_num_threads(1); backend.get_num_threads()
+        1
+        >>> backend.set_num_threads(None)  # back to the default
+    """
+    if count is not None and (int(count) != count or count < 1):
+        raise ValueError(f"set_num_threads: expected a positive integer or None, got {count!r}")
+    pool = _THREADS["pool"]
+    if pool is not None:
+        pool.shutdown(wait=True)
+    _THREADS["count"] = None if count is None else int(count)
+    _THREADS["pool"] = None
+
+
+def get_num_threads():
+    """Number of threads nerve's own array loops use.
+
+    Example:
+        >>> from nerve import backend
+        >>> backend.get_num_threads() >= 1
+        True
+    """
+    count = _THREADS["count"]
+    if count is None:
+        env = os.environ.get("NERVE_NUM_THREADS", "").strip()
+        count = int(env) if env.isdigit() and int(env) > 0 else 1
+        _THREADS["count"] = count
+    return count
+
+
+def split_batch(xp, work, batch, elements):
+    """Run ``work(start, stop)`` over slices of ``range(batch)``, in parallel when that pays.
+
+    ``elements`` is the size of the work (array elements touched); NumPy
+    arrays with at least :data:`PARALLEL_MIN_ELEMENTS` of it are split into
+    one slice per thread, everything else runs as one call ``work(0, batch)``.
+    ``work`` must write disjoint slices of its outputs and do no BLAS calls
+    (those have their own threads).
+
+    Example:
+        >>> import numpy as np
+        >>> x, out = np.arange(6.0), np.empty(6)
+        >>> def double(start, stop):
+        ...     np.multiply(x[start:stop], 2, out=out[start:stop])
+        >>> split_batch(np, double, 6, 6); out.tolist()
+        [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    """
+    threads = get_num_threads()
+    if xp is not numpy or threads < 2 or batch < 2 or elements < PARALLEL_MIN_ELEMENTS:
+        work(0, batch)
+        return
+    threads = min(threads, batch)
+    pool = _THREADS["pool"]
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = _THREADS["pool"] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="nerve")
+    bounds = [batch * k // threads for k in range(threads + 1)]
+    futures = [pool.submit(work, bounds[k], bounds[k + 1]) for k in range(1, threads)]
+    try:
+        work(bounds[0], bounds[1])
+    finally:
+        for future in futures:
+            future.result()
+
+
+# ------------------------------------------------------------- CPU memory
+def keep_freed_memory(enable=True):
+    """Let glibc keep freed memory for reuse instead of handing it back to the OS (Linux only).
+
+    A training step allocates and frees the same large arrays every time. By
+    default glibc returns the freed top of its heap to the OS and serves
+    arrays above a size threshold with fresh ``mmap`` pages, so every step
+    page-faults its memory in again (about 1,800 page faults per LeNet-5 step
+    at batch 256, several milliseconds). nerve calls this once on import: arrays
+    up to 32 MiB then come from the heap and freed memory stays mapped, like a
+    PyTorch caching allocator; the process's peak memory does not grow.
+    Set the environment variable ``NERVE_KEEP_FREED_MEMORY=0`` before importing
+    nerve to leave the C library's settings alone. Returns True when applied.
+
+    Example:
+        >>> from nerve import backend
+        >>> backend.keep_freed_memory() in (True, False)
+        True
+    """
+    if not enable or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # glibc only: other C libraries have other knobs
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    applied = mallopt(m_mmap_threshold, 32 << 20) == 1
+    applied &= mallopt(m_trim_threshold, 1 << 30) == 1
+    applied &= mallopt(m_top_pad, 64 << 20) == 1
+    return bool(applied)
+
+
+if os.environ.get("NERVE_KEEP_FREED_MEMORY", "1").strip() != "0":
+    keep_freed_memory()

@@ -1,0 +1,490 @@
+"""Callbacks: code that runs at the start and end of training, epochs and batches.
+
+Subclass :class:`Callback` and override any ``on_*`` hook; ``self.model`` is
+the model being trained and ``logs`` holds the current loss and metrics.
+``fit`` always adds a :class:`History` and, unless ``verbose=0``, a progress
+bar (:class:`ProgbarLogger`).
+
+Example:
+    >>> import numpy as np, nerve
+    >>> from nerve import layers, callbacks
+    >>> class PrintLoss(callbacks.Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         print(f"epoch {epoch}: loss {logs['loss']:.3f}")
+    >>> nerve.random.seed(0)
+    >>> m = nerve.Sequential([layers.Dense(1, kernel_initializer="zeros")])
+    >>> m.compile(optimizer="sgd", loss="mse")
+    >>> _ = m.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=1, verbose=0, callbacks=[PrintLoss()])
+    epoch 0: loss 1.000
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+import warnings
+
+import numpy
+
+from nerve.training import saving
+
+__all__ = [
+    "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
+    "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN", "CSVLogger", "LambdaCallback",
+]
+
+
+class Callback:
+    """Base class: every hook is a no-op; override the ones you need.
+
+    Example:
+        >>> class Stop(Callback):
+        ...     def on_train_batch_end(self, batch, logs=None):
+        ...         self.model.stop_training = True
+    """
+
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = params
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+
+
+class CallbackList:
+    """Drives a list of callbacks; used by ``fit``/``evaluate``.
+
+    Example:
+        >>> history = History()
+        >>> cl = CallbackList([history], model=None, epochs=1, steps=1)
+        >>> cl.on_train_begin(); cl.on_epoch_end(0, {"loss": 1.0})
+        >>> history.history
+        {'loss': [1.0]}
+    """
+
+    def __init__(self, callbacks=None, model=None, add_history=False, add_progbar=False, verbose=1,
+                 epochs=1, steps=None, mode="train"):
+        self.callbacks = list(callbacks or [])
+        self.history = None
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
+            self.callbacks.append(ProgbarLogger(verbose=verbose, mode=mode))
+        if add_history:
+            self.history = next((c for c in self.callbacks if isinstance(c, History)), None)
+            if self.history is None:
+                self.history = History()
+                self.callbacks.insert(0, self.history)
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        for c in self.callbacks:
+            c.set_model(model)
+            c.set_params(params)
+        # only call hooks that some callback overrides: per-batch calls are on the hot path
+        self._batch_hooks = {
+            name: [getattr(c, name) for c in self.callbacks
+                   if name in vars(c) or getattr(type(c), name) is not getattr(Callback, name)]  # LambdaCallback sets hooks per instance
+            for name in ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end")
+        }
+
+    def _call(self, name, *args):
+        for c in self.callbacks:
+            getattr(c, name)(*args)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs or {})
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs or {})
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        for hook in self._batch_hooks["on_train_batch_begin"]:
+            hook(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        for hook in self._batch_hooks["on_train_batch_end"]:
+            hook(batch, logs)
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs or {})
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs or {})
+
+    def on_test_batch_begin(self, batch, logs=None):
+        for hook in self._batch_hooks["on_test_batch_begin"]:
+            hook(batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        for hook in self._batch_hooks["on_test_batch_end"]:
+            hook(batch, logs)
+
+
+class History(Callback):
+    """Records the epoch logs: ``history.history["loss"]`` is the list of per-epoch training losses.
+
+    Example:
+        >>> h = History(); h.on_train_begin(); h.on_epoch_end(0, {"loss": 0.5})
+        >>> h.history, h.epoch
+        ({'loss': [0.5]}, [0])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+        self.epoch = []
+
+    def on_train_begin(self, logs=None):
+        # keep earlier epochs when fit is called again (resumed runs), like Keras does per call
+        self.history = {}
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+
+def _format_logs(logs):
+    parts = []
+    for key, value in logs.items():
+        if key == "learning_rate":
+            parts.append(f"{key}: {value:.3g}")
+        elif isinstance(value, float):
+            parts.append(f"{key}: {value:.4f}")
+    return " - ".join(parts)
+
+
+class ProgbarLogger(Callback):
+    """Progress output: a per-batch bar with ETA, loss and metrics on a terminal; one line per epoch otherwise.
+
+    ``verbose=1``/``"auto"``: the bar when stdout is a terminal, else epoch lines
+    (so CI logs stay readable); ``verbose=2``: always one line per epoch.
+
+    Example:
+        >>> ProgbarLogger(verbose=2).verbose
+        2
+    """
+
+    def __init__(self, verbose=1, mode="train", stream=None):
+        super().__init__()
+        self.verbose = 1 if verbose == "auto" else verbose
+        self.mode = mode
+        self.stream = stream
+        self._bar = None
+
+    def _out(self):
+        return self.stream or sys.stdout
+
+    def _interactive(self):
+        out = self._out()
+        return self.verbose == 1 and hasattr(out, "isatty") and out.isatty()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._start = time.perf_counter()
+        if self._interactive():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.params.get("steps"), desc=f"Epoch {epoch + 1}/{self.params.get('epochs')}",
+                             unit="batch", file=self._out(), leave=True, dynamic_ncols=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._bar is not None:
+            self._bar.update(1)
+            if batch % 5 == 0 or batch + 1 == self.params.get("steps"):
+                self._bar.set_postfix_str(_format_logs(logs or {}), refresh=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self._start
+        text = _format_logs(logs or {})
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=True)
+            self._bar.close()
+            self._bar = None
+        else:
+            steps = self.params.get("steps")
+            print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {steps} steps - {elapsed:.1f}s - {text}",
+                  file=self._out(), flush=True)
+
+    def on_test_end(self, logs=None):
+        if self.mode == "test" and self.verbose:
+            print(f"evaluate - {_format_logs(logs or {})}", file=self._out(), flush=True)
+
+
+class EarlyStopping(Callback):
+    """Stop training when a monitored quantity has stopped improving.
+
+    Args:
+        monitor: log key, e.g. ``"val_loss"`` or ``"val_accuracy"``.
+        min_delta: smallest change that counts as an improvement.
+        patience: epochs without improvement before stopping.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
+        restore_best_weights: put back the weights of the best epoch when stopping.
+
+    Example:
+        >>> stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0, verbose=0):
+        super().__init__()
+        self.monitor = monitor
+        self.min_delta = abs(min_delta)
+        self.patience = patience
+        self.mode = _resolve_mode(mode, monitor)
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self.verbose = verbose
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+        if self.baseline is not None:
+            self.best = self.baseline
+        self.best_weights = None
+        self.best_epoch = None
+        self.stopped_epoch = None
+
+    def _improved(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = _get_monitored(logs, self.monitor, type(self).__name__)
+        if value is None or epoch < self.start_from_epoch:
+            return
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+            if self.verbose:
+                print(f"EarlyStopping: {self.monitor} did not improve for {self.wait} epochs; best {self.best:.4f} at epoch {self.best_epoch + 1}")
+
+    def on_train_end(self, logs=None):
+        # like Keras: also when the epochs ran out before the patience did
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) after each epoch, or only when the monitored value improves.
+
+    Full checkpoints hold the optimizer state, the epoch and nerve's random
+    state, so ``nerve.load_model(path)`` then ``fit(..., initial_epoch=k)``
+    continues exactly where the run stopped. ``filepath`` may contain format
+    fields such as ``{epoch:02d}`` or ``{val_loss:.3f}``.
+
+    Example:
+        >>> checkpoint = ModelCheckpoint("best.nerve", monitor="val_loss", save_best_only=True)
+    """
+
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False, save_weights_only=False, mode="auto", verbose=0):
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.mode = _resolve_mode(mode, monitor)
+        self.verbose = verbose
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            value = _get_monitored(logs, self.monitor, type(self).__name__)
+            if value is None:
+                return
+            better = value < self.best if self.mode == "min" else value > self.best
+            if not better:
+                return
+            self.best = value
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+                saving.save_model(self.model, path, include_optimizer=True, epoch=epoch + 1)
+        if self.verbose:
+            print(f"ModelCheckpoint: saved {path}")
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of each epoch from ``schedule(epoch, lr) -> new_lr``.
+
+    Example:
+        >>> decay = LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch > 0 else lr)
+    """
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.model.optimizer.current_learning_rate)
+        new_lr = float(self.schedule(epoch, lr))
+        if not math.isfinite(new_lr):
+            raise ValueError(f"LearningRateScheduler: schedule returned {new_lr} at epoch {epoch}")
+        self.model.optimizer.learning_rate = new_lr
+        if self.verbose:
+            print(f"LearningRateScheduler: epoch {epoch + 1}: learning rate {new_lr:.3g}")
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when the monitored value stops improving for ``patience`` epochs.
+
+    Example:
+        >>> plateau = ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5)
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, mode="auto", min_delta=1e-4, cooldown=0, min_lr=0.0, verbose=0):
+        super().__init__()
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
+        self.monitor, self.factor, self.patience = monitor, factor, patience
+        self.mode = _resolve_mode(mode, monitor)
+        self.min_delta, self.cooldown, self.min_lr, self.verbose = min_delta, cooldown, min_lr, verbose
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.cooldown_counter = 0, 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = _get_monitored(logs, self.monitor, type(self).__name__)
+        if value is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        if better:
+            self.best, self.wait = value, 0
+            return
+        if self.cooldown_counter > 0:
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            optimizer = self.model.optimizer
+            old = float(optimizer.current_learning_rate)
+            new = max(old * self.factor, self.min_lr)
+            if new < old:
+                optimizer.learning_rate = new
+                if self.verbose:
+                    print(f"ReduceLROnPlateau: epoch {epoch + 1}: learning rate {old:.3g} -> {new:.3g}")
+            self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as the loss becomes NaN or infinite, and say where.
+
+    Example:
+        >>> guard = TerminateOnNaN()
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.model.stop_training = True
+            self.message = f"TerminateOnNaN: loss became {loss} at epoch {self.epoch + 1}, batch {batch + 1}; training stopped"
+            print(self.message, file=sys.stderr)
+            warnings.warn(self.message, RuntimeWarning, stacklevel=2)
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch (epoch, loss, metrics...) to a CSV file.
+
+    Example:
+        >>> logger = CSVLogger("training.csv", append=False)
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename = os.fspath(filename)
+        self.separator = separator
+        self.append = append
+        self._keys = None
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self._writer = None
+        self._header_written = exists
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._writer is None:
+            self._keys = sorted(logs)
+            self._writer = csv.writer(self._file, delimiter=self.separator)
+            if not self._header_written:
+                self._writer.writerow(["epoch"] + self._keys)
+        self._writer.writerow([epoch] + [logs.get(k, "") for k in self._keys])
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        self._file.close()
+
+
+class LambdaCallback(Callback):
+    """Build a callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``.
+
+    Example:
+        >>> cb = LambdaCallback(on_epoch_end=lambda epoch, logs: None)
+    """
+
+    def __init__(self, **hooks):
+        super().__init__()
+        for name, fn in hooks.items():
+            if not hasattr(Callback, name):
+                raise ValueError(f"LambdaCallback: unknown hook '{name}'")
+            setattr(self, name, fn)
+
+
+def _resolve_mode(mode, monitor):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    name = monitor.replace("val_", "")
+    return "max" if any(k in name for k in ("acc", "auc", "precision", "recall", "f1")) else "min"
+
+
+def _get_monitored(logs, monitor, who):
+    logs = logs or {}
+    if monitor not in logs:
+        warnings.warn(f"{who}: '{monitor}' is not in the logs (available: {sorted(logs)}); skipping", RuntimeWarning, stacklevel=3)
+        return None
+    value = logs[monitor]
+    return float(numpy.asarray(value))

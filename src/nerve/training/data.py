@@ -1,0 +1,720 @@
+"""Feeding data to models: datasets, batching, splitting, scaling and checks.
+
+* :class:`Dataset`, :class:`TensorDataset` and :class:`DataLoader` turn
+  samples into shuffled mini-batches (optionally prepared ahead of time in a
+  background thread).
+* :func:`train_test_split` and :func:`train_dev_test_split` hold data out for
+  evaluation, optionally keeping the class proportions (``stratify``).
+* :class:`StandardScaler` and :class:`MinMaxScaler` rescale features; fit them
+  on the training split only, so that nothing about the dev and test samples
+  leaks into training (their scores would look better than they are).
+* :func:`to_categorical` one-hot encodes labels; :func:`validate_arrays`
+  catches broken inputs before training starts.
+
+All of these work on NumPy arrays on the CPU (nerve Tensors are accepted and
+converted with ``.numpy()``); the model moves batches to its device.
+
+Example:
+    >>> import numpy as np
+    >>> from nerve.training.data import TensorDataset, DataLoader
+    >>> x, y = np.arange(10.0).reshape(5, 2), np.arange(5)
+    >>> [b[1].tolist() for b in DataLoader(TensorDataset(x, y), batch_size=2)]
+    [[0, 1], [2, 3], [4]]
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+
+import numpy
+
+from nerve.engine.backend import to_numpy
+from nerve.engine import random as nerve_random
+
+__all__ = [
+    "Dataset", "TensorDataset", "DataLoader", "default_collate", "train_test_split", "train_dev_test_split",
+    "StandardScaler", "MinMaxScaler", "to_categorical", "validate_arrays", "TransformedDataset",
+]
+
+
+def _as_numpy(x):
+    """``x`` (array, Tensor or list) as a NumPy array."""
+    if hasattr(x, "numpy") and not isinstance(x, numpy.ndarray):
+        x = x.numpy()
+    return numpy.asarray(to_numpy(x))
+
+
+def _rng(seed):
+    """A private generator for ``seed``, or nerve's shared one when ``seed`` is None."""
+    return nerve_random.generator() if seed is None else numpy.random.default_rng(seed)
+
+
+# ----------------------------------------------------------------- datasets and loading
+class Dataset:
+    """A map-style dataset: ``len(dataset)`` samples, ``dataset[i]`` returns sample ``i``.
+
+    Subclass it and implement ``__len__`` and ``__getitem__``; a sample is an
+    array, a tuple of arrays (inputs, label) or a dict of arrays. A dataset
+    that can fetch many samples at once may also define
+    ``get_batch(indices)`` returning the already stacked batch; the
+    :class:`DataLoader` then uses it instead of fetching sample by sample.
+
+    Example:
+        >>> import numpy as np
+        >>> class Squares(Dataset):
+        ...     def __len__(self):
+        ...         return 4
+        ...     def __getitem__(self, i):
+        ...         return np.float32(i), np.float32(i * i)
+        >>> next(iter(DataLoader(Squares(), batch_size=4)))[1].tolist()
+        [0.0, 1.0, 4.0, 9.0]
+    """
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
+
+
+class TensorDataset(Dataset):
+    """A dataset over arrays that share their first dimension; sample ``i`` is ``(a[i], b[i], ...)``.
+
+    Batches are sliced from the arrays in one indexing operation
+    (:meth:`get_batch`), not assembled sample by sample.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = TensorDataset(np.zeros((3, 2)), np.array([7, 8, 9]))
+        >>> len(ds), ds[1][1]
+        (3, np.int64(8))
+        >>> ds.get_batch(np.array([2, 0]))[1].tolist()
+        [9, 7]
+    """
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("TensorDataset needs at least one array")
+        self.arrays = tuple(_as_numpy(a) for a in arrays)
+        lengths = [len(a) if a.ndim else None for a in self.arrays]
+        if None in lengths or len(set(lengths)) != 1:
+            shapes = [a.shape for a in self.arrays]
+            raise ValueError(f"TensorDataset: all arrays must have the same first dimension, got shapes {shapes}")
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return tuple(a[index] for a in self.arrays)
+
+    def get_batch(self, indices):
+        """The samples at ``indices`` already stacked: a tuple of arrays."""
+        return tuple(a[indices] for a in self.arrays)
+
+
+def default_collate(samples):
+    """Stack a list of samples into a batch, keeping their structure.
+
+    Arrays and numbers are stacked along a new first axis; tuples/lists of
+    them become tuples of stacked arrays; dicts become dicts.
+
+    Example:
+        >>> import numpy as np
+        >>> batch = default_collate([(np.zeros(2), 1), (np.ones(2), 0)])
+        >>> batch[0].shape, batch[1].tolist()
+        ((2, 2), [1, 0])
+        >>> default_collate([{"a": 1.0}, {"a": 2.0}])["a"].tolist()
+        [1.0, 2.0]
+    """
+    first = samples[0]
+    if isinstance(first, dict):
+        return {key: default_collate([sample[key] for sample in samples]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return tuple(default_collate([sample[i] for sample in samples]) for i in range(len(first)))
+    return numpy.stack([_as_numpy(sample) for sample in samples])
+
+
+class _Stop:
+    """Marks the end of the batches in the prefetch queue."""
+
+
+class _WorkerError:
+    """Carries an exception raised in the prefetch thread to the consumer."""
+
+    def __init__(self, error):
+        self.error = error
+
+
+class DataLoader:
+    """Iterate over a dataset in mini-batches.
+
+    Args:
+        dataset: a :class:`Dataset` (anything with ``__len__`` and ``__getitem__``).
+        batch_size: samples per batch.
+        shuffle: draw a new random order at the start of every epoch (every ``iter``).
+        drop_last: skip the last, smaller batch.
+        collate_fn: turns a list of samples into a batch (default :func:`default_collate`).
+            Datasets with ``get_batch(indices)`` (such as :class:`TensorDataset`)
+            are batched in one indexing operation when no ``collate_fn`` is given.
+        prefetch: prepare up to this many batches ahead in a background thread
+            (useful when loading a batch is slow, e.g. reading files); 0 loads in
+            the calling thread.
+        seed: shuffle with a private generator seeded with this; by default the
+            order comes from :func:`nerve.random.generator` (so ``nerve.random.seed``
+            makes it reproducible).
+
+    ``len(loader)`` is the number of batches per epoch.
+
+    Example:
+        >>> import numpy as np
+        >>> loader = DataLoader(TensorDataset(np.arange(5)), batch_size=2, shuffle=True, seed=0)
+        >>> len(loader), sorted(np.concatenate([b[0] for b in loader]).tolist())
+        (3, [0, 1, 2, 3, 4])
+    """
+
+    def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, collate_fn=None, prefetch=0,
+                 seed=None):
+        if int(batch_size) < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
+        if int(prefetch) < 0:
+            raise ValueError(f"DataLoader: prefetch must be 0 or more batches, got {prefetch}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.collate_fn = collate_fn
+        self.prefetch = int(prefetch)
+        self.seed = seed
+        self._generator = None if seed is None else numpy.random.default_rng(seed)
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def _batch_indices(self):
+        n = len(self.dataset)
+        if self.shuffle:
+            generator = self._generator if self._generator is not None else nerve_random.generator()
+            order = generator.permutation(n)
+        else:
+            order = numpy.arange(n)
+        for batch in range(len(self)):
+            yield order[batch * self.batch_size:(batch + 1) * self.batch_size]
+
+    def _load(self, indices):
+        if self.collate_fn is None and hasattr(self.dataset, "get_batch"):
+            return self.dataset.get_batch(indices)
+        collate = self.collate_fn or default_collate
+        return collate([self.dataset[int(i)] for i in indices])
+
+    def __iter__(self):
+        if self.prefetch == 0:
+            return (self._load(indices) for indices in self._batch_indices())
+        return self._prefetching()
+
+    def _prefetching(self):
+        """Yield batches loaded ahead by a worker thread.
+
+        The worker puts batches in a bounded queue; an exception in the worker
+        is passed through the queue and raised here. When the consumer stops
+        early (``break``, an error, garbage collection), ``finally`` tells the
+        worker to stop and empties the queue so a blocked ``put`` returns.
+        """
+        batches = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+        indices = list(self._batch_indices())  # draw the order now, in the caller's thread
+
+        def offer(item):
+            while not stop.is_set():
+                try:
+                    batches.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def work():
+            try:
+                for batch_indices in indices:
+                    if not offer(self._load(batch_indices)):
+                        return
+                offer(_Stop)
+            except BaseException as error:  # noqa: BLE001 - handed to the consumer
+                offer(_WorkerError(error))
+
+        worker = threading.Thread(target=work, name="nerve-DataLoader-prefetch", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = batches.get()
+                if item is _Stop:
+                    return
+                if isinstance(item, _WorkerError):
+                    raise item.error
+                yield item
+        finally:
+            stop.set()
+            while not batches.empty():
+                try:
+                    batches.get_nowait()
+                except queue.Empty:
+                    break
+            worker.join(timeout=5.0)
+
+
+# ----------------------------------------------------------------- splitting
+def _split_count(size, n, name):
+    """A split size (fraction in (0, 1) or a count) as a number of samples out of ``n``."""
+    if isinstance(size, float):  # a fraction
+        if not 0.0 < size < 1.0:
+            raise ValueError(f"{name} must be a fraction in (0, 1) or a count of samples, got {size}")
+        return math.ceil(size * n)
+    count = int(size)
+    if not 0 < count < n:
+        raise ValueError(f"{name} must be a fraction in (0, 1) or a count in [1, {n - 1}], got {size}")
+    return count
+
+
+def _allocate(total, counts, capacity):
+    """Split ``total`` between classes in proportion to ``counts`` without exceeding ``capacity``.
+
+    Floors of the proportional shares, then the remaining units go to the
+    classes with the largest remainders (largest-remainder apportionment).
+    """
+    share = total * counts / counts.sum()
+    allocation = numpy.minimum(numpy.floor(share).astype(numpy.int64), capacity)
+    remainder = numpy.where(allocation < capacity, share - allocation, -numpy.inf)
+    for c in numpy.argsort(-remainder, kind="stable")[: total - allocation.sum()]:
+        if allocation[c] < capacity[c]:
+            allocation[c] += 1
+    return allocation
+
+
+def _split_indices(n, group_sizes, stratify, shuffle, seed):
+    """Index arrays for [train, *groups] where ``group_sizes`` are held-out sample counts."""
+    if stratify is None:
+        order = _rng(seed).permutation(n) if shuffle else numpy.arange(n)
+        held_out = sum(group_sizes)
+        groups, start = [], n - held_out
+        for size in group_sizes:
+            groups.append(order[start:start + size])
+            start += size
+        return [order[: n - held_out], *groups]
+    if not shuffle:
+        raise ValueError("stratified splitting needs shuffle=True: a stratified split draws samples at random")
+    labels = _as_numpy(stratify)
+    if len(labels) != n:
+        raise ValueError(f"stratify has {len(labels)} labels but the arrays have {n} samples")
+    if labels.ndim > 1:  # one-hot labels
+        labels = labels.reshape(n, -1).argmax(axis=1) if labels.shape[-1] > 1 else labels.reshape(n)
+    classes, label_index = numpy.unique(labels, return_inverse=True)
+    counts = numpy.bincount(label_index.reshape(-1), minlength=len(classes))
+    generator = _rng(seed)
+    capacity = counts.copy()
+    allocations = []
+    for size in group_sizes:
+        allocation = _allocate(size, counts, capacity)
+        allocations.append(allocation)
+        capacity = capacity - allocation
+    groups = [[] for _ in range(len(group_sizes) + 1)]
+    for c in range(len(classes)):
+        members = generator.permutation(numpy.flatnonzero(label_index == c))
+        start = 0
+        for g, allocation in enumerate(allocations):
+            groups[g + 1].append(members[start:start + allocation[c]])
+            start += allocation[c]
+        groups[0].append(members[start:])
+    return [generator.permutation(numpy.concatenate(group)) for group in groups]
+
+
+def _check_same_length(arrays, function):
+    if not arrays:
+        raise ValueError(f"{function} needs at least one array")
+    arrays = [_as_numpy(a) for a in arrays]
+    lengths = [len(a) for a in arrays]
+    if len(set(lengths)) != 1:
+        raise ValueError(f"{function}: all arrays must have the same number of samples, got lengths {lengths}")
+    return arrays, lengths[0]
+
+
+def train_test_split(*arrays, test_size=0.2, shuffle=True, stratify=None, seed=None):
+    """Split arrays into a training and a test part: ``a_train, a_test, b_train, b_test, ...``.
+
+    Args:
+        *arrays: arrays with the same first dimension (e.g. ``x, y``).
+        test_size: fraction of samples (rounded up) or a number of samples for the test part.
+        shuffle: draw the test samples at random; otherwise the test part is the end of the data.
+        stratify: labels whose class proportions both parts keep (usually ``y``).
+        seed: seed for a private generator; None draws from :func:`nerve.random.generator`.
+
+    Returns:
+        A list in scikit-learn's order: train and test of the first array, then of the second...
+
+    Example:
+        >>> import numpy as np
+        >>> x, y = np.arange(20).reshape(10, 2), np.array([0] * 5 + [1] * 5)
+        >>> x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.4, stratify=y, seed=0)
+        >>> x_train.shape, x_test.shape, sorted(y_test.tolist())
+        ((6, 2), (4, 2), [0, 0, 1, 1])
+    """
+    arrays, n = _check_same_length(arrays, "train_test_split")
+    test = _split_count(test_size, n, "test_size")
+    train_idx, test_idx = _split_indices(n, [test], stratify, shuffle, seed)
+    return [part for a in arrays for part in (a[train_idx], a[test_idx])]
+
+
+def train_dev_test_split(*arrays, dev_size=0.1, test_size=0.1, stratify=None, shuffle=True, seed=None):
+    """Split arrays three ways: training, development (validation) and test.
+
+    Tune on the dev part and look at the test part once, at the end.
+
+    Args:
+        *arrays: arrays with the same first dimension (e.g. ``x, y``).
+        dev_size, test_size: fraction of samples (rounded up) or number of samples of each part.
+        stratify: labels whose class proportions all three parts keep.
+        shuffle: draw the parts at random; otherwise dev then test are taken from the end.
+        seed: seed for a private generator; None draws from :func:`nerve.random.generator`.
+
+    Returns:
+        Three tuples ``(train, dev, test)``, each holding one part of every array, in order.
+
+    Example:
+        >>> import numpy as np
+        >>> x, y = np.zeros((10, 3)), np.arange(10)
+        >>> (x_train, y_train), (x_dev, y_dev), (x_test, y_test) = train_dev_test_split(x, y, seed=0)
+        >>> len(x_train), len(x_dev), len(x_test)
+        (8, 1, 1)
+    """
+    arrays, n = _check_same_length(arrays, "train_dev_test_split")
+    dev = _split_count(dev_size, n, "dev_size")
+    test = _split_count(test_size, n, "test_size")
+    if dev + test >= n:
+        raise ValueError(f"dev ({dev}) and test ({test}) samples leave no training data out of {n}")
+    parts = _split_indices(n, [dev, test], stratify, shuffle, seed)
+    return tuple(tuple(a[idx] for a in arrays) for idx in parts)
+
+
+# ----------------------------------------------------------------- scaling
+class _Scaler:
+    """Shared machinery: per-feature statistics over axis 0, a fitted check and plain-dict state.
+
+    Why fit on the training split only: the statistics (mean, spread, min,
+    max) are part of the model. Computing them on dev or test data would let
+    information about those samples leak into training, and the reported
+    score would be optimistic. Fit on ``x_train``, then ``transform`` every
+    split (and future inputs) with the same numbers.
+    """
+
+    _STATE = ()
+
+    def _check_fitted(self, x, action):
+        if getattr(self, self._STATE[0]) is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not fitted yet: call fit(x_train) before {action}"
+            )
+        if x.shape[1:] != self.feature_shape:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on features of shape {self.feature_shape} but got "
+                f"data of shape {x.shape} in {action}"
+            )
+
+    @staticmethod
+    def _input(x):
+        x = _as_numpy(x)
+        if x.ndim == 0 or len(x) == 0:
+            raise ValueError(f"a scaler needs an array of shape (samples, features...), got shape {x.shape}")
+        return x
+
+    @staticmethod
+    def _output(values, x):
+        return values.astype(x.dtype if x.dtype.kind == "f" else numpy.float32)
+
+    @property
+    def feature_shape(self):
+        return numpy.shape(getattr(self, self._STATE[0]))
+
+    def fit_transform(self, x):
+        """Fit on ``x`` and return ``x`` transformed."""
+        return self.fit(x).transform(x)
+
+    def get_state(self):
+        """The fitted statistics as a dict of (nested) lists, JSON-ready."""
+        return {key: None if getattr(self, key) is None else getattr(self, key).tolist() for key in self._STATE}
+
+    def set_state(self, state):
+        """Restore statistics returned by :meth:`get_state`."""
+        for key in self._STATE:
+            value = state[key]
+            setattr(self, key, None if value is None else numpy.asarray(value, dtype=numpy.float64))
+        return self
+
+
+class StandardScaler(_Scaler):
+    """Rescale each feature to mean 0 and standard deviation 1: ``(x - mean) / std``.
+
+    Statistics are per feature over axis 0 (the samples). Constant features
+    get a scale of 1, so they become 0 instead of dividing by zero.
+
+    Fit it on the training split only, ``scaler.fit(x_train)``, then
+    ``scaler.transform(x_dev)``: the mean and deviation are part of the model,
+    and computing them on dev or test data would leak information about those
+    samples into training and make their scores look better than they are.
+
+    Example:
+        >>> import numpy as np
+        >>> scaler = StandardScaler()
+        >>> scaler.fit_transform(np.array([[1.0, 5.0], [3.0, 5.0]])).tolist()
+        [[-1.0, 0.0], [1.0, 0.0]]
+        >>> scaler.inverse_transform(np.array([[0.0, 0.0]])).tolist()
+        [[2.0, 5.0]]
+        >>> scaler.get_state()
+        {'mean': [2.0, 5.0], 'scale': [1.0, 1.0]}
+    """
+
+    _STATE = ("mean", "scale")
+
+    def __init__(self):
+        self.mean = None
+        self.scale = None
+
+    def fit(self, x):
+        """Compute the per-feature mean and standard deviation of ``x``; returns self."""
+        x = self._input(x).astype(numpy.float64)
+        self.mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        self.scale = numpy.where(std > 0, std, 1.0)
+        return self
+
+    def transform(self, x):
+        """Return ``(x - mean) / scale``."""
+        x = self._input(x)
+        self._check_fitted(x, "transform")
+        return self._output((x - self.mean) / self.scale, x)
+
+    def inverse_transform(self, x):
+        """Undo :meth:`transform`: ``x * scale + mean``."""
+        x = self._input(x)
+        self._check_fitted(x, "inverse_transform")
+        return self._output(x * self.scale + self.mean, x)
+
+    def get_config(self):
+        """Constructor arguments (none)."""
+        return {}
+
+
+class MinMaxScaler(_Scaler):
+    """Rescale each feature linearly so its training minimum and maximum map to ``feature_range``.
+
+    ``x_scaled = (x - min) / (max - min) * (high - low) + low``. Constant
+    features get a range of 1 (no division by zero). New data may fall outside
+    ``feature_range``. Fit it on the training split only (as for
+    :class:`StandardScaler`: no information from dev/test data may leak in).
+
+    Example:
+        >>> import numpy as np
+        >>> scaler = MinMaxScaler(feature_range=(-1, 1))
+        >>> scaler.fit_transform(np.array([[0.0], [5.0], [10.0]])).ravel().tolist()
+        [-1.0, 0.0, 1.0]
+        >>> scaler.inverse_transform(np.array([[0.5]])).tolist()
+        [[7.5]]
+    """
+
+    _STATE = ("data_min", "data_max")
+
+    def __init__(self, feature_range=(0.0, 1.0)):
+        low, high = feature_range
+        if not low < high:
+            raise ValueError(f"MinMaxScaler: feature_range must be (low, high) with low < high, got {feature_range}")
+        self.feature_range = (float(low), float(high))
+        self.data_min = None
+        self.data_max = None
+
+    def fit(self, x):
+        """Record the per-feature minimum and maximum of ``x``; returns self."""
+        x = self._input(x).astype(numpy.float64)
+        self.data_min = x.min(axis=0)
+        self.data_max = x.max(axis=0)
+        return self
+
+    def _scale_and_offset(self):
+        low, high = self.feature_range
+        data_range = self.data_max - self.data_min
+        scale = (high - low) / numpy.where(data_range > 0, data_range, 1.0)
+        return scale, low - self.data_min * scale
+
+    def transform(self, x):
+        """Return ``x * scale + offset`` mapping the fitted [min, max] to ``feature_range``."""
+        x = self._input(x)
+        self._check_fitted(x, "transform")
+        scale, offset = self._scale_and_offset()
+        return self._output(x * scale + offset, x)
+
+    def inverse_transform(self, x):
+        """Undo :meth:`transform`."""
+        x = self._input(x)
+        self._check_fitted(x, "inverse_transform")
+        scale, offset = self._scale_and_offset()
+        return self._output((x - offset) / scale, x)
+
+    def get_config(self):
+        """Constructor arguments."""
+        return {"feature_range": list(self.feature_range)}
+
+
+# ----------------------------------------------------------------- labels and checks
+def to_categorical(labels, num_classes=None, dtype="float32"):
+    """One-hot encode integer labels: shape ``labels.shape + (num_classes,)``.
+
+    A trailing axis of size 1 (labels of shape (N, 1)) is dropped first.
+    ``num_classes`` defaults to ``max(labels) + 1``.
+
+    Example:
+        >>> to_categorical([0, 2, 1]).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+    """
+    labels = _as_numpy(labels)
+    if labels.ndim > 1 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    if labels.size and labels.dtype.kind not in "iub":
+        if labels.dtype.kind != "f" or not numpy.all(labels == numpy.round(labels)):
+            raise ValueError(f"to_categorical needs whole-number labels, got dtype {labels.dtype}")
+    labels = labels.astype(numpy.int64)
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"to_categorical: labels must be in [0, {num_classes}), got min {labels.min()} and max {labels.max()}"
+        )
+    return numpy.eye(num_classes, dtype=dtype)[labels]
+
+
+def _named_arrays(data, name):
+    """``data`` (an array, a list/tuple of arrays or a dict of arrays) as [(label, array)]."""
+    if isinstance(data, dict):
+        return [(f"{name}[{key!r}]", _as_numpy(value)) for key, value in data.items()]
+    if isinstance(data, (list, tuple)) and data and all(hasattr(item, "shape") for item in data):
+        return [(f"{name}[{i}]", _as_numpy(item)) for i, item in enumerate(data)]
+    return [(name, _as_numpy(data))]
+
+
+def _check_finite(label, array, function):
+    if array.dtype.kind not in "fc":
+        return
+    nan, inf = numpy.isnan(array), numpy.isinf(array)
+    if nan.any() or inf.any():
+        first = tuple(int(i) for i in numpy.argwhere(nan | inf)[0])
+        raise ValueError(
+            f"{function}: {label} contains {int(nan.sum())} NaN and {int(inf.sum())} inf values "
+            f"(first at index {first}); remove or impute them before training"
+        )
+
+
+def validate_arrays(x, y=None, num_classes=None, name="fit"):
+    """Check training inputs and raise a ValueError that says what is wrong.
+
+    Checks that no array is empty, that all inputs (and labels) have the same
+    number of samples, that float arrays hold no NaN or inf, and, when
+    ``num_classes`` is given, that integer labels lie in ``[0, num_classes)``
+    (labels that are one-hot/probabilities, shape (..., num_classes), must
+    have that last dimension). ``x`` and ``y`` may be arrays, lists of
+    arrays or dicts of arrays (models with several inputs or outputs).
+
+    Args:
+        x: inputs. y: targets, or None. num_classes: number of classes for label checks.
+        name: the calling function, quoted in messages (``"fit"``, ``"evaluate"``).
+
+    Returns:
+        The number of samples.
+
+    Example:
+        >>> import numpy as np
+        >>> validate_arrays(np.zeros((4, 2)), np.array([0, 1, 2, 1]), num_classes=3)
+        4
+        >>> validate_arrays(np.zeros((4, 2)), np.zeros(3))
+        Traceback (most recent call last):
+        ...
+        ValueError: fit: x has 4 samples but y has 3; every sample needs one target
+    """
+    inputs = _named_arrays(x, "x")
+    targets = [] if y is None else _named_arrays(y, "y")
+    for label, array in inputs + targets:
+        if array.ndim == 0:
+            raise ValueError(f"{name}: {label} must be an array of samples, got a scalar")
+        if len(array) == 0:
+            raise ValueError(f"{name}: {label} is empty (shape {array.shape}); there is nothing to train on")
+    lengths = [(label, len(array)) for label, array in inputs + targets]
+    (first_label, n) = lengths[0]
+    for label, length in lengths[1:]:
+        if length != n:
+            suffix = "; every sample needs one target" if label.startswith("y") else ""
+            raise ValueError(f"{name}: {first_label} has {n} samples but {label} has {length}{suffix}")
+    for label, array in inputs + targets:
+        _check_finite(label, array, name)
+    if num_classes is not None:
+        for label, array in targets:
+            if array.dtype.kind == "f" and array.ndim > 1 and array.shape[-1] > 1:
+                if array.shape[-1] != num_classes:
+                    raise ValueError(
+                        f"{name}: {label} looks one-hot with {array.shape[-1]} columns (shape {array.shape}) "
+                        f"but the model has {num_classes} classes"
+                    )
+                continue
+            low, high = array.min(), array.max()
+            if low < 0 or high >= num_classes:
+                raise ValueError(
+                    f"{name}: labels in {label} must be in [0, {num_classes}) for {num_classes} classes, "
+                    f"got min {low} and max {high}"
+                )
+            if array.dtype.kind == "f" and not numpy.all(array == numpy.round(array)):
+                raise ValueError(f"{name}: class labels in {label} must be whole numbers, got fractional values")
+    return n
+
+
+class TransformedDataset:
+    """A dataset whose inputs go through ``transform`` each time a batch is read.
+
+    Wrap a :class:`nerve.data.TensorDataset` (or any dataset of ``(x, y, ...)``
+    samples) and hand it to a :class:`nerve.data.DataLoader`: the loader reads
+    whole batches (``get_batch``), so the transform runs once per batch,
+    vectorised, with fresh random parameters every epoch.
+
+    Args:
+        dataset: the dataset; its samples are tuples whose first item is the image.
+        transform: a function of a batch of images, e.g. a :class:`nerve.transforms.Compose`.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> data = nerve.data.TensorDataset(np.zeros((10, 8, 8, 1), np.float32), np.arange(10))
+        >>> augmented = TransformedDataset(data, nerve.transforms.RandomFlip("horizontal"))
+        >>> loader = nerve.data.DataLoader(augmented, batch_size=4, shuffle=True)
+        >>> [x.shape for x, y in loader][0]
+        (4, 8, 8, 1)
+    """
+
+    def __init__(self, dataset, transform):
+        if not callable(transform):
+            raise TypeError(f"TransformedDataset: transform must be callable, got {type(transform).__name__}")
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def _transform_first(self, items, single):
+        items = tuple(items) if isinstance(items, (tuple, list)) else (items,)
+        x = items[0][None] if single else items[0]
+        x = self.transform(x)
+        return (x[0] if single else x,) + items[1:]
+
+    def __getitem__(self, index):
+        return self._transform_first(self.dataset[index], single=True)
+
+    def get_batch(self, indices):
+        """The samples at ``indices`` as a tuple of arrays, the images transformed."""
+        if hasattr(self.dataset, "get_batch"):
+            batch = self.dataset.get_batch(indices)
+        else:
+            batch = default_collate([self.dataset[int(i)] for i in indices])
+        return self._transform_first(batch, single=False)

@@ -1,0 +1,458 @@
+"""Models: Sequential, the functional API (Input + Model(inputs, outputs)) and subclassing.
+
+All three are :class:`Model` objects, which are layers with a training API
+(``compile``/``fit``/``evaluate``/``predict``, from :mod:`nerve.training`).
+
+Example:
+    >>> import numpy as np, nerve
+    >>> from nerve import layers
+    >>> model = nerve.Sequential([layers.Dense(8, activation="relu"), layers.Dense(1)])
+    >>> model(np.zeros((4, 3))).shape
+    (4, 1)
+    >>> inputs = nerve.Input(shape=(3,))
+    >>> hidden = layers.Dense(8, activation="relu")(inputs)
+    >>> functional = nerve.Model(inputs, layers.Dense(1)(hidden))
+    >>> functional(np.zeros((4, 3))).shape
+    (4, 1)
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from nerve.blocks.layers.base import Layer, get_registered, register, unique_name
+from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
+from nerve.training.trainer import Trainer
+from nerve.engine.nest import flatten as _flatten, map_structure as _map
+from nerve.blocks.layers.core import Input, InputLayer
+from nerve.blocks.layers.symbolic import Node, SymbolicTensor, call_symbolic
+
+__all__ = [
+    "Node", "SymbolicTensor", "InputLayer", "Input", "call_symbolic", "Model", "Sequential",
+]
+
+
+# --------------------------------------------------------- symbolic tensors
+def _graph_nodes(outputs):
+    """Nodes reachable from ``outputs``, each after the nodes feeding it (iterative DFS)."""
+    order, seen = [], set()
+    stack = [(s.node, False) for s in reversed(_flatten(outputs))]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if node.inputs is not None:
+            for s in reversed(_flatten(node.inputs)):
+                if id(s.node) not in seen:
+                    stack.append((s.node, False))
+    return order
+
+
+# -------------------------------------------------------------------- Model
+@register
+class Model(Trainer, Layer):
+    """A trainable network: functional (``Model(inputs, outputs)``) or subclassed (define ``call``).
+
+    Example (functional, with a skip connection):
+        >>> import numpy as np, nerve
+        >>> from nerve import layers
+        >>> x = nerve.Input(shape=(4,))
+        >>> h = layers.Dense(4, activation="relu")(x)
+        >>> out = layers.Dense(1)(layers.Add()([x, h]))
+        >>> model = nerve.Model(x, out)
+        >>> model.compile(optimizer="adam", loss="mse")
+        >>> history = model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=2, verbose=0)
+        >>> len(history.history["loss"])
+        2
+
+    Example (subclassed):
+        >>> class TwoLayer(nerve.Model):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = layers.Dense(8, activation="relu")
+        ...         self.out = layers.Dense(1)
+        ...     def call(self, x, training=None):
+        ...         return self.out(self.hidden(x))
+        >>> TwoLayer()(np.zeros((2, 3))).shape
+        (2, 1)
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
+        Layer.__init__(self, name=name, **kwargs)
+        Trainer.__init__(self)
+        self._functional = inputs is not None
+        if self._functional:
+            if outputs is None:
+                raise ValueError("Model(inputs, outputs): outputs are missing")
+            self._init_graph(inputs, outputs)
+
+    # ------------------------------------------------------------ functional
+    def _init_graph(self, inputs, outputs):
+        for s in _flatten(inputs) + _flatten(outputs):
+            if not isinstance(s, SymbolicTensor):
+                raise TypeError(f"Model(inputs, outputs) expects tensors from nerve.Input and layers, got {type(s).__name__}")
+        self.inputs = inputs
+        self.outputs = outputs
+        self._nodes = _graph_nodes(outputs)
+        reachable_inputs = {id(n) for n in self._nodes if n.inputs is None}
+        for s in _flatten(inputs):
+            if id(s.node) not in reachable_inputs and s.node.inputs is None:
+                self._nodes.insert(0, s.node)
+        declared = {id(s.node) for s in _flatten(inputs)}
+        for node in self._nodes:
+            if node.inputs is None and id(node) not in declared:
+                raise ValueError(
+                    f"Model(inputs, outputs): output depends on input '{node.layer.name}' that is not among the model's inputs"
+                )
+        names = {}
+        for layer in self._graph_layers():
+            if layer.name in names and names[layer.name] is not layer:
+                raise ValueError(f"Model: two different layers are named '{layer.name}'; layer names must be unique in a model")
+            names[layer.name] = layer
+        self._layers = [layer for layer in self._graph_layers() if not isinstance(layer, InputLayer)]
+        self.built = True
+        self.output_shape = _map(outputs, lambda s: s.shape)
+        self.input_shape = _map(inputs, lambda s: s.shape)
+
+    def _graph_layers(self):
+        seen, out = set(), []
+        for node in self._nodes:
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                out.append(node.layer)
+        return out
+
+    def _run_graph(self, inputs, training):
+        values = {}
+        symbolic_inputs = _flatten(self.inputs)
+        if isinstance(self.inputs, dict) and isinstance(inputs, dict):
+            given = [inputs[k] for k in self.inputs]
+        elif isinstance(inputs, dict):
+            try:
+                given = [inputs[s.node.layer.name] for s in symbolic_inputs]
+            except KeyError as missing:
+                names = [s.node.layer.name for s in symbolic_inputs]
+                raise ValueError(f"model '{self.name}': input {missing} not given; the model's inputs are {names}") from None
+        else:
+            given = _flatten(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(given) != len(symbolic_inputs):
+            raise ValueError(f"model '{self.name}' expects {len(symbolic_inputs)} inputs, got {len(given)}")
+        for s, value in zip(symbolic_inputs, given):
+            expected = s.shape
+            if value.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, value.shape)):
+                raise ValueError(
+                    f"model '{self.name}': input '{s.node.layer.name}' expects shape {expected}, got {tuple(value.shape)}"
+                )
+            values[id(s)] = value
+        for node in self._nodes:
+            if node.inputs is None:
+                continue
+            args = _map(node.inputs, lambda s: values[id(s)])
+            out = node.layer(args, training=training, **node.kwargs)
+            if len(node.outputs) == 1 and not isinstance(out, (list, tuple)):
+                values[id(node.outputs[0])] = out
+            else:
+                for s, o in zip(node.outputs, out):
+                    values[id(s)] = o
+        return _map(self.outputs, lambda s: values[id(s)])
+
+    def _prepare(self, x):
+        if self._functional:
+            symbolic = _flatten(self.inputs)
+            if isinstance(x, dict):
+                return {k: (v if isinstance(v, Tensor) else Tensor(numpy.asarray(v))) for k, v in x.items()}
+            values = x if isinstance(x, (list, tuple)) else [x]
+            prepared = []
+            for s, v in zip(symbolic, values):
+                data = v.data if isinstance(v, Tensor) else numpy.asarray(v)
+                if data.dtype.kind in "iub" and s.dtype.kind in "iu":
+                    prepared.append(v if isinstance(v, Tensor) else Tensor(data))
+                elif isinstance(v, Tensor) and v.dtype.kind == "f":
+                    prepared.append(v)
+                else:
+                    prepared.append(Tensor(data.astype(s.dtype if s.dtype.kind == "f" else DEFAULT_FLOAT, copy=False)))
+            prepared += list(values[len(symbolic):])
+            return prepared if isinstance(x, (list, tuple)) else prepared[0]
+        return super()._prepare(x)
+
+    def call(self, inputs, training=None):
+        if self._functional:
+            return self._run_graph(inputs, training)
+        raise NotImplementedError(
+            f"model '{self.name}': a subclassed Model must define call(self, inputs, training=None)"
+        )
+
+    def _fixes_last_axis(self):
+        return False
+
+    # ------------------------------------------------------------- structure
+    @property
+    def layers(self):
+        """The model's layers in order (functional: topological order, input layers excluded)."""
+        if self._functional:
+            return list(self._layers)
+        return self._sublayers()
+
+    def get_layer(self, name=None, index=None):
+        """Return a layer by name or by index in ``layers``.
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> m = nerve.Sequential([layers.Dense(2, name="hidden")])
+            >>> m.get_layer("hidden").name
+            'hidden'
+        """
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"model '{self.name}' has no layer named '{name}'; its layers are {[l.name for l in self.layers]}")
+
+    def summary(self, print_fn=print, line_length=78):
+        """Print a table of layers, output shapes and parameter counts (trainable / non-trainable).
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> m = nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(2, name="dense")], name="tiny")
+            >>> m.summary()  # doctest: +NORMALIZE_WHITESPACE
+            Model: "tiny"
+            ==============================================================================
+            Layer (type)                          Output Shape                   Param #
+            ==============================================================================
+            dense (Dense)                         (None, 2)                           10
+            ==============================================================================
+            Total params: 10
+            Trainable params: 10
+            Non-trainable params: 0
+            ______________________________________________________________________________
+        """
+        if not self.built or any(not layer.built for layer in self.layers):
+            raise ValueError(
+                f"model '{self.name}' is not built yet, so its shapes are unknown: call it on a batch of data, "
+                "call model.build(input_shape), or start it with nerve.Input(shape=...)"
+            )
+        rows = []
+        for layer in self.layers:
+            shape = layer.output_shape
+            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape).replace("'", ""), f"{layer.count_params():,}"))
+        trainable = sum(w.size for w in self.trainable_weights)
+        non_trainable = sum(w.size for w in self.non_trainable_weights)
+        name_width = max([38] + [len(name) + 2 for name, _, _ in rows])  # long names widen the table
+        widths = (name_width, 30, line_length - 68)
+        line_length += name_width - 38
+        rule = "=" * line_length
+        lines = [f'Model: "{self.name}"', rule,
+                 f"{'Layer (type)':<{widths[0]}}{'Output Shape':<{widths[1]}}{'Param #':>{widths[2]}}", rule]
+        for name, shape, count in rows:
+            lines.append(f"{name:<{widths[0]}}{shape:<{widths[1]}}{count:>{widths[2]}}")
+        lines += [rule, f"Total params: {trainable + non_trainable:,}", f"Trainable params: {trainable:,}",
+                  f"Non-trainable params: {non_trainable:,}", "_" * line_length]
+        text = "\n".join(lines)
+        if print_fn is None:
+            return text
+        print_fn(text)
+        return None
+
+    def build(self, input_shape=None):
+        """Build the model's weights for per-batch ``input_shape`` (e.g. ``(None, 784)``) by calling it once."""
+        if input_shape is None or self.built and self._functional or getattr(self, "_building", False):
+            return  # also when Layer.__call__ builds us on the first batch: call() then builds the sub-layers
+        shape = tuple(1 if n is None else n for n in input_shape)
+        self._building = True
+        try:
+            with no_grad():
+                self(numpy.zeros(shape, dtype=self.dtype or DEFAULT_FLOAT), training=False)
+        finally:
+            self._building = False
+
+    # ---------------------------------------------------------------- config
+    def get_config(self):
+        if not self._functional:
+            raise NotImplementedError(
+                f"model '{self.name}' ({type(self).__name__}) is a subclassed model: to save its architecture, "
+                "implement get_config() and register the class with @nerve.layers.register; or save only its "
+                "weights with model.save_weights(path)"
+            )
+        node_index = {}
+        layer_configs = []
+        per_layer_nodes = {}
+        for node in self._nodes:
+            nodes = per_layer_nodes.setdefault(id(node.layer), [])
+            node_index[id(node)] = (node.layer.name, len(nodes))
+            nodes.append(node)
+        for layer in self._graph_layers():
+            calls = []
+            for node in per_layer_nodes[id(layer)]:
+                if node.inputs is None:
+                    continue
+                calls.append({"args": _map(node.inputs, lambda s: {"ref": list(node_index[id(s.node)]) + [s.index]}),
+                              "kwargs": node.kwargs})
+            layer_configs.append({"class_name": type(layer).__name__, "config": layer.get_config(), "calls": calls})
+        ref = lambda s: {"ref": list(node_index[id(s.node)]) + [s.index]}  # noqa: E731
+        return {"name": self.name, "layers": layer_configs, "inputs": _map(self.inputs, ref), "outputs": _map(self.outputs, ref)}
+
+    @classmethod
+    def from_config(cls, config):
+        created, pending = {}, []
+        produced = {}  # (layer name, node index) -> list of symbolic outputs
+        for entry in config["layers"]:
+            layer_cls = get_registered(entry["class_name"])
+            layer_config = dict(entry["config"])
+            if layer_cls is InputLayer:
+                shape = layer_config.pop("shape")
+                symbolic = Input(shape, dtype=layer_config.get("input_dtype", "float32"), name=layer_config["name"])
+                produced[(layer_config["name"], 0)] = [symbolic]
+                created[layer_config["name"]] = symbolic.node.layer
+                continue
+            layer = layer_cls.from_config(layer_config)
+            created[layer.name] = layer
+            pending.extend((layer, index, call) for index, call in enumerate(entry["calls"]))
+        resolve = lambda r: produced[(r["ref"][0], r["ref"][1])][r["ref"][2]]  # noqa: E731
+        # replay the calls once their inputs exist (a shared layer's 2nd call may need a later layer's output)
+        while pending:
+            ready = [item for item in pending if all(key in produced for key in _ref_keys(item[2]["args"]))]
+            if not ready:
+                raise ValueError(f"model config '{config.get('name')}': some layer calls use outputs no layer produces")
+            for item in ready:
+                layer, index, call = item
+                out = layer(_map_refs(call["args"], resolve), **call.get("kwargs", {}))
+                produced[(layer.name, index)] = list(out) if isinstance(out, (list, tuple)) else [out]
+                pending.remove(item)
+        return cls(_map_refs(config["inputs"], resolve), _map_refs(config["outputs"], resolve), name=config.get("name"))
+
+
+def _ref_keys(structure):
+    keys = []
+    _map_refs(structure, lambda r: keys.append((r["ref"][0], r["ref"][1])))
+    return keys
+
+
+def _map_refs(structure, fn):
+    if isinstance(structure, dict) and "ref" in structure:
+        return fn(structure)
+    if isinstance(structure, dict):
+        return {k: _map_refs(v, fn) for k, v in structure.items()}
+    if isinstance(structure, list):
+        return [_map_refs(v, fn) for v in structure]
+    return structure
+
+
+@register
+class Sequential(Model):
+    """A plain stack of layers, each feeding the next.
+
+    Start with ``nerve.Input(shape=...)`` (or give the first layer
+    ``input_shape=``) to build it right away; otherwise it builds on the first
+    batch it sees.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> from nerve import layers
+        >>> model = nerve.Sequential([
+        ...     nerve.Input(shape=(4,)),
+        ...     layers.Dense(200, activation="relu"),
+        ...     layers.Dense(1),
+        ... ])
+        >>> model.count_params()
+        1201
+    """
+
+    def __init__(self, layers=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self._layers = []
+        self._input = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        """Append a layer (or an ``Input``) to the stack.
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> m = nerve.Sequential(); m.add(nerve.Input(shape=(2,))); m.add(layers.Dense(1))
+            >>> m.output_shape
+            (None, 1)
+        """
+        if isinstance(layer, SymbolicTensor):
+            if self._layers or self._input is not None:
+                raise ValueError("Sequential: an Input must come first")
+            self._input = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
+        if any(existing.name == layer.name for existing in self._layers):
+            raise ValueError(f"Sequential: a layer named '{layer.name}' is already in the model")
+        self._layers.append(layer)
+        hint = self._input.shape if self._input is not None else (
+            (None,) + self._layers[0].input_shape_hint if self._layers[0].input_shape_hint else None)
+        if hint is not None:
+            dtype = self._input.dtype if self._input is not None else DEFAULT_FLOAT
+            example = Tensor(numpy.zeros((1,) + tuple(hint[1:]), dtype=dtype))
+            with no_grad():
+                self._forward(example, training=False)
+            self.built = True
+            self.input_spec = (len(hint), None)
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def _prepare(self, x):
+        if self._input is not None and self._input.dtype.kind in "iu":
+            if isinstance(x, Tensor):
+                return x
+            return Tensor(numpy.asarray(x))
+        return Layer._prepare(self, x)
+
+    def _check_input(self, x):
+        try:
+            Layer._check_input(self, x)
+        except ValueError as error:  # name the first layer too: that is the one the user wrote
+            first = self._layers[0] if self._layers else None
+            if first is None or not first.built:
+                raise
+            raise ValueError(f"{error}; its first layer '{first.name}' ({type(first).__name__}) was built for "
+                             f"input shape {first.build_input_shape}") from None
+
+    def _forward(self, x, training):
+        for layer in self._layers:
+            x = layer(x, training=training)
+        self.output_shape = (None,) + tuple(x.shape[1:])
+        return x
+
+    def call(self, inputs, training=None):
+        if not self._layers:
+            raise ValueError(f"model '{self.name}' has no layers")
+        x = inputs
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def get_config(self):
+        config = {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers]}
+        if self._input is not None:
+            config["input_shape"] = list(self._input.shape[1:])
+            config["input_dtype"] = str(self._input.dtype)
+        elif self.built and self.input_spec is not None and self._layers and self._layers[0].built:
+            config["input_shape"] = None
+        if self.dtype is not None:
+            config["dtype"] = str(self.dtype)  # float64 models take float64 arrays as they are
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        model = cls(name=config.get("name"), dtype=config.get("dtype"))
+        if config.get("input_shape") is not None:
+            model.add(Input(tuple(config["input_shape"]), dtype=config.get("input_dtype", "float32")))
+        for entry in config["layers"]:
+            model.add(get_registered(entry["class_name"]).from_config(entry["config"]))
+        return model

@@ -1,0 +1,353 @@
+"""Saving and loading models: JSON for the architecture, safetensors for the arrays, no pickle.
+
+A model file (``model.save("digits.nerve")``) is a zip archive with:
+
+* ``config.json``: the architecture (layer classes and their constructor
+  arguments), the compile settings and, for checkpoints, the epoch and nerve's
+  random-generator state;
+* ``model.safetensors``: the weights, keyed by layer path (``dense/kernel``);
+* ``optimizer.safetensors``: the optimizer's slots (momentum, Adam moments...).
+
+Loading reads data only: layer classes are looked up by name in a registry
+(``@nerve.layers.register``), never imported or executed from the file. Every
+write goes to a temporary file first and is renamed over the target, so a
+crash mid-save never leaves a half-written file in place of a good one.
+
+Example:
+    >>> import os, tempfile, numpy as np, nerve
+    >>> from nerve import layers
+    >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.nerve")
+    >>> model.save(path)
+    >>> again = nerve.load_model(path)
+    >>> np.array_equal(again.predict(np.ones((1, 3))), model.predict(np.ones((1, 3))))
+    True
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy
+
+__all__ = [
+    "FORMAT", "VERSION",
+    "CorruptFileError", "atomic_write", "save_weights", "load_weights", "save_model", "load_model",
+]
+
+FORMAT = "nerve-model"
+VERSION = 1
+
+
+class CorruptFileError(ValueError):
+    """Raised when a model or weights file is truncated, corrupted or not a nerve file."""
+
+
+# ------------------------------------------------------------------ helpers
+def atomic_write(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically: temporary file in the same folder, fsync, rename.
+
+    Example:
+        >>> import os, tempfile
+        >>> p = os.path.join(tempfile.mkdtemp(), "x.bin")
+        >>> atomic_write(p, b"abc"); open(p, "rb").read()
+        b'abc'
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _weight_dict(model):
+    """{relative path: array} for every weight of the model."""
+    out = {}
+    prefix = model.name + "/"
+    for path, weight, _ in model.named_weights():
+        key = path[len(prefix):] if path.startswith(prefix) else path
+        if key in out:
+            raise ValueError(f"two weights share the path '{key}'; give the layers unique names")
+        out[key] = numpy.ascontiguousarray(weight.numpy())
+    return out
+
+
+def _safetensors_bytes(arrays, metadata=None):
+    from safetensors.numpy import save
+
+    # the weights' order, so a rebuilt model whose layers got other automatic names can still load them by position
+    return save(arrays, metadata={**(metadata or {}), "order": json.dumps(list(arrays))})
+
+
+def _saved_order(data):
+    """The weight keys in saving order, from the safetensors header's metadata (None if absent)."""
+    try:
+        size = int.from_bytes(data[:8], "little")
+        return json.loads(json.loads(data[8:8 + size])["__metadata__"]["order"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _safetensors_load(data, what):
+    from safetensors.numpy import load
+
+    try:
+        return load(data)
+    except Exception as error:  # safetensors raises its own error types
+        raise CorruptFileError(f"{what}: the weights data is truncated or corrupted ({error})") from None
+
+
+def _assign_weights(model, arrays, source, order=None):
+    expected = {}
+    prefix = model.name + "/"
+    for path, weight, _ in model.named_weights():
+        key = path[len(prefix):] if path.startswith(prefix) else path
+        expected[key] = weight
+    missing = sorted(set(expected) - set(arrays))
+    unexpected = sorted(set(arrays) - set(expected))
+    if (missing or unexpected) and order is not None and sorted(order) == sorted(arrays) and len(order) == len(expected):
+        arrays = {key: arrays[saved] for key, saved in zip(expected, order)}  # same architecture, other layer names
+        missing = unexpected = []
+    if missing or unexpected:
+        raise ValueError(
+            f"{source}: the saved weights do not match model '{model.name}': missing {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+    for key, weight in expected.items():
+        array = arrays[key]
+        if array.shape != weight.shape:
+            raise ValueError(f"{source}: weight '{key}' has shape {array.shape} in the file but {weight.shape} in the model")
+        weight.data[...] = array
+
+
+def _ensure_built(model, build_input_shape):
+    if model.built and all(layer.built for layer in model.layers):
+        return
+    if build_input_shape is None:
+        raise ValueError(
+            f"model '{model.name}' is not built, so its weights do not exist yet: call it on a batch of data "
+            "(or model.build(input_shape)) before loading weights"
+        )
+    model.build(tuple(build_input_shape))
+
+
+# ------------------------------------------------------------------ weights
+def save_weights(model, path):
+    """Save the model's weights to a safetensors file (atomic).
+
+    Example:
+        >>> import os, tempfile, numpy as np, nerve
+        >>> from nerve import layers
+        >>> m = nerve.Sequential([layers.Dense(1)]); _ = m(np.ones((1, 2)))
+        >>> save_weights(m, os.path.join(tempfile.mkdtemp(), "w.safetensors"))
+    """
+    atomic_write(path, _safetensors_bytes(_weight_dict(model), {"format": "nerve-weights"}))
+
+
+def load_weights(model, path):
+    """Load weights from a safetensors file written by :func:`save_weights` or from a full model file."""
+    path = os.fspath(path)
+    data = _read(path)
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        archive = _open_archive(path, data)
+        config = _read_config(archive, path)
+        _ensure_built(model, config.get("build_input_shape"))
+        data = _member(archive, "model.safetensors", path)
+    else:
+        _ensure_built(model, None)
+    arrays = _safetensors_load(data, path)
+    _assign_weights(model, arrays, path, _saved_order(data))
+
+
+# -------------------------------------------------------------------- model
+def _compile_config(model):
+    if not getattr(model, "_compiled", False):
+        return None
+    from nerve.blocks import losses
+    from nerve.blocks import optimizers
+
+    def loss_config(spec):
+        if isinstance(spec, str):
+            return spec
+        if isinstance(spec, (list, tuple)):
+            return [loss_config(s) for s in spec]
+        if isinstance(spec, dict):
+            return {k: loss_config(v) for k, v in spec.items()}
+        if hasattr(spec, "get_config"):
+            return {"class_name": type(spec).__name__, "config": spec.get_config()}
+        return None
+
+    loss = loss_config(model._loss_spec)
+    metrics = model._metric_spec if _only_names(model._metric_spec) else None
+    return {
+        "optimizer": optimizers.serialize(model.optimizer),
+        "loss": loss,
+        "metrics": metrics,
+        "loss_weights": model._loss_weights,
+    } if loss is not None else None
+
+
+def _only_names(spec):
+    """True for metric names and lists/dicts of them (per-output metrics), which JSON holds as they are."""
+    if isinstance(spec, str):
+        return True
+    if isinstance(spec, (list, tuple)):
+        return all(_only_names(s) for s in spec)
+    if isinstance(spec, dict):
+        return all(_only_names(s) for s in spec.values())
+    return False
+
+
+def save_model(model, path, include_optimizer=True, epoch=None):
+    """Save architecture, weights, compile settings and (optionally) optimizer state to one zip file.
+
+    ``epoch`` marks a checkpoint: the file then also records nerve's random
+    state, so a run resumed from it is bit-identical to an uninterrupted one.
+
+    Example:
+        >>> import os, tempfile, nerve
+        >>> from nerve import layers
+        >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+        >>> save_model(m, os.path.join(tempfile.mkdtemp(), "m.nerve"))
+    """
+    from nerve.engine import random as nerve_random
+
+    try:
+        architecture = {"class_name": type(model).__name__, "config": model.get_config()}
+    except NotImplementedError as error:
+        raise ValueError(str(error)) from None
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": architecture,
+        "build_input_shape": model.build_input_shape if model.built else None,
+        "compile": _compile_config(model),
+    }
+    files = {"model.safetensors": _safetensors_bytes(_weight_dict(model))}
+    optimizer = getattr(model, "optimizer", None)
+    if include_optimizer and optimizer is not None and optimizer.params:
+        state = optimizer.state_dict()
+        arrays = {}
+        for slot, values in state["slots"].items():
+            for i, value in enumerate(values):
+                if value is not None:
+                    arrays[f"{slot}/{i}"] = numpy.ascontiguousarray(value)
+        files["optimizer.safetensors"] = _safetensors_bytes(arrays)
+        config["optimizer_state"] = {"iterations": int(state["iterations"]), "config": state.get("config"),
+                                     "slots": {k: len(v) for k, v in state["slots"].items()}}
+    if epoch is not None:
+        config["training_state"] = {"epoch": int(epoch), "random_state": nerve_random.get_state()}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("config.json", json.dumps(config, indent=1))
+        for name, payload in files.items():
+            archive.writestr(name, payload)
+    atomic_write(path, buffer.getvalue())
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no model file at '{path}'") from None
+
+
+def _open_archive(path, data):
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise CorruptFileError(f"cannot load '{path}': the file is truncated or corrupted, or not a nerve model file ({error})") from None
+    if bad is not None:
+        raise CorruptFileError(f"cannot load '{path}': member '{bad}' is truncated or corrupted (checksum mismatch)")
+    return archive
+
+
+def _member(archive, name, path):
+    try:
+        return archive.read(name)
+    except KeyError:
+        raise CorruptFileError(f"cannot load '{path}': '{name}' is missing from the archive") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise CorruptFileError(f"cannot load '{path}': '{name}' is truncated or corrupted ({error})") from None
+
+
+def _read_config(archive, path):
+    try:
+        config = json.loads(_member(archive, "config.json", path))
+    except json.JSONDecodeError as error:
+        raise CorruptFileError(f"cannot load '{path}': config.json is not valid JSON ({error})") from None
+    if config.get("format") != FORMAT:
+        raise CorruptFileError(f"cannot load '{path}': not a nerve model file (format {config.get('format')!r})")
+    if config.get("version", 0) > VERSION:
+        raise ValueError(f"cannot load '{path}': written by a newer nerve (file version {config['version']}, this nerve reads {VERSION})")
+    return config
+
+
+def load_model(path, compile=True, restore_random_state=True):  # noqa: A002 - Keras name
+    """Load a model saved with ``model.save``: architecture, weights, compile settings, optimizer state.
+
+    When the file is a checkpoint (written by ``ModelCheckpoint``) and
+    ``restore_random_state`` is True, nerve's random generator is set back to
+    its state at that epoch, so ``fit(..., initial_epoch=...)`` continues the
+    run exactly. ``model.initial_epoch`` holds the checkpoint's epoch (0 otherwise).
+
+    Example:
+        >>> import os, tempfile, nerve
+        >>> from nerve import layers
+        >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+        >>> p = os.path.join(tempfile.mkdtemp(), "m.nerve"); m.save(p)
+        >>> type(load_model(p)).__name__
+        'Sequential'
+    """
+    from nerve.engine import random as nerve_random
+    from nerve.blocks.layers.base import get_registered
+
+    path = os.fspath(path)
+    archive = _open_archive(path, _read(path))
+    config = _read_config(archive, path)
+    architecture = config["model"]
+    model = get_registered(architecture["class_name"]).from_config(architecture["config"])
+    _ensure_built(model, config.get("build_input_shape"))
+    _assign_weights(model, _safetensors_load(_member(archive, "model.safetensors", path), path), path)
+    compile_config = config.get("compile")
+    if compile and compile_config:
+        from nerve.blocks import losses
+        from nerve.blocks import optimizers
+
+        loss = _rebuild_loss(compile_config["loss"], losses)
+        model.compile(optimizer=optimizers.deserialize(compile_config["optimizer"]), loss=loss,
+                      metrics=compile_config.get("metrics"), loss_weights=compile_config.get("loss_weights"))
+        if "optimizer_state" in config:
+            info = config["optimizer_state"]
+            arrays = _safetensors_load(_member(archive, "optimizer.safetensors", path), path)
+            slots = {name: [arrays.get(f"{name}/{i}") for i in range(count)] for name, count in info["slots"].items()}
+            model.optimizer.build(model.trainable_weights)
+            model.optimizer.load_state_dict({"iterations": info["iterations"], "config": info.get("config"), "slots": slots})
+    state = config.get("training_state")
+    model.initial_epoch = state["epoch"] if state else 0
+    if state and restore_random_state:
+        nerve_random.set_state(state["random_state"])
+    return model
+
+
+def _rebuild_loss(spec, losses):
+    if isinstance(spec, list):
+        return [_rebuild_loss(s, losses) for s in spec]
+    if isinstance(spec, dict) and "class_name" not in spec:
+        return {k: _rebuild_loss(v, losses) for k, v in spec.items()}
+    return losses.get(spec)
