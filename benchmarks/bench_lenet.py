@@ -126,6 +126,9 @@ def main():
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
     args = parser.parse_args()
+    # nerve's opt-in to reusing freed memory (glibc), as a training script would set it: without it
+    # every step page-faults its large arrays in again (docs/settings.md)
+    nerve.backend.keep_freed_memory()
     have_torch = False
     if not args.no_torch:
         try:

@@ -133,6 +133,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
+    # nerve's opt-in to reusing freed memory (glibc), as a training script would set it: without it
+    # every step page-faults its large arrays in again (docs/settings.md)
+    nerve.backend.keep_freed_memory()
     try:
         import torch
 

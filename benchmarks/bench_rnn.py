@@ -105,6 +105,9 @@ def main():
                         help="torch.set_flush_denormal(True): spare PyTorch the subnormal-number slowdown that long "
                              "sequences cause (nerve flushes vanishing gradients itself)")
     args = parser.parse_args()
+    # nerve's opt-in to reusing freed memory (glibc), as a training script would set it: without it
+    # every step page-faults its large arrays in again (docs/settings.md)
+    nerve.backend.keep_freed_memory()
     try:
         import torch
 

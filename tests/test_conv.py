@@ -89,11 +89,11 @@ STRATEGIES = {  # (TOEPLITZ_MAX_INNER, TOEPLITZ_MAX_WASTE)
 
 
 def _force_strategy(monkeypatch, name):
-    from nerve.engine.ops import conv as conv_module
+    from nerve.engine.kernels import conv as conv_kernels
 
     inner, waste = STRATEGIES[name]
-    monkeypatch.setattr(conv_module, "TOEPLITZ_MAX_INNER", inner)
-    monkeypatch.setattr(conv_module, "TOEPLITZ_MAX_WASTE", waste)
+    monkeypatch.setattr(conv_kernels, "TOEPLITZ_MAX_INNER", inner)
+    monkeypatch.setattr(conv_kernels, "TOEPLITZ_MAX_WASTE", waste)
 
 
 @pytest.fixture(params=sorted(STRATEGIES))
@@ -140,7 +140,7 @@ def test_conv2d_strategies_agree(randn, monkeypatch):
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_threaded_batch_split_is_bit_identical(name, monkeypatch):
     """With nerve's threads on, conv (ReLU fused, bias, 'same' padding) and max/avg pooling give the same bits."""
-    from nerve import backend
+    from nerve.engine import backend  # the module whose split_batch reads PARALLEL_MIN_ELEMENTS
 
     _force_strategy(monkeypatch, name)
     rng = np.random.default_rng(3)
@@ -185,10 +185,10 @@ def test_conv2d_of_a_view_with_odd_strides(name, monkeypatch):
 
 def test_block_width_choice():
     """LeNet-5's layers get the blocks measured fastest; many input channels go to im2col."""
-    from nerve.engine.ops.conv import _Geometry, _RowToeplitz
+    from nerve.engine.kernels.conv import Geometry, block_width
 
     def width(x_shape, kernel_shape, pads=((0, 0), (0, 0))):
-        return _RowToeplitz.block_width(_Geometry(x_shape, kernel_shape, (1, 1), (1, 1), pads))
+        return block_width(Geometry(x_shape, kernel_shape, (1, 1), (1, 1), pads))
 
     assert width((8, 28, 28, 1), (5, 5, 1, 6), ((2, 2), (2, 2))) == 14  # 7 would copy runs of only 11 values
     assert width((8, 14, 14, 6), (5, 5, 6, 16)) == 5
@@ -198,10 +198,10 @@ def test_block_width_choice():
 
 def test_conv2d_blocked_matmuls_match_plain(randn, monkeypatch):
     """Splitting long matrix products into blocks (with a remainder) changes nothing."""
-    from nerve.engine.ops import conv as conv_module
+    from nerve.engine.kernels import conv as conv_kernels
 
     x, k = randn(3, 9, 7, 2), randn(3, 3, 2, 4)
-    monkeypatch.setattr(conv_module, "BLOCK", 10)  # 3 * 9 * 7 pixels: many blocks and a remainder
+    monkeypatch.setattr(conv_kernels, "BLOCK", 10)  # 3 * 9 * 7 pixels: many blocks and a remainder
     check_multilinear(lambda x, k: ops.conv2d(x, k, padding="same"), [x, k])
     check_multilinear(lambda x, k: ops.conv2d(x, k, strides=2), [x, k])
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import nerve.training.datasets
 from nerve import datasets
 
 

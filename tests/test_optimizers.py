@@ -456,7 +456,7 @@ def test_schedule_config_round_trip(schedule):
 
 
 def test_schedules_get_errors():
-    with pytest.raises(ValueError, match="valid names: CosineDecay"):
+    with pytest.raises(ValueError, match="unknown schedule .CosineDeacy.*Built-in schedules: CosineDecay"):
         schedules.get({"class_name": "CosineDeacy", "config": {}})
     with pytest.raises(TypeError, match="LearningRateSchedule"):
         schedules.serialize(lambda step: 0.1)

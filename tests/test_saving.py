@@ -215,7 +215,7 @@ def test_unregistered_class_in_file_fails_clearly(tmp_path):
         config["model"]["config"]["layers"][0]["class_name"] = "os.system"
 
     _rewrite_config(path, evil)
-    with pytest.raises(ValueError, match=r"'os\.system'.*not registered.*@nerve\.layers\.register"):
+    with pytest.raises(ValueError, match=r"'os\.system'.*not registered.*register_serializable"):
         nerve.load_model(path)
 
 

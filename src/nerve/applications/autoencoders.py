@@ -41,9 +41,10 @@ import numpy
 from nerve.blocks import layers as layers_module
 from nerve.engine import ops
 from nerve.engine import random as nerve_random
-from nerve.blocks.layers.base import Layer, get_registered, register
+from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, get_registered, builtin_layer
 from nerve.training.models import Input, Model
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
+from nerve.blocks import losses
 
 __all__ = [
     "Autoencoder", "MaskingNoise", "VariationalAutoencoder", "dense_autoencoder", "conv_autoencoder",
@@ -56,7 +57,7 @@ _EPSILON = 1e-7
 
 
 # ------------------------------------------------------------------ noise
-@register
+@builtin_layer
 class MaskingNoise(Layer):
     """Masking noise for denoising autoencoders: in training, set each input value to 0 with probability ``rate``.
 
@@ -116,7 +117,7 @@ def _check_reconstruction_shape(where, input_shape, output_shape):
 
 
 # ------------------------------------------------------------ autoencoder
-@register
+@builtin_layer
 class Autoencoder(Model):
     """An encoder model and a decoder model joined into ``x -> decoder(encoder(x))`` (optionally noise first).
 
@@ -386,7 +387,7 @@ def vae_loss(x, x_hat, mean, log_var, reconstruction="binary_crossentropy", kl_w
     return total, rec, kl
 
 
-@register
+@builtin_layer
 class VariationalAutoencoder(Model):
     """A variational autoencoder (Kingma and Welling, 2014) with a Gaussian latent space.
 
@@ -535,8 +536,6 @@ class VariationalAutoencoder(Model):
         if (loss is not None and getattr(loss, "name", None) != placeholder) or metrics:
             raise ValueError(f"VariationalAutoencoder '{self.name}'.compile: the loss is fixed (reconstruction + KL, "
                              f"set by reconstruction={self.reconstruction!r} and kl_weight); remove loss=/metrics=")
-        from nerve.blocks import losses
-
         # fit/evaluate use train_step/test_step below; the compiled loss only marks the model as compiled
         super().compile(optimizer=optimizer, loss=losses.MeanSquaredError(name=placeholder))
 
@@ -574,7 +573,7 @@ class VariationalAutoencoder(Model):
 
     @classmethod
     def from_config(cls, config):
-        parts = {key: get_registered(config[key]["class_name"]).from_config(config[key]["config"])
+        parts = {key: deserialize_layer(config[key])
                  for key in ("encoder", "decoder")}
         return cls(parts["encoder"], parts["decoder"], reconstruction=config.get("reconstruction", "binary_crossentropy"),
                    kl_weight=config.get("kl_weight", 1.0), name=config.get("name"))

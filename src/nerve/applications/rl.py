@@ -39,7 +39,7 @@ import numpy
 from nerve.engine import ops
 from nerve.engine import random as nerve_random
 from nerve.engine.backend import get_array_module
-from nerve.blocks.layers.base import Layer, register
+from nerve.blocks.layers.base import Layer, builtin_layer
 from nerve.engine.tensor import Tensor, no_grad
 
 __all__ = [
@@ -212,7 +212,7 @@ class Categorical:
         return -ops.sum(ops.exp(self.log_probs) * self.log_probs, axis=1)
 
 
-@register
+@builtin_layer
 class CategoricalPolicyHead(Layer):
     """The output layer of a discrete policy: a Dense layer giving one logit per action.
 

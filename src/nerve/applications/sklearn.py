@@ -35,6 +35,7 @@ import numpy
 from nerve.engine import random as nerve_random
 from nerve.blocks import losses, optimizers
 from nerve.training.models import Input, Model, Sequential
+from nerve.blocks import layers
 
 __all__ = [
     "NerveClassifier", "NerveRegressor",
@@ -114,8 +115,6 @@ class _NerveEstimator(BaseEstimator):
             nerve_random.seed(int(check_random_state(self.random_state).randint(2 ** 31 - 1)))
 
     def _build(self, n_features, n_outputs, sizes, dtype):
-        from nerve.blocks import layers
-
         if self.build_fn is not None:
             model = self.build_fn(n_features, n_outputs)
             if not isinstance(model, Model):

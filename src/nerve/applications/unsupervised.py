@@ -52,6 +52,9 @@ import numpy
 from nerve.engine import random as nerve_random
 from nerve.engine.backend import get_array_module, to_numpy
 from nerve.training.models import Input, Sequential
+from nerve.blocks import layers
+from nerve.blocks.layers import Dense
+from nerve.training.models import Model
 
 __all__ = ["RBM", "DBN", "pretrain_stack", "to_dense_model", "initialize_dense"]
 
@@ -692,15 +695,11 @@ def pretrain_stack(x, hidden_sizes, epochs=10, batch_size=64, visible="binary", 
 
 
 def _dense_layers(model):
-    from nerve.blocks.layers import Dense
-
     return [layer for layer in _walk_layers(model) if isinstance(layer, Dense)]
 
 
 def _walk_layers(model):
     """The layers of ``model`` in order, looking inside nested models."""
-    from nerve.training.models import Model
-
     out = []
     for layer in model.layers:
         out.extend(_walk_layers(layer) if isinstance(layer, Model) else [layer])
@@ -785,8 +784,6 @@ def to_dense_model(rbms, output_units=None, output_activation=None, input_shape=
         >>> model(np.zeros((4, 6))).shape
         (4, 2)
     """
-    from nerve.blocks import layers
-
     rbms = list(rbms) if isinstance(rbms, (list, tuple)) else [rbms]
     if not rbms:
         raise ValueError("to_dense_model: expected a non-empty list of RBMs")

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from nerve.engine import ops
+from nerve.engine import ops, registry
 
 __all__ = [
     "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "gelu", "silu", "swish", "softplus",
@@ -161,6 +161,7 @@ _BY_NAME = {
 # is left out: its default alpha (0.01) differs from this module's (0.2).
 _NAME_OF = {id(fn): name for name, fn in _BY_NAME.items() if name != "swish"}
 _NAME_OF.update({id(getattr(ops, name)): name for name in ("sigmoid", "tanh", "relu", "elu", "softmax", "gelu", "silu", "softplus")})
+registry.register_builtins("activation", [], _BY_NAME)
 
 
 def get(identifier):
@@ -175,14 +176,14 @@ def get(identifier):
         >>> get("relux")
         Traceback (most recent call last):
         ...
-        ValueError: unknown activation 'relux'; valid names: elu, gelu, leaky_relu, linear, relu, sigmoid, silu, softmax, softplus, swish, tanh
+        nerve.engine.registry.UnknownObjectError: unknown activation 'relux': it is not one of nerve's built-in activations and not registered. ...
     """
     if identifier is None:
         return linear
     if isinstance(identifier, str):
-        fn = _BY_NAME.get(identifier.lower())
-        if fn is None:
-            raise ValueError(f"unknown activation {identifier!r}; valid names: {', '.join(sorted(_BY_NAME))}")
+        fn = registry.lookup("activation", identifier)
+        if isinstance(fn, type) or not callable(fn):
+            raise registry.UnknownObjectError(f"{identifier!r} does not name an activation function")
         return fn
     if callable(identifier):
         return identifier
@@ -205,10 +206,12 @@ def serialize(activation):
     if isinstance(activation, str):
         return serialize(get(activation))
     name = _NAME_OF.get(id(activation))
+    if name is None and registry.get_registered_object(registry.get_registered_name(activation)) is activation:
+        name = registry.get_registered_name(activation)  # registered with @register_serializable
     if name is None:
         label = getattr(activation, "__qualname__", None) or repr(activation)
         raise ValueError(
-            f"cannot serialize the custom activation {label}: only built-in activations can be saved by name "
-            f"({', '.join(sorted(_BY_NAME))}); use one of those, or wrap the custom function in a layer"
+            f"cannot serialize the custom activation {label}: only built-in activations and functions "
+            f"registered with @nerve.saving.register_serializable can be saved by name ({', '.join(sorted(_BY_NAME))})"
         )
     return name

@@ -60,8 +60,8 @@ class MaxNorm(Constraint):
 
     Example:
         >>> import numpy as np, nerve
-        >>> MaxNorm(2.0)(nerve.tensor(np.array([[1.0], [0.0]]))).numpy().ravel().tolist()
-        [1.0, 0.0]
+        >>> MaxNorm(2.0)(nerve.tensor(np.array([[3.0], [4.0]]))).numpy().ravel().round(3).tolist()
+        [1.2, 1.6]
     """
 
     def __init__(self, max_value=2.0, axis=0):

@@ -27,12 +27,13 @@ import math
 
 import numpy
 
+from nerve.engine import registry
 from nerve.engine import random
 
 __all__ = [
     "compute_fans", "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",
     "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform",
-    "LeCunNormal", "LeCunUniform", "Orthogonal", "get", "serialize",
+    "LeCunNormal", "LeCunUniform", "Orthogonal", "get", "serialize", "deserialize",
 ]
 
 # Standard deviation of a standard normal truncated to [-2, 2]: dividing by it
@@ -451,10 +452,13 @@ _BY_NAME = {
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _CLASSES}
 
 
+registry.register_builtins("initializer", _CLASSES, _BY_NAME)
+
+
 def _class_named(name):
-    cls = _BY_CLASS_NAME.get(name) or _BY_NAME.get(name.lower())
-    if cls is None:
-        raise ValueError(f"unknown initializer {name!r}; valid names: {', '.join(sorted(_BY_NAME))}")
+    cls = registry.lookup("initializer", name)
+    if not (isinstance(cls, type) and issubclass(cls, Initializer)):
+        raise registry.UnknownObjectError(f"{name!r} does not name an initializer class")
     return cls
 
 
@@ -474,7 +478,7 @@ def get(identifier):
         >>> get("he")
         Traceback (most recent call last):
         ...
-        ValueError: unknown initializer 'he'; valid names: constant, glorot_normal, glorot_uniform, he_normal, he_uniform, lecun_normal, lecun_uniform, ones, orthogonal, random_normal, random_uniform, truncated_normal, variance_scaling, xavier_normal, xavier_uniform, zeros
+        nerve.engine.registry.UnknownObjectError: unknown initializer 'he': it is not one of nerve's built-in initializers and not registered. ...
     """
     if identifier is None or isinstance(identifier, Initializer):
         return identifier
@@ -485,7 +489,7 @@ def get(identifier):
             raise ValueError(
                 f"an initializer given as a dict needs 'class_name' (and optionally 'config'), got keys {sorted(identifier)}"
             )
-        return _class_named(identifier["class_name"]).from_config(identifier.get("config") or {})
+        return deserialize(identifier)
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
     if callable(identifier):
@@ -508,4 +512,14 @@ def serialize(initializer):
             f"cannot serialize the custom initializer {initializer!r}: subclass nerve.initializers.Initializer "
             "and implement get_config"
         )
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return registry.serialize(initializer, "initializer")
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild an initializer from :func:`serialize` output; only built-in or registered classes (nothing is imported).
+
+    Example:
+        >>> deserialize({"class_name": "Constant", "config": {"value": 3.0}}).value
+        3.0
+    """
+    return registry.deserialize("initializer", config, base=Initializer, custom_objects=custom_objects)

@@ -35,8 +35,8 @@ Example:
 from __future__ import annotations
 
 import builtins
-import importlib
 
+from nerve.engine import registry
 from nerve.engine import ops
 from nerve.engine.tensor import Tensor, tensor
 
@@ -45,7 +45,7 @@ __all__ = [
     "mean_squared_error", "mean_absolute_error", "huber", "binary_crossentropy", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "mse", "mae", "Loss", "MeanSquaredError", "MeanAbsoluteError",
     "Huber", "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-    "LossFunctionWrapper", "get", "serialize",
+    "LossFunctionWrapper", "get", "serialize", "deserialize",
 ]
 
 EPSILON = 1e-7
@@ -556,21 +556,34 @@ class LossFunctionWrapper(Loss):
         return values
 
     def get_config(self):
-        module, qualname = getattr(self.fn, "__module__", None), getattr(self.fn, "__qualname__", "")
-        if module is None or "<" in qualname:
+        qualname = getattr(self.fn, "__qualname__", "")
+        if "<" in qualname:
             raise ValueError(
-                f"cannot serialize the loss function {qualname or self.fn!r}: only functions defined at module level "
-                "can be saved; define it in a module, or subclass nerve.losses.Loss"
+                f"cannot serialize the loss function {qualname or self.fn!r}: a lambda or a nested function has no "
+                "name to save; define it at module level and register it with "
+                "@nerve.saving.register_serializable(package=...), or subclass nerve.losses.Loss"
             )
-        return {**super().get_config(), "fn": f"{module}:{qualname}", **self.kwargs}
+        return {**super().get_config(), "fn": registry.get_registered_name(self.fn), **self.kwargs}
 
     @classmethod
     def from_config(cls, config):
+        """Rebuild from :meth:`get_config`: ``fn`` names a built-in loss function or a registered one.
+
+        Nothing is imported: a name that is neither raises ``UnknownObjectError`` (register the function with
+        ``@nerve.saving.register_serializable`` or pass it in ``custom_objects``).
+        """
         config = dict(config)
-        module, _, qualname = config.pop("fn").partition(":")
-        fn = importlib.import_module(module)
-        for part in qualname.split("."):
-            fn = getattr(fn, part)
+        name = config.pop("fn", None)
+        fn = _FUNCTIONS.get(name) if isinstance(name, str) else None
+        if fn is None:
+            fn = registry.get_registered_object(name, kind="loss")
+        if fn is None or isinstance(fn, type) or not callable(fn):
+            shown = repr(name)[:80]
+            raise registry.UnknownObjectError(
+                f"the saved LossFunctionWrapper names the loss function {shown}, which is not one of nerve's loss "
+                "functions and not registered: decorate it with @nerve.saving.register_serializable(package=...) "
+                f"before loading, or pass custom_objects={{{shown}: your_function}} to load_model"
+            )
         return cls(fn, **config)
 
 
@@ -606,12 +619,17 @@ _CLASS_OF_FUNCTION = {
 }
 
 
+registry.register_builtins("loss", _CLASSES + (LossFunctionWrapper,), _BY_NAME)
+
+# The loss functions a LossFunctionWrapper config can name without registration.
+_FUNCTIONS = {fn.__name__: fn for fn in (mean_squared_error, mean_absolute_error, huber, binary_crossentropy,
+                                         categorical_crossentropy, sparse_categorical_crossentropy)}
+
+
 def _class_named(name):
-    if name == "LossFunctionWrapper":
-        return LossFunctionWrapper
-    cls = _BY_NAME.get(name) or _BY_NAME.get(name.lower())
-    if cls is None:
-        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(sorted(_BY_NAME))}")
+    cls = registry.lookup("loss", name)
+    if not (isinstance(cls, type) and issubclass(cls, Loss)):
+        raise registry.UnknownObjectError(f"{name!r} does not name a loss class")
     return cls
 
 
@@ -632,7 +650,7 @@ def get(identifier):
         >>> get("msee")
         Traceback (most recent call last):
         ...
-        ValueError: unknown loss 'msee'; valid names: BinaryCrossentropy, CategoricalCrossentropy, Huber, MeanAbsoluteError, MeanSquaredError, SparseCategoricalCrossentropy, bce, binary_crossentropy, categorical_crossentropy, huber, huber_loss, mae, mean_absolute_error, mean_squared_error, mse, sparse_categorical_crossentropy
+        nerve.engine.registry.UnknownObjectError: unknown loss 'msee': it is not one of nerve's built-in losses and not registered. ...
     """
     if identifier is None or isinstance(identifier, Loss):
         return identifier
@@ -641,7 +659,7 @@ def get(identifier):
     if isinstance(identifier, dict):
         if "class_name" not in identifier:
             raise ValueError(f"a loss given as a dict needs 'class_name' (and optionally 'config'), got keys {sorted(identifier)}")
-        return _class_named(identifier["class_name"]).from_config(identifier.get("config") or {})
+        return deserialize(identifier)
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
     if callable(identifier):
@@ -657,5 +675,14 @@ def serialize(loss):
         >>> serialize(BinaryCrossentropy(from_logits=True))["config"]["from_logits"]
         True
     """
-    loss = get(loss)
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    return registry.serialize(get(loss), "loss")
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild a loss from :func:`serialize` output; only built-in or registered classes (nothing is imported).
+
+    Example:
+        >>> deserialize({"class_name": "Huber", "config": {"delta": 2.0}}).delta
+        2.0
+    """
+    return registry.deserialize("loss", config, base=Loss, custom_objects=custom_objects)

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import numpy
 
+from nerve.engine import registry
 from nerve.engine.backend import to_numpy
 
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
     "Precision", "Recall", "F1Score", "AUC", "MeanSquaredError", "MeanAbsoluteError",
-    "RootMeanSquaredError", "get",
+    "RootMeanSquaredError", "get", "serialize", "deserialize",
 ]
 
 
@@ -730,6 +731,29 @@ _ALIASES = {
 _ACCURACY_NAMES = ("accuracy", "acc")
 
 
+registry.register_builtins("metric", [*_CLASSES.values(), Accuracy], _CLASSES)
+
+
+def serialize(metric):
+    """``{"class_name": ..., "config": ...}`` for a metric.
+
+    Example:
+        >>> serialize(Precision(name="p"))["class_name"]
+        'Precision'
+    """
+    return registry.serialize(metric, "metric")
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild a metric from :func:`serialize` output; only built-in or registered classes (nothing is imported).
+
+    Example:
+        >>> deserialize({"class_name": "Recall", "config": {"name": "r"}}).name
+        'r'
+    """
+    return registry.deserialize("metric", config, base=Metric, custom_objects=custom_objects)
+
+
 def _default_name(cls):
     for name, known in _CLASSES.items():
         if known is cls:
@@ -792,11 +816,7 @@ def get(identifier, loss=None, output_shape=None):
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
     if isinstance(identifier, dict):
-        class_name = identifier.get("class_name")
-        classes = {cls.__name__: cls for cls in (*_CLASSES.values(), Accuracy)}
-        if class_name not in classes:
-            raise ValueError(f"unknown metric class {class_name!r}; valid classes are {sorted(classes)}")
-        return classes[class_name].from_config(identifier.get("config", {}))
+        return deserialize(identifier)
     if isinstance(identifier, str):
         key = identifier.lower()
         if key in _ACCURACY_NAMES:

@@ -41,6 +41,7 @@ import warnings
 
 import numpy
 
+from nerve.engine import registry
 from nerve.blocks import schedules
 from nerve.engine.backend import get_array_module
 from nerve.engine.tensor import Tensor
@@ -1052,17 +1053,20 @@ def serialize(optimizer):
     """
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"serialize() expected an Optimizer, got {type(optimizer).__name__}")
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    return registry.serialize(optimizer, "optimizer")
+
+
+registry.register_builtins("optimizer", ALL_OPTIMIZERS.values(), ALL_OPTIMIZERS)
 
 
 def _lookup(name):
-    cls = ALL_OPTIMIZERS.get(str(name).lower())
-    if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(sorted(ALL_OPTIMIZERS))}")
+    cls = registry.lookup("optimizer", name)
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        raise registry.UnknownObjectError(f"{name!r} does not name an optimizer class")
     return cls
 
 
-def deserialize(config):
+def deserialize(config, custom_objects=None):
     """Build an optimizer from :func:`serialize` output.
 
     Example:
@@ -1070,9 +1074,7 @@ def deserialize(config):
         >>> type(opt).__name__, opt.learning_rate
         ('Adam', 0.01)
     """
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise TypeError(f"deserialize() expected a dict {{'class_name': ..., 'config': ...}}, got {config!r}")
-    return _lookup(config["class_name"]).from_config(dict(config.get("config", {})))
+    return registry.deserialize("optimizer", config, base=Optimizer, custom_objects=custom_objects)
 
 
 def get(identifier):
@@ -1087,7 +1089,7 @@ def get(identifier):
         >>> get("adamm")
         Traceback (most recent call last):
         ...
-        ValueError: unknown optimizer 'adamm'; valid names: adadelta, adagrad, adam, adamw, rmsprop, sgd
+        nerve.engine.registry.UnknownObjectError: unknown optimizer 'adamm': it is not one of nerve's built-in optimizers and not registered. ...
     """
     if isinstance(identifier, Optimizer):
         return identifier

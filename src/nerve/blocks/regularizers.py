@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 
+from nerve.engine import registry
 from nerve.engine import ops
 from nerve.engine.tensor import Tensor, tensor
 
 __all__ = [
-    "Regularizer", "L1L2", "L1", "L2", "l1", "l2", "l1_l2", "get", "serialize",
+    "Regularizer", "L1L2", "L1", "L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize",
 ]
 
 
@@ -149,10 +150,13 @@ _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
 _BY_CLASS_NAME = {"L1": L1, "L2": L2, "L1L2": L1L2}
 
 
+registry.register_builtins("regularizer", [L1, L2, L1L2], _BY_NAME)
+
+
 def _class_named(name):
-    cls = _BY_CLASS_NAME.get(name) or _BY_NAME.get(name.lower())
-    if cls is None:
-        raise ValueError(f"unknown regularizer {name!r}; valid names: {', '.join(sorted(_BY_NAME))}")
+    cls = registry.lookup("regularizer", name)
+    if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
+        raise registry.UnknownObjectError(f"{name!r} does not name a regularizer class")
     return cls
 
 
@@ -172,7 +176,7 @@ def get(identifier):
         >>> get("l3")
         Traceback (most recent call last):
         ...
-        ValueError: unknown regularizer 'l3'; valid names: l1, l1_l2, l1l2, l2
+        nerve.engine.registry.UnknownObjectError: unknown regularizer 'l3': it is not one of nerve's built-in regularizers and not registered. ...
     """
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
@@ -184,7 +188,7 @@ def get(identifier):
             raise ValueError(
                 f"a regularizer given as a dict needs 'class_name' (and optionally 'config'), got keys {sorted(identifier)}"
             )
-        return _class_named(identifier["class_name"]).from_config(identifier.get("config") or {})
+        return deserialize(identifier)
     if isinstance(identifier, type) and issubclass(identifier, Regularizer):
         return identifier()
     if callable(identifier):
@@ -208,4 +212,14 @@ def serialize(regularizer):
             f"cannot serialize the custom regularizer {regularizer!r}: subclass nerve.regularizers.Regularizer "
             "and implement get_config"
         )
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return registry.serialize(regularizer, "regularizer")
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild a regularizer from :func:`serialize` output; only built-in or registered classes (nothing is imported).
+
+    Example:
+        >>> deserialize({"class_name": "L2", "config": {"l2": 0.5}})
+        L2(l2=0.5)
+    """
+    return registry.deserialize("regularizer", config, base=Regularizer, custom_objects=custom_objects)

@@ -17,10 +17,12 @@ from __future__ import annotations
 import bisect
 import math
 
+from nerve.engine import registry
+
 __all__ = [
     "ALL_SCHEDULES",
     "LearningRateSchedule", "ExponentialDecay", "StepDecay", "CosineDecay", "LinearWarmup",
-    "InverseTimeDecay", "PiecewiseConstantDecay", "serialize", "get",
+    "InverseTimeDecay", "PiecewiseConstantDecay", "serialize", "get", "deserialize",
 ]
 
 
@@ -272,6 +274,9 @@ ALL_SCHEDULES = {
 }
 
 
+registry.register_builtins("schedule", ALL_SCHEDULES.values())
+
+
 def serialize(schedule):
     """Return ``{"class_name": ..., "config": ...}`` for a schedule (JSON-serialisable).
 
@@ -284,7 +289,7 @@ def serialize(schedule):
             f"serialize() expected a LearningRateSchedule, got {type(schedule).__name__}; a plain function cannot "
             "be saved: subclass nerve.schedules.LearningRateSchedule and implement get_config()"
         )
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    return registry.serialize(schedule, "schedule")
 
 
 def get(identifier, custom_objects=None):
@@ -307,8 +312,14 @@ def get(identifier, custom_objects=None):
             "schedules.get() expected a LearningRateSchedule or a dict {'class_name': ..., 'config': ...}, "
             f"got {identifier!r}"
         )
-    registry = {**ALL_SCHEDULES, **(custom_objects or {})}
-    name = identifier["class_name"]
-    if name not in registry:
-        raise ValueError(f"unknown learning-rate schedule {name!r}; valid names: {', '.join(sorted(registry))}")
-    return registry[name].from_config(dict(identifier.get("config", {})))
+    return deserialize(identifier, custom_objects)
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild a learning-rate schedule from :func:`serialize` output; only built-in or registered classes (nothing is imported).
+
+    Example:
+        >>> deserialize({"class_name": "StepDecay", "config": {"initial_learning_rate": 0.1, "step_size": 5}}).step_size
+        5
+    """
+    return registry.deserialize("schedule", config, base=LearningRateSchedule, custom_objects=custom_objects)

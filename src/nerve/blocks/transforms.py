@@ -44,6 +44,7 @@ import math
 import numpy
 
 from nerve.engine.backend import get_array_module
+from nerve.engine import random
 
 __all__ = [
     "FILL_MODES", "INTERPOLATIONS", "affine_transform", "flip", "crop", "adjust_brightness", "adjust_contrast",
@@ -409,8 +410,6 @@ class Transform:
         """The generator this transform draws from."""
         if self._rng is not None:
             return self._rng
-        from nerve.engine import random
-
         return random.generator()
 
     def __call__(self, images):

@@ -176,23 +176,33 @@ def split_batch(xp, work, batch, elements):
 
 
 # ------------------------------------------------------------- CPU memory
+# Whether keep_freed_memory() has changed the C library's settings in this process. Importing
+# nerve changes nothing: the settings are process-wide, so only an explicit call applies them.
+_MEMORY = {"keep_freed": False}
+
+
 def keep_freed_memory(enable=True):
-    """Let glibc keep freed memory for reuse instead of handing it back to the OS (Linux only).
+    """Opt in: let glibc keep freed memory for reuse instead of handing it back to the OS (Linux only).
 
     A training step allocates and frees the same large arrays every time. By
     default glibc returns the freed top of its heap to the OS and serves
     arrays above a size threshold with fresh ``mmap`` pages, so every step
     page-faults its memory in again (about 1,800 page faults per LeNet-5 step
-    at batch 256, several milliseconds). nerve calls this once on import: arrays
-    up to 32 MiB then come from the heap and freed memory stays mapped, like a
-    PyTorch caching allocator; the process's peak memory does not grow.
-    Set the environment variable ``NERVE_KEEP_FREED_MEMORY=0`` before importing
-    nerve to leave the C library's settings alone. Returns True when applied.
+    at batch 256, several milliseconds). After this call arrays up to 32 MiB
+    come from the heap and freed memory stays mapped, like a PyTorch caching
+    allocator; the process's peak memory does not grow.
+
+    It changes the C library's allocator for the whole process (every
+    library in it, not only nerve) until the process ends, so nerve never
+    calls it by itself: importing nerve leaves the allocator alone. Call it
+    once, early, in a training script or a benchmark (the scripts in
+    ``benchmarks/`` do). ``enable=False`` does nothing. Returns True when the
+    settings were applied (glibc on Linux), False otherwise.
 
     Example:
         >>> from nerve import backend
-        >>> backend.keep_freed_memory() in (True, False)
-        True
+        >>> backend.keep_freed_memory(enable=False)  # the opt-in, declined: nothing changes
+        False
     """
     if not enable or not sys.platform.startswith("linux"):
         return False
@@ -206,8 +216,5 @@ def keep_freed_memory(enable=True):
     applied = mallopt(m_mmap_threshold, 32 << 20) == 1
     applied &= mallopt(m_trim_threshold, 1 << 30) == 1
     applied &= mallopt(m_top_pad, 64 << 20) == 1
+    _MEMORY["keep_freed"] = _MEMORY["keep_freed"] or bool(applied)
     return bool(applied)
-
-
-if os.environ.get("NERVE_KEEP_FREED_MEMORY", "1").strip() != "0":
-    keep_freed_memory()

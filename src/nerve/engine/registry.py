@@ -16,13 +16,15 @@ kind (a loss where a loss is expected) before calling its ``from_config``.
 Example:
     >>> import nerve
     >>> @register_serializable(package="demo")
-    ... class Scale(nerve.layers.Layer):
+    ... class RegistryDemoScale(nerve.layers.Layer):
     ...     def call(self, x):
     ...         return 2 * x
-    >>> get_registered_name(Scale)
-    'demo>Scale'
-    >>> lookup("layer", "demo>Scale") is Scale, lookup("layer", "Scale") is Scale
-    (True, True)
+    >>> get_registered_name(RegistryDemoScale)
+    'demo>RegistryDemoScale'
+    >>> lookup("layer", "demo>RegistryDemoScale") is RegistryDemoScale
+    True
+    >>> lookup("layer", "RegistryDemoScale") is RegistryDemoScale  # the bare name, while only one has it
+    True
     >>> lookup("loss", "os.system")
     Traceback (most recent call last):
     ...
@@ -35,7 +37,7 @@ import contextlib
 import threading
 
 __all__ = [
-    "KINDS", "UnknownObjectError", "register_builtin", "register_serializable", "register_keras_serializable",
+    "KINDS", "UnknownObjectError", "register_builtin", "register_builtins", "register_serializable", "register_keras_serializable",
     "get_registered_name", "get_registered_object", "custom_object_scope", "lookup", "builtin_names", "serialize",
     "deserialize",
 ]
@@ -60,17 +62,14 @@ class UnknownObjectError(ValueError):
 
 
 def _plural(kind):
-    return kind + "s"
+    return kind + ("es" if kind.endswith("s") else "s")
 
 
 def register_builtin(kind, *aliases):
     """Decorator for nerve's own classes and functions: known by their ``__name__`` and by ``aliases``.
 
     Example:
-        >>> @register_builtin("constraint", "example_constraint")
-        ... class ExampleConstraint:
-        ...     pass
-        >>> lookup("constraint", "example_constraint") is ExampleConstraint
+        >>> lookup("constraint", "max_norm") is lookup("constraint", "MaxNorm")
         True
     """
     if kind not in KINDS:
@@ -84,6 +83,20 @@ def register_builtin(kind, *aliases):
         return obj
 
     return wrap
+
+
+def register_builtins(kind, objects, aliases=None):
+    """Register nerve's own ``objects`` of ``kind`` by their ``__name__``, plus ``aliases`` ``{name: object}``.
+
+    Example:
+        >>> lookup("optimizer", "adamw").__name__, lookup("optimizer", "AdamW").__name__
+        ('AdamW', 'AdamW')
+    """
+    for obj in objects:
+        register_builtin(kind)(obj)
+    for name, obj in (aliases or {}).items():
+        _CANONICAL[kind].setdefault(id(obj), obj.__name__)
+        _BUILTINS[kind][name] = obj
 
 
 def register_serializable(package="Custom", name=None):

@@ -15,6 +15,8 @@ from nerve.engine import random as nerve_random
 from nerve.blocks import layers, losses, optimizers
 from nerve.training import datasets
 from nerve.training.models import Input, Sequential
+from nerve.tools.diagnostics.report import write_report
+from nerve.tools.tuning.cli import main_tune
 
 __all__ = [
     "quickstart", "main",
@@ -59,8 +61,6 @@ def quickstart(epochs=10, batch_size=64, output="digits_mlp.nerve", seed=0, verb
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["tune"]:  # its own parser and options; imported only when used (needs nerve[tune])
-        from nerve.tools.tuning.cli import main_tune
-
         return main_tune(argv[1:])
     parser = argparse.ArgumentParser(prog="nerve", description="nerve: a readable deep-learning framework on NumPy")
     sub = parser.add_subparsers(dest="command")
@@ -75,8 +75,6 @@ def main(argv=None):
     r.add_argument("--output", "-o", default=None, help="where to write the page (default RUN_DIR/report.html)")
     args = parser.parse_args(argv)
     if args.command == "report":  # imported only when used
-        from nerve.tools.diagnostics.report import write_report
-
         print(f"report written to {write_report(args.run_dir, args.output)}")
         return 0
     if args.command == "quickstart":

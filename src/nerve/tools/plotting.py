@@ -29,6 +29,8 @@ import numpy
 
 from nerve.engine.tensor import Tensor
 from nerve.training.lr_finder import plot_lr_finder
+from nerve.blocks import activations
+from nerve.tools.diagnostics._model import activation_kind, confusion_matrix, layer_outputs, walk_layers
 
 __all__ = [
     "EXTRA_HINT",
@@ -142,8 +144,6 @@ def plot_activations(names=("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gel
         >>> [line.get_label() for line in fig.axes[0].get_lines()][:2]
         ['sigmoid(x)', "sigmoid'(x)"]
     """
-    from nerve.blocks import activations
-
     fig, axes = _grid(len(names), ncols=min(ncols, len(names)), size=2.8)
     grid = numpy.linspace(x_range[0], x_range[1], 401)
     for ax, name in zip(axes, names):
@@ -197,8 +197,6 @@ def plot_activation_histograms(model, x, bins=50, layers=None):
         >>> [ax.get_title() for ax in plot_activation_histograms(m, np.ones((10, 3))).axes]
         ['h (tanh)']
     """
-    from nerve.tools.diagnostics._model import activation_kind, layer_outputs, walk_layers
-
     kinds = {path: activation_kind(layer) for path, layer in walk_layers(model)}
     outputs = layer_outputs(model, x, layers=layers)
     if not outputs:
@@ -288,8 +286,6 @@ def plot_feature_maps(model, x, layer, max_maps=16):
         >>> len(plot_feature_maps(m, np.ones((8, 8, 1)), "conv").axes)
         4
     """
-    from nerve.tools.diagnostics._model import layer_outputs
-
     name = layer if isinstance(layer, str) else layer.name
     x = _array(x)
     if x.ndim == len(getattr(model, "build_input_shape", None) or (None,) * (x.ndim + 1)) - 1:
@@ -321,8 +317,6 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, normalize=False, ax=
         >>> fig.axes[0].get_xlabel()
         'predicted class'
     """
-    from nerve.tools.diagnostics.report import confusion_matrix
-
     matrix = confusion_matrix(y_true, y_pred)
     k = matrix.shape[0]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]

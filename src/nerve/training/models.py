@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy
 
-from nerve.blocks.layers.base import Layer, get_registered, register, unique_name
+from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, get_registered, builtin_layer, unique_name
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
 from nerve.training.trainer import Trainer
 from nerve.engine.nest import flatten as _flatten, map_structure as _map
@@ -54,7 +54,7 @@ def _graph_nodes(outputs):
 
 
 # -------------------------------------------------------------------- Model
-@register
+@builtin_layer
 class Model(Trainer, Layer):
     """A trainable network: functional (``Model(inputs, outputs)``) or subclassed (define ``call``).
 
@@ -345,7 +345,7 @@ def _map_refs(structure, fn):
     return structure
 
 
-@register
+@builtin_layer
 class Sequential(Model):
     """A plain stack of layers, each feeding the next.
 
@@ -454,5 +454,5 @@ class Sequential(Model):
         if config.get("input_shape") is not None:
             model.add(Input(tuple(config["input_shape"]), dtype=config.get("input_dtype", "float32")))
         for entry in config["layers"]:
-            model.add(get_registered(entry["class_name"]).from_config(entry["config"]))
+            model.add(deserialize_layer(entry))
         return model

@@ -34,7 +34,16 @@ import zipfile
 
 import numpy
 
+from nerve.blocks import losses, optimizers
+from nerve.blocks.layers.base import deserialize as deserialize_layer, serialize as serialize_layer
+from nerve.engine import random as nerve_random
+from nerve.engine import registry
+from nerve.engine.registry import (UnknownObjectError, custom_object_scope, get_registered_name,
+                                   get_registered_object, register_keras_serializable, register_serializable)
+
 __all__ = [
+    "UnknownObjectError", "custom_object_scope", "get_registered_name", "get_registered_object",
+    "register_keras_serializable", "register_serializable",
     "FORMAT", "VERSION",
     "CorruptFileError", "atomic_write", "save_weights", "load_weights", "save_model", "load_model",
 ]
@@ -176,8 +185,6 @@ def load_weights(model, path):
 def _compile_config(model):
     if not getattr(model, "_compiled", False):
         return None
-    from nerve.blocks import losses
-    from nerve.blocks import optimizers
 
     def loss_config(spec):
         if isinstance(spec, str):
@@ -187,7 +194,7 @@ def _compile_config(model):
         if isinstance(spec, dict):
             return {k: loss_config(v) for k, v in spec.items()}
         if hasattr(spec, "get_config"):
-            return {"class_name": type(spec).__name__, "config": spec.get_config()}
+            return losses.serialize(spec)
         return None
 
     loss = loss_config(model._loss_spec)
@@ -223,10 +230,8 @@ def save_model(model, path, include_optimizer=True, epoch=None):
         >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
         >>> save_model(m, os.path.join(tempfile.mkdtemp(), "m.nerve"))
     """
-    from nerve.engine import random as nerve_random
-
     try:
-        architecture = {"class_name": type(model).__name__, "config": model.get_config()}
+        architecture = serialize_layer(model)
     except NotImplementedError as error:
         raise ValueError(str(error)) from None
     config = {
@@ -298,13 +303,24 @@ def _read_config(archive, path):
     return config
 
 
-def load_model(path, compile=True, restore_random_state=True):  # noqa: A002 - Keras name
+def load_model(path, custom_objects=None, compile=True, restore_random_state=True, safe_mode=True):  # noqa: A002
     """Load a model saved with ``model.save``: architecture, weights, compile settings, optimizer state.
+
+    The file is data: every class or function it names is looked up in nerve's registry (built-ins,
+    classes registered with :func:`register_serializable`, and ``custom_objects``), never imported.
+    An unknown name raises :class:`UnknownObjectError` saying how to register it.
 
     When the file is a checkpoint (written by ``ModelCheckpoint``) and
     ``restore_random_state`` is True, nerve's random generator is set back to
     its state at that epoch, so ``fit(..., initial_epoch=...)`` continues the
     run exactly. ``model.initial_epoch`` holds the checkpoint's epoch (0 otherwise).
+
+    Args:
+        path: the model file.
+        custom_objects: ``{name: class or function}`` for your own layers, losses... not registered globally.
+        compile: restore the compile settings and the optimizer state.
+        restore_random_state: for checkpoints, set nerve's random generator back to the saved state.
+        safe_mode: accepted for Keras compatibility; loading is always safe (nothing in a file runs).
 
     Example:
         >>> import os, tempfile, nerve
@@ -314,22 +330,29 @@ def load_model(path, compile=True, restore_random_state=True):  # noqa: A002 - K
         >>> type(load_model(p)).__name__
         'Sequential'
     """
-    from nerve.engine import random as nerve_random
-    from nerve.blocks.layers.base import get_registered
-
     path = os.fspath(path)
     archive = _open_archive(path, _read(path))
     config = _read_config(archive, path)
-    architecture = config["model"]
-    model = get_registered(architecture["class_name"]).from_config(architecture["config"])
+    with registry.custom_object_scope(custom_objects):
+        try:
+            return _build_from_config(archive, config, path, compile, restore_random_state)
+        except (registry.UnknownObjectError, CorruptFileError):
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as error:
+            raise CorruptFileError(f"cannot load '{path}': its configuration does not describe a valid model "
+                                   f"({type(error).__name__}: {str(error)[:300]})") from error
+
+
+def _build_from_config(archive, config, path, compile, restore_random_state):  # noqa: A002
+    architecture = config.get("model")
+    if not isinstance(architecture, dict):
+        raise CorruptFileError(f"cannot load '{path}': config.json has no model architecture")
+    model = deserialize_layer(architecture)
     _ensure_built(model, config.get("build_input_shape"))
     _assign_weights(model, _safetensors_load(_member(archive, "model.safetensors", path), path), path)
     compile_config = config.get("compile")
     if compile and compile_config:
-        from nerve.blocks import losses
-        from nerve.blocks import optimizers
-
-        loss = _rebuild_loss(compile_config["loss"], losses)
+        loss = _rebuild_loss(compile_config["loss"])
         model.compile(optimizer=optimizers.deserialize(compile_config["optimizer"]), loss=loss,
                       metrics=compile_config.get("metrics"), loss_weights=compile_config.get("loss_weights"))
         if "optimizer_state" in config:
@@ -345,9 +368,11 @@ def load_model(path, compile=True, restore_random_state=True):  # noqa: A002 - K
     return model
 
 
-def _rebuild_loss(spec, losses):
+def _rebuild_loss(spec):
     if isinstance(spec, list):
-        return [_rebuild_loss(s, losses) for s in spec]
+        return [_rebuild_loss(s) for s in spec]
     if isinstance(spec, dict) and "class_name" not in spec:
-        return {k: _rebuild_loss(v, losses) for k, v in spec.items()}
+        return {k: _rebuild_loss(v) for k, v in spec.items()}
+    if isinstance(spec, dict):
+        return losses.deserialize(spec)
     return losses.get(spec)

@@ -8,7 +8,7 @@ Example:
 """
 
 from nerve.blocks.layers import augmentation, convolutional, recurrent
-from nerve.blocks.layers.base import Layer, register, get_registered, reset_names
+from nerve.blocks.layers.base import Layer, deserialize, get_registered, register, reset_names, serialize
 from nerve.blocks.layers.core import (
     Activation, Add, Average, BatchNormalization, Concatenate, Dense, Dropout, Flatten, Input, InputLayer, Lambda,
     Maximum, Maxout, Multiply, Reshape, Subtract,
@@ -18,7 +18,7 @@ from nerve.blocks.layers.augmentation import *  # noqa: F401,F403
 from nerve.blocks.layers.recurrent import *  # noqa: F401,F403
 
 __all__ = [
-    "Layer", "register", "get_registered", "reset_names",
+    "Layer", "register", "get_registered", "reset_names", "serialize", "deserialize",
     "Activation", "Add", "Average", "BatchNormalization", "Concatenate", "Dense", "Dropout", "Flatten", "Input",
     "InputLayer", "Lambda", "Maximum", "Maxout", "Multiply", "Reshape", "Subtract",
 ] + convolutional.__all__ + augmentation.__all__ + recurrent.__all__

@@ -27,7 +27,7 @@ from __future__ import annotations
 from nerve.engine import ops
 
 from nerve.blocks import transforms
-from nerve.blocks.layers.base import Layer, register
+from nerve.blocks.layers.base import Layer, builtin_layer
 from nerve.engine.tensor import Function
 
 __all__ = [
@@ -106,7 +106,7 @@ def _image_shape(shape):
     return tuple(shape) + (1,) if len(shape) == 3 else tuple(shape)
 
 
-@register
+@builtin_layer
 class RandomFlip(_Augmentation):
     """Flip each image left-right and/or upside down with probability 1/2 (training only).
 
@@ -125,7 +125,7 @@ class RandomFlip(_Augmentation):
         super().__init__(transforms.RandomFlip(mode=mode, seed=seed), **kwargs)
 
 
-@register
+@builtin_layer
 class RandomTranslation(_Augmentation):
     """Shift each image by a random fraction of its height and width (training only).
 
@@ -151,7 +151,7 @@ class RandomTranslation(_Augmentation):
                                                       fill_value=fill_value), **kwargs)
 
 
-@register
+@builtin_layer
 class RandomRotation(_Augmentation):
     """Rotate each image about its centre by a random fraction of a full turn (training only).
 
@@ -174,7 +174,7 @@ class RandomRotation(_Augmentation):
                                                    seed=seed, fill_value=fill_value), **kwargs)
 
 
-@register
+@builtin_layer
 class RandomZoom(_Augmentation):
     """Zoom each image in or out about its centre by a random amount (training only).
 
@@ -200,7 +200,7 @@ class RandomZoom(_Augmentation):
                          **kwargs)
 
 
-@register
+@builtin_layer
 class RandomCrop(_Augmentation):
     """Cut a random ``height`` x ``width`` window out of each image in training, the centre one otherwise.
 
@@ -222,7 +222,7 @@ class RandomCrop(_Augmentation):
         super().__init__(transforms.RandomCrop(height, width, padding=padding, seed=seed), **kwargs)
 
 
-@register
+@builtin_layer
 class GaussianNoise(_Augmentation):
     """Add zero-mean Gaussian noise of standard deviation ``stddev`` (training only), a regulariser.
 
@@ -247,7 +247,7 @@ class GaussianNoise(_Augmentation):
         return Augment.apply(inputs, transform=self.transform, params=self.transform.sample(inputs.shape))
 
 
-@register
+@builtin_layer
 class RandomBrightness(_Augmentation):
     """Add a random offset to each image, then clip to ``value_range`` (training only).
 
@@ -269,7 +269,7 @@ class RandomBrightness(_Augmentation):
         super().__init__(transforms.RandomBrightness(factor, value_range=value_range, seed=seed), **kwargs)
 
 
-@register
+@builtin_layer
 class RandomContrast(_Augmentation):
     """Scale each image's contrast by a random factor in ``[1 - lower, 1 + upper]``, then clip (training only).
 

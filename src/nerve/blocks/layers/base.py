@@ -33,19 +33,20 @@ from nerve.blocks import initializers
 
 from nerve.blocks import regularizers
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor
+from nerve.engine import registry
 from nerve.engine.backend import get_array_module
 from nerve.blocks.layers.symbolic import SymbolicTensor, call_symbolic
 
-# Registry of serialisable classes (layers, models), filled by @register.
-_REGISTRY = {}
 _NAME_COUNTS = {}
 
 
-def register(cls=None, *, name=None):
-    """Class decorator that makes a layer loadable from a saved model file.
+def register(cls=None, *, name=None, package=None):
+    """Class decorator that makes a layer (or model) class loadable from a saved model file.
 
-    Loading looks classes up in this registry by name and never executes code
-    from the file, so a custom layer must be registered before ``load_model``.
+    Loading looks classes up by name in nerve's one registry (:mod:`nerve.engine.registry`) and never
+    imports or executes code from the file, so a custom layer must be registered before ``load_model``
+    (or passed in ``custom_objects=``). Same as ``nerve.saving.register_serializable(package=None)``;
+    give ``package=`` to save the class as ``"package>Name"``.
 
     Example:
         >>> from nerve import layers
@@ -57,28 +58,46 @@ def register(cls=None, *, name=None):
         True
     """
 
-    def wrap(c):
-        _REGISTRY[name or c.__name__] = c
-        return c
-
+    wrap = registry.register_serializable(package=package, name=name)
     return wrap(cls) if cls is not None else wrap
 
 
+#: The decorator of nerve's own layer classes (users register theirs with :func:`register`).
+builtin_layer = registry.register_builtin("layer")
+
+
 def get_registered(name):
-    """Return the registered class called ``name`` or raise a clear error.
+    """Return the layer class called ``name`` (built in, registered or in a ``custom_objects`` scope).
 
     Example:
         >>> get_registered("Dense").__name__
         'Dense'
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown layer class '{name}': it is not registered. Built-in layers are always known; for a custom "
-            f"layer, import its module and decorate the class with @nerve.layers.register before loading. "
-            f"Registered classes: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+    cls = registry.lookup("layer", name)
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise registry.UnknownObjectError(f"{name!r} does not name a layer class")
+    return cls
+
+
+def serialize(layer):
+    """``{"class_name": registered name, "config": layer.get_config()}`` for a layer.
+
+    Example:
+        >>> from nerve import layers
+        >>> serialize(layers.Dense(2, name="d"))["class_name"]
+        'Dense'
+    """
+    return registry.serialize(layer, "layer")
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild a layer from :func:`serialize` output; only built-in or registered classes (nothing is imported).
+
+    Example:
+        >>> deserialize({"class_name": "Dense", "config": {"units": 3}}).units
+        3
+    """
+    return registry.deserialize("layer", config, base=Layer, custom_objects=custom_objects)
 
 
 def _snake(name):

@@ -30,7 +30,7 @@ from nerve.blocks import initializers
 from nerve.engine import ops
 
 from nerve.blocks import regularizers
-from nerve.blocks.layers.base import Layer, register
+from nerve.blocks.layers.base import Layer, builtin_layer
 from nerve.blocks.layers.core import _serialize
 from nerve.engine.ops import conv as conv_ops
 
@@ -140,7 +140,7 @@ class _Conv(Layer):
         }
 
 
-@register
+@builtin_layer
 class Conv2D(_Conv):
     """2-D convolution over ``(batch, height, width, channels)`` images.
 
@@ -175,7 +175,7 @@ class Conv2D(_Conv):
         return self.activation(out)
 
 
-@register
+@builtin_layer
 class Conv1D(_Conv):
     """1-D convolution over ``(batch, steps, channels)`` sequences; ``padding`` may also be ``"causal"``.
 
@@ -195,7 +195,7 @@ class Conv1D(_Conv):
         return self.activation(out)
 
 
-@register
+@builtin_layer
 class Conv2DTranspose(_Conv):
     """Transposed 2-D convolution (sometimes called deconvolution): learnable upsampling for decoders.
 
@@ -252,7 +252,7 @@ class _Pool(Layer):
                 "padding": self.padding}
 
 
-@register
+@builtin_layer
 class MaxPooling2D(_Pool):
     """Maximum over ``pool_size`` windows of ``(batch, height, width, channels)`` images.
 
@@ -268,7 +268,7 @@ class MaxPooling2D(_Pool):
     pool = staticmethod(ops.max_pool2d)
 
 
-@register
+@builtin_layer
 class AveragePooling2D(_Pool):
     """Mean over ``pool_size`` windows of images (``"same"`` padding averages only real pixels).
 
@@ -282,7 +282,7 @@ class AveragePooling2D(_Pool):
     pool = staticmethod(ops.avg_pool2d)
 
 
-@register
+@builtin_layer
 class MaxPooling1D(_Pool):
     """Maximum over windows of ``(batch, steps, channels)`` sequences.
 
@@ -296,7 +296,7 @@ class MaxPooling1D(_Pool):
     pool = staticmethod(ops.max_pool1d)
 
 
-@register
+@builtin_layer
 class AveragePooling1D(_Pool):
     """Mean over windows of ``(batch, steps, channels)`` sequences.
 
@@ -324,7 +324,7 @@ class _GlobalPool(Layer):
         return {**super().get_config(), "keepdims": self.keepdims}
 
 
-@register
+@builtin_layer
 class GlobalAveragePooling2D(_GlobalPool):
     """Mean over height and width: ``(batch, h, w, c)`` -> ``(batch, c)`` (ResNet's head).
 
@@ -338,7 +338,7 @@ class GlobalAveragePooling2D(_GlobalPool):
         return ops.global_avg_pool(inputs, self.keepdims)
 
 
-@register
+@builtin_layer
 class GlobalMaxPooling2D(_GlobalPool):
     """Maximum over height and width: ``(batch, h, w, c)`` -> ``(batch, c)``.
 
@@ -352,7 +352,7 @@ class GlobalMaxPooling2D(_GlobalPool):
         return ops.global_max_pool(inputs, self.keepdims)
 
 
-@register
+@builtin_layer
 class GlobalAveragePooling1D(_GlobalPool):
     """Mean over steps: ``(batch, steps, c)`` -> ``(batch, c)``.
 
@@ -368,7 +368,7 @@ class GlobalAveragePooling1D(_GlobalPool):
         return ops.global_avg_pool(inputs, self.keepdims)
 
 
-@register
+@builtin_layer
 class GlobalMaxPooling1D(_GlobalPool):
     """Maximum over steps: ``(batch, steps, c)`` -> ``(batch, c)``.
 
@@ -385,7 +385,7 @@ class GlobalMaxPooling1D(_GlobalPool):
 
 
 # --------------------------------------------------- resizing and padding
-@register
+@builtin_layer
 class UpSampling2D(Layer):
     """Repeat rows and columns ``size`` times (nearest neighbour), e.g. in a decoder.
 
@@ -412,7 +412,7 @@ class UpSampling2D(Layer):
         return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
 
 
-@register
+@builtin_layer
 class ZeroPadding2D(Layer):
     """Add rows and columns of zeros around images.
 

@@ -22,9 +22,10 @@ from nerve.blocks import initializers
 from nerve.engine import ops
 
 from nerve.blocks import regularizers
-from nerve.blocks.layers.base import Layer, register, unique_name
+from nerve.blocks.layers.base import Layer, builtin_layer, unique_name
 from nerve.blocks.layers.symbolic import Node, SymbolicTensor
 from nerve.engine.tensor import Tensor, is_grad_enabled
+from nerve.engine import random
 
 
 def _serialize(obj):
@@ -36,7 +37,7 @@ def _serialize(obj):
     return activations.serialize(obj)
 
 
-@register
+@builtin_layer
 class Dense(Layer):
     """Fully connected layer: ``activation(inputs @ kernel + bias)`` over the last axis.
 
@@ -100,7 +101,7 @@ class Dense(Layer):
         }
 
 
-@register
+@builtin_layer
 class Activation(Layer):
     """Apply an activation function by name or callable.
 
@@ -121,7 +122,7 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
-@register
+@builtin_layer
 class Dropout(Layer):
     """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the rest by 1/(1-rate).
 
@@ -146,8 +147,6 @@ class Dropout(Layer):
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
             return inputs
-        from nerve.engine import random
-
         rng = self._rng or random.generator()
         shape = inputs.shape if self.noise_shape is None else tuple(
             n if n is not None else inputs.shape[i] for i, n in enumerate(self.noise_shape))
@@ -161,7 +160,7 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
 
 
-@register
+@builtin_layer
 class BatchNormalization(Layer):
     """Batch normalisation over the last axis (features of a Dense layer or channels of an image).
 
@@ -226,7 +225,7 @@ class BatchNormalization(Layer):
         }
 
 
-@register
+@builtin_layer
 class Flatten(Layer):
     """Flatten every axis but the batch axis.
 
@@ -243,7 +242,7 @@ class Flatten(Layer):
         return False
 
 
-@register
+@builtin_layer
 class Reshape(Layer):
     """Reshape each sample to ``target_shape`` (the batch axis is kept; -1 allowed once).
 
@@ -271,7 +270,7 @@ class Reshape(Layer):
         return {**super().get_config(), "target_shape": list(self.target_shape)}
 
 
-@register
+@builtin_layer
 class Maxout(Layer):
     """Maxout unit: ``units`` outputs, each the maximum of ``pieces`` linear functions of the input.
 
@@ -335,7 +334,7 @@ class _Merge(Layer):
         return out
 
 
-@register
+@builtin_layer
 class Add(_Merge):
     """Elementwise sum of a list of tensors (skip connections).
 
@@ -349,7 +348,7 @@ class Add(_Merge):
         return a + b
 
 
-@register
+@builtin_layer
 class Subtract(_Merge):
     """Difference of exactly two tensors.
 
@@ -363,7 +362,7 @@ class Subtract(_Merge):
         return a - b
 
 
-@register
+@builtin_layer
 class Multiply(_Merge):
     """Elementwise product of a list of tensors.
 
@@ -377,7 +376,7 @@ class Multiply(_Merge):
         return a * b
 
 
-@register
+@builtin_layer
 class Average(_Merge):
     """Elementwise mean of a list of tensors.
 
@@ -394,7 +393,7 @@ class Average(_Merge):
         return out / n
 
 
-@register
+@builtin_layer
 class Maximum(_Merge):
     """Elementwise maximum of a list of tensors.
 
@@ -408,7 +407,7 @@ class Maximum(_Merge):
         return ops.maximum(a, b)
 
 
-@register
+@builtin_layer
 class Concatenate(Layer):
     """Concatenate a list of tensors along ``axis`` (the last by default).
 
@@ -437,7 +436,7 @@ class Concatenate(Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
-@register
+@builtin_layer
 class Lambda(Layer):
     """Wrap a function of tensors as a layer (not saved with the model: the function is code).
 
@@ -461,9 +460,16 @@ class Lambda(Layer):
         )
 
 
-@register
+@builtin_layer
 class InputLayer(Layer):
-    """The layer behind :func:`Input`: passes its input through."""
+    """The layer behind :func:`Input`: passes its input through.
+
+    Example:
+        >>> import nerve
+        >>> x = nerve.Input(shape=(3,), name="features")
+        >>> type(x.node.layer).__name__, x.node.layer.shape
+        ('InputLayer', (3,))
+    """
 
     accepts_integer_input = True
 

@@ -46,9 +46,10 @@ from nerve.engine import ops
 
 from nerve.blocks import regularizers
 from nerve.engine.backend import get_array_module
-from nerve.blocks.layers.base import Layer, get_registered, register, unique_name
+from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, get_registered, builtin_layer, unique_name
 from nerve.blocks.layers.core import _serialize
 from nerve.engine.tensor import Tensor
+from nerve.engine import random
 
 __all__ = [
     "GRU",
@@ -169,14 +170,12 @@ def _reverse_time(x):
 
 def _dropout_scale(rate, shape, dtype, xp):
     """Inverted-dropout multipliers (0 or 1/(1-rate)) of ``shape``, drawn from nerve's generator."""
-    from nerve.engine import random
-
     keep = random.generator().random(shape) >= rate
     return xp.asarray(keep, dtype=dtype) * dtype.type(1.0 / (1.0 - rate))
 
 
 # ------------------------------------------------------------------ Embedding
-@register
+@builtin_layer
 class Embedding(Layer):
     """Turn integer ids ``(batch, time)`` into dense vectors ``(batch, time, output_dim)`` by table lookup.
 
@@ -268,7 +267,7 @@ class Embedding(Layer):
 
 
 # -------------------------------------------------------------------- Masking
-@register
+@builtin_layer
 class Masking(Layer):
     """Mark time steps whose features all equal ``mask_value`` as padding (zeroed, and skipped by recurrent layers).
 
@@ -454,7 +453,7 @@ class _Recurrent(Layer):
         }
 
 
-@register
+@builtin_layer
 class SimpleRNN(_Recurrent):
     """Fully connected recurrent layer: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
 
@@ -494,7 +493,7 @@ class SimpleRNN(_Recurrent):
                               **self._common(mask, recurrent_mask))
 
 
-@register
+@builtin_layer
 class LSTM(_Recurrent):
     """Long short-term memory layer (Hochreiter & Schmidhuber, 1997), Keras semantics.
 
@@ -550,7 +549,7 @@ class LSTM(_Recurrent):
                 "unit_forget_bias": self.unit_forget_bias}
 
 
-@register
+@builtin_layer
 class GRU(_Recurrent):
     """Gated recurrent unit layer (Cho et al., 2014), Keras semantics.
 
@@ -605,7 +604,7 @@ def _layer_from(spec):
     if isinstance(spec, Layer):
         return spec
     if isinstance(spec, dict) and "class_name" in spec:
-        return get_registered(spec["class_name"]).from_config(spec.get("config") or {})
+        return deserialize_layer(spec)
     raise TypeError(f"expected a Layer or a layer config dict, got {type(spec).__name__}")
 
 
@@ -616,7 +615,7 @@ def _layer_spec(layer, **overrides):
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-@register
+@builtin_layer
 class Bidirectional(Layer):
     """Run a recurrent layer forwards and a copy backwards over the sequence, and merge their outputs.
 
@@ -727,7 +726,7 @@ class Bidirectional(Layer):
         return config
 
 
-@register
+@builtin_layer
 class TimeDistributed(Layer):
     """Apply a layer to every time step: ``(batch, time, ...)`` -> ``(batch, time, ...)``, one set of weights.
 

@@ -27,6 +27,7 @@ import numpy
 
 from nerve.engine.backend import get_array_module
 from nerve.engine.tensor import DEFAULT_FLOAT, Function, Tensor, _lift
+from nerve.engine.tensor import tensor
 
 
 __all__ = [
@@ -178,8 +179,6 @@ def _as_tensor(value, like=None):
         return value
     if like is not None:
         return _lift(value, like)
-    from nerve.engine.tensor import tensor
-
     return tensor(value)
 
 

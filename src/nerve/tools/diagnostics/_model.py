@@ -203,3 +203,30 @@ def layer_outputs(model, x, layers=None, training=False):
         else:
             out[path] = arrays[0]
     return out
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None):
+    """Counts ``matrix[true, predicted]``; ``y_pred`` may be class ids, scores (arg-max) or probabilities (>0.5).
+
+    Example:
+        >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2]).tolist()
+        [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    """
+    y_true = _labels(y_true)
+    y_pred = _labels(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"confusion_matrix: {y_true.shape[0]} true labels but {y_pred.shape[0]} predictions")
+    k = int(num_classes or max(int(y_true.max(initial=0)), int(y_pred.max(initial=0))) + 1)
+    matrix = numpy.zeros((k, k), dtype=numpy.int64)
+    numpy.add.at(matrix, (y_true, y_pred), 1)
+    return matrix
+
+
+def _labels(values):
+    values = numpy.asarray(values)
+    if values.ndim == 2 and values.shape[1] > 1:
+        return values.argmax(axis=1).astype(numpy.int64)
+    values = values.reshape(-1)
+    if values.dtype.kind == "f" and not numpy.all(values == numpy.round(values)):
+        return (values > 0.5).astype(numpy.int64)
+    return values.astype(numpy.int64)

@@ -25,6 +25,8 @@ import numpy
 
 from nerve.blocks.layers.base import Layer
 from nerve.engine.tensor import Tensor
+from nerve.engine.nest import flatten as _flatten
+from nerve.engine.tensor import enable_grad
 
 DETAILS = ("layers", "ops")
 FORMATS = ("dot", "svg", "png", "pdf")
@@ -113,8 +115,6 @@ def _model_dot(model, rankdir):
                 shapes = [s.shape for s in node.outputs]
                 label = _layer_label(node.layer, shapes[0] if len(shapes) == 1 else ", ".join(map(_shape, shapes)))
                 lines.append(f"  {ids[id(node)]} [label={_quote(label)}, {layer_style}];")
-        from nerve.training.models import _flatten
-
         for node in model._nodes:
             if node.inputs is not None:
                 for s in _flatten(node.inputs):
@@ -181,8 +181,6 @@ def to_dot(tensor_or_model, detail="layers", example=None, rankdir=None, max_nod
     is_container = getattr(model, "_functional", False) or hasattr(model, "_input")
     if detail == "layers" and is_container:
         return _model_dot(model, rankdir or "TB")
-    from nerve.engine.tensor import enable_grad
-
     x = _example_input(model, example)
     with enable_grad():
         out = model(x, training=False)

@@ -40,37 +40,13 @@ import os
 import numpy
 
 from nerve.training.callbacks import Callback
-from nerve.tools.diagnostics._model import as_array, num_samples, take
+from nerve.tools.diagnostics._model import _labels, as_array, confusion_matrix, num_samples, take
 from nerve.tools.diagnostics.findings import Finding, jsonable
 from nerve.tools.diagnostics.fit import diagnose_history
 from nerve.tools.diagnostics.health import HealthMonitor
-
-
-def confusion_matrix(y_true, y_pred, num_classes=None):
-    """Counts ``matrix[true, predicted]``; ``y_pred`` may be class ids, scores (arg-max) or probabilities (>0.5).
-
-    Example:
-        >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2]).tolist()
-        [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
-    """
-    y_true = _labels(y_true)
-    y_pred = _labels(y_pred)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"confusion_matrix: {y_true.shape[0]} true labels but {y_pred.shape[0]} predictions")
-    k = int(num_classes or max(int(y_true.max(initial=0)), int(y_pred.max(initial=0))) + 1)
-    matrix = numpy.zeros((k, k), dtype=numpy.int64)
-    numpy.add.at(matrix, (y_true, y_pred), 1)
-    return matrix
-
-
-def _labels(values):
-    values = numpy.asarray(values)
-    if values.ndim == 2 and values.shape[1] > 1:
-        return values.argmax(axis=1).astype(numpy.int64)
-    values = values.reshape(-1)
-    if values.dtype.kind == "f" and not numpy.all(values == numpy.round(values)):
-        return (values > 0.5).astype(numpy.int64)
-    return values.astype(numpy.int64)
+from nerve.tools.diagnostics.explain import feature_attributions, saliency
+from nerve.training.lr_finder import LRFinderResult
+from nerve.tools import plotting
 
 
 def _write_json(path, data):
@@ -224,8 +200,6 @@ class RunRecorder(Callback):
         _write_json(self._path("lr_finder.json"), result.to_dict())
 
     def _record_predictions(self):
-        from nerve.tools.diagnostics.explain import feature_attributions, saliency
-
         x, y = self.validation_data
         kind = _classifier_kind(self.model)
         outputs = self.model.predict(x, batch_size=256)
@@ -330,8 +304,6 @@ class _Pictures:
 
     def __init__(self):
         try:
-            from nerve.tools import plotting
-
             plotting._matplotlib()
             self.plotting = plotting
             self.missing = None
@@ -462,8 +434,6 @@ def _lr_section(run, pictures):
     data = run["lr_finder"]
     if not data:
         return ""
-    from nerve.training.lr_finder import LRFinderResult
-
     result = LRFinderResult(data["lrs"], [float(v) for v in data["losses"]], [float(v) for v in data["raw_losses"]],
                             method=data.get("method", "min/10"))
     text = (f"<p>Suggested learning rate {result.suggestion:.3g} (minimum of the loss at {result.min_loss_lr:.3g}, "

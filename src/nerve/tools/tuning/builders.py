@@ -13,6 +13,7 @@ Example:
 """
 
 from __future__ import annotations
+from nerve.blocks import layers, losses, optimizers, regularizers, schedules
 from nerve.training.models import Input, Sequential
 
 KNOWN = {
@@ -41,9 +42,6 @@ def _check_keys(params):
 
 
 def _optimizer(params):
-    from nerve.blocks import optimizers
-    from nerve.blocks import schedules
-
     name = str(params.get("optimizer", "adam")).lower()
     classes = {"adam": optimizers.Adam, "sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop, "adamw": optimizers.AdamW}
     if name not in classes:
@@ -73,8 +71,6 @@ def build_mlp(params, input_shape, num_classes, loss=None, metrics=("accuracy",)
         >>> [layer.units for layer in m.layers if hasattr(layer, "units")]
         [8, 3]
     """
-    from nerve.blocks import layers
-    from nerve.blocks import regularizers
 
     params = dict(params)
     _check_keys(params)

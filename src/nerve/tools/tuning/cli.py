@@ -52,6 +52,9 @@ import json
 import os
 import sys
 from nerve.training import data, datasets
+from nerve.tools.tuning.builders import build_mlp
+from nerve.tools.tuning.search import Tuner
+from nerve.tools.tuning.space import SearchSpace
 
 SECTIONS = {
     "study": {"name", "storage", "strategy", "n_trials", "n_jobs", "objective", "direction", "pruner", "seed",
@@ -165,8 +168,6 @@ def load_data(data_spec, folder):
 
 
 def _builder(model_spec, folder, x, y):
-    from nerve.tools.tuning.builders import build_mlp
-
     build = model_spec.get("build", "mlp")
     if build == "mlp":
         if y.ndim != 1 or y.dtype.kind not in "iu":
@@ -186,9 +187,6 @@ def _resolve(path):
 
 def build_tuner(spec, spec_path, storage=None, study_name=None):
     """The :class:`~nerve.tuning.Tuner`, data and run options for a loaded spec (used by :func:`main_tune`)."""
-    from nerve.tools.tuning.search import Tuner
-    from nerve.tools.tuning.space import SearchSpace
-
     folder = os.path.dirname(os.path.abspath(spec_path))
     study = dict(spec.get("study", {}))
     space = SearchSpace.from_dict(spec["space"])  # errors in the space come before loading any data
