@@ -823,8 +823,13 @@ def get(identifier, loss=None, output_shape=None):
             return _resolve_accuracy(key, loss, output_shape)
         key = _ALIASES.get(key, key)
         if key not in _CLASSES:
+            found = registry.get_registered_object(identifier, kind="metric")
+            if isinstance(found, type) and issubclass(found, Metric):
+                return found()
             valid = sorted([*_ACCURACY_NAMES, *_CLASSES, *_ALIASES])
-            raise ValueError(f"unknown metric {identifier!r}; valid names are {valid}")
+            raise registry.UnknownObjectError(
+                f"unknown metric {identifier!r}; valid names are {valid}, or a class registered with "
+                "@nerve.saving.register_serializable")
         return _CLASSES[key]()
     if callable(identifier):
         return MeanMetricWrapper(identifier)

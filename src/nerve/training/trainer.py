@@ -148,6 +148,9 @@ class Trainer:
         self.optimizer = optimizers_module.get(optimizer)
         for spec in _leaves(loss):  # unknown loss names fail here, not at the first batch
             losses_module.get(spec)
+        for spec in _leaves(metrics or []):  # unknown metric names too
+            if isinstance(spec, str):
+                metrics_module.get(spec)
         self._loss_spec = loss
         self._metric_spec = metrics or []
         self._loss_weights = loss_weights
