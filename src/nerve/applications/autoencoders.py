@@ -41,7 +41,7 @@ import numpy
 from nerve.blocks import layers as layers_module
 from nerve.engine import ops
 from nerve.engine import random as nerve_random
-from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, get_registered, builtin_layer
+from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, serialize as serialize_layer, get_registered, builtin_layer
 from nerve.training.models import Input, Model
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
 from nerve.blocks import losses
@@ -568,8 +568,8 @@ class VariationalAutoencoder(Model):
     # ---------------------------------------------------------------- config
     def get_config(self):
         return {"name": self.name, "reconstruction": self.reconstruction, "kl_weight": self.kl_weight,
-                "encoder": {"class_name": type(self.encoder).__name__, "config": self.encoder.get_config()},
-                "decoder": {"class_name": type(self.decoder).__name__, "config": self.decoder.get_config()}}
+                "encoder": serialize_layer(self.encoder),
+                "decoder": serialize_layer(self.decoder)}
 
     @classmethod
     def from_config(cls, config):

@@ -18,9 +18,13 @@ Example:
 
 from __future__ import annotations
 
+import inspect
+
 import numpy
 
-from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, get_registered, builtin_layer, unique_name
+from nerve.blocks.layers.base import (Layer, builtin_layer, construct_from_config, deserialize as deserialize_layer,
+                                     get_registered, serialize as serialize_layer, unique_name)
+from nerve.engine import registry
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
 from nerve.training.trainer import Trainer
 from nerve.engine.nest import flatten as _flatten, map_structure as _map
@@ -81,6 +85,11 @@ class Model(Trainer, Layer):
         >>> TwoLayer()(np.zeros((2, 3))).shape
         (2, 1)
     """
+
+    def __new__(cls, *args, **kwargs):
+        model = super().__new__(cls)
+        object.__setattr__(model, "_init_arguments", (args, kwargs))  # for get_config of subclassed models
+        return model
 
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
         Layer.__init__(self, name=name, **kwargs)
@@ -275,12 +284,30 @@ class Model(Trainer, Layer):
 
     # ---------------------------------------------------------------- config
     def get_config(self):
+        """The model's configuration: its graph (functional) or its constructor arguments (subclassed).
+
+        A subclassed model either defines ``get_config`` (calling ``super().get_config()`` for the name and
+        dtype) or is saved with the arguments its ``__init__`` received, when those are plain JSON values
+        (numbers, strings, lists, dicts). ``from_config`` passes the config back to ``__init__``.
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> class Net(nerve.Model):
+            ...     def __init__(self, units=4, **kwargs):
+            ...         super().__init__(**kwargs)
+            ...         self.units = units
+            ...         self.hidden = layers.Dense(units)
+            ...     def call(self, x):
+            ...         return self.hidden(x)
+            >>> Net(units=8, name="net").get_config()["units"]
+            8
+        """
         if not self._functional:
-            raise NotImplementedError(
-                f"model '{self.name}' ({type(self).__name__}) is a subclassed model: to save its architecture, "
-                "implement get_config() and register the class with @nerve.layers.register; or save only its "
-                "weights with model.save_weights(path)"
-            )
+            config = Layer.get_config(self)
+            if type(self).get_config is Model.get_config:  # not overridden: the captured __init__ arguments
+                config.update(self._captured_arguments())
+            return config
         node_index = {}
         layer_configs = []
         per_layer_nodes = {}
@@ -295,12 +322,48 @@ class Model(Trainer, Layer):
                     continue
                 calls.append({"args": _map(node.inputs, lambda s: {"ref": list(node_index[id(s.node)]) + [s.index]}),
                               "kwargs": node.kwargs})
-            layer_configs.append({"class_name": type(layer).__name__, "config": layer.get_config(), "calls": calls})
+            layer_configs.append({"class_name": registry.get_registered_name(layer), "config": layer.get_config(), "calls": calls})
         ref = lambda s: {"ref": list(node_index[id(s.node)]) + [s.index]}  # noqa: E731
         return {"name": self.name, "layers": layer_configs, "inputs": _map(self.inputs, ref), "outputs": _map(self.outputs, ref)}
 
+    def _captured_arguments(self):
+        args, kwargs = self.__dict__.get("_init_arguments", ((), {}))
+        try:
+            bound = inspect.signature(type(self).__init__).bind(self, *args, **kwargs)
+        except TypeError:
+            bound = None
+        captured = {}
+        if bound is not None:
+            for name, value in list(bound.arguments.items())[1:]:
+                kind = inspect.signature(type(self).__init__).parameters[name].kind
+                if kind is inspect.Parameter.VAR_KEYWORD:
+                    captured.update(value)
+                elif kind is inspect.Parameter.VAR_POSITIONAL:
+                    bound = None if value else bound
+                else:
+                    captured[name] = value
+        if bound is None or not all(_plain(v) for v in captured.values()):
+            raise NotImplementedError(
+                f"model '{self.name}' ({type(self).__name__}) is a subclassed model whose __init__ arguments are not "
+                "plain JSON values: to save its architecture, implement get_config() (returning "
+                "{**super().get_config(), ...your arguments}) and register the class with "
+                "@nerve.saving.register_serializable(); or save only its weights with model.save_weights(path)"
+            )
+        return {k: v for k, v in captured.items() if k not in ("name", "trainable", "dtype")}
+
     @classmethod
     def from_config(cls, config):
+        """Rebuild a model from :meth:`get_config`: the functional graph, or ``__init__(**config)`` for a subclass.
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> x = nerve.Input(shape=(3,)); m = nerve.Model(x, layers.Dense(2)(x))
+            >>> nerve.Model.from_config(m.get_config()).count_params()
+            8
+        """
+        if not (isinstance(config, dict) and "layers" in config and "inputs" in config and "outputs" in config):
+            return construct_from_config(cls, config)
         created, pending = {}, []
         produced = {}  # (layer name, node index) -> list of symbolic outputs
         for entry in config["layers"]:
@@ -327,6 +390,17 @@ class Model(Trainer, Layer):
                 produced[(layer.name, index)] = list(out) if isinstance(out, (list, tuple)) else [out]
                 pending.remove(item)
         return cls(_map_refs(config["inputs"], resolve), _map_refs(config["outputs"], resolve), name=config.get("name"))
+
+
+def _plain(value):
+    """True for values JSON holds as they are (so a config of them round-trips)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _ref_keys(structure):
@@ -438,7 +512,7 @@ class Sequential(Model):
         return x
 
     def get_config(self):
-        config = {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers]}
+        config = {"name": self.name, "layers": [serialize_layer(l) for l in self._layers]}
         if self._input is not None:
             config["input_shape"] = list(self._input.shape[1:])
             config["input_dtype"] = str(self._input.dtype)

@@ -266,9 +266,16 @@ class Trainer:
                 outputs = self(x, training=False)
             if self._losses is None:
                 self._resolve(outputs)
-        if not self.optimizer.params:
-            self.optimizer.build(self.trainable_weights)
+        trainable = self.trainable_weights
+        if [id(w) for w in self.optimizer.params] != [id(w) for w in trainable]:
+            # first fit, or layers were frozen / unfrozen since: the optimizer follows (its slots restart
+            # when the set changes, as after a Keras recompile)
+            if self.optimizer.params and trainable and {id(w) for w in trainable} <= {id(w) for w in self.optimizer.params}:
+                pass  # only frozen weights left: they get no gradient, so the optimizer leaves them alone
+            else:
+                self.optimizer.build(trainable)
         self._penalty_terms = self.regularized_weights()
+        self._constraints = self.constrained_weights()
 
     def train_step(self, x, y, sample_weight=None):
         """One iteration: forward, loss + penalties, backward, optimizer step. Returns the loss value."""
@@ -279,6 +286,8 @@ class Trainer:
         self.optimizer.zero_grad()
         objective.backward()
         self.optimizer.step()
+        for constraint, weight in getattr(self, "_constraints", ()):
+            weight.data[...] = constraint(weight).data
         self._update_metrics(outs, targets, sample_weight)
         return float(loss.data), [float(p.data) for p in parts]
 

@@ -29,7 +29,7 @@ import re
 
 import numpy
 
-from nerve.blocks import initializers
+from nerve.blocks import constraints, initializers
 
 from nerve.blocks import regularizers
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor
@@ -173,11 +173,59 @@ class Layer:
         self.input_spec = None  # (rank, last axis size) seen at build
         self.output_shape = None
         self.build_input_shape = None
-        self._weights = []  # (attribute name, Tensor, trainable) in creation order
 
-    # ---------------------------------------------------------------- weights
-    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True, dtype=None):
+    # ------------------------------------------------------- weight tracking
+    def __setattr__(self, attr, value):
+        # weights are tracked when assigned: ``self.scale = nerve.tensor(..., requires_grad=True)``
+        # (also in a list or dict); ``add_weight`` tracks its weights itself
+        if not attr.startswith("_") and (isinstance(value, (Tensor, list, tuple, dict)) or attr in self.__dict__):
+            self._track(attr, value)
+        object.__setattr__(self, attr, value)
+
+    def _records(self):
+        records = self.__dict__.get("_weights")
+        if records is None:
+            records = []
+            object.__setattr__(self, "_weights", records)
+        return records
+
+    def _track(self, attr, value):
+        records = self._records()
+        assigned = _tensors_in(attr, value)
+        assigned_ids = {id(t) for _, t in assigned}
+        if attr in self.__dict__:  # reassignment: the weights that came from this attribute and are gone leave
+            records[:] = [r for r in records if r.attr != attr or id(r.tensor) in assigned_ids]
+        known = {id(r.tensor): r for r in records}
+        for key, tensor in assigned:
+            record = known.get(id(tensor))
+            if record is None:
+                records.append(_Weight(key, tensor, True, None, None, attr))
+            elif record.attr is None:
+                record.attr = attr
+
+    @property
+    def trainable(self):
+        """Whether the layer trains. Setting it sets its sub-layers too (Keras semantics): a frozen layer's
+        weights leave ``trainable_weights`` (and ``parameters()``), get no gradients, and a frozen
+        BatchNormalization runs in inference mode."""
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        value = bool(value)
+        object.__setattr__(self, "_trainable", value)
+        for record in self._records():
+            record.tensor.requires_grad = value and record.trainable
+        for _, child in self._children():
+            child.trainable = value
+
+    def add_weight(self, name=None, shape=None, initializer="glorot_uniform", regularizer=None, trainable=True,
+                   dtype=None, constraint=None):
         """Create a weight, track it, and return it as a Tensor.
+
+        ``trainable=False`` makes a non-trainable weight (state such as batch-norm statistics):
+        saved and counted, never updated by the optimizer. ``constraint`` (e.g. ``"max_norm"``) is
+        applied to the weight after each optimizer step in ``fit``.
 
         Example:
             >>> from nerve import layers
@@ -185,41 +233,58 @@ class Layer:
             >>> w = layer.add_weight("w", (2, 2), initializer="zeros")
             >>> w.shape, w.requires_grad
             ((2, 2), True)
+            >>> b = layer.add_weight(shape=(3,), initializer="ones", trainable=False)
+            >>> layer.count_params(), len(layer.trainable_weights), len(layer.non_trainable_weights)
+            (7, 1, 1)
         """
+        if shape is None:
+            raise TypeError(f"layer '{self.name}': add_weight needs a shape, e.g. add_weight(shape=(3, 4))")
+        records = self._records()
+        if name is None:
+            name = f"variable_{len(records)}" if records else "variable"
+        if any(r.name == name for r in records):
+            raise ValueError(f"layer '{self.name}' already has a weight named '{name}'")
         dtype = numpy.dtype(dtype or self.dtype or DEFAULT_FLOAT)
         init = initializers.get(initializer)
         data = numpy.ascontiguousarray(init(tuple(shape), dtype=dtype), dtype=dtype)
-        weight = Tensor(data, requires_grad=trainable, name=f"{self.name}/{name}")
-        weight_regularizer = regularizers.get(regularizer)
-        self._weights.append((name, weight, trainable, weight_regularizer))
+        weight = Tensor(data, requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")
+        records.append(_Weight(name, weight, bool(trainable), regularizers.get(regularizer),
+                               constraints.get(constraint), None))
         return weight
 
     def _own_weights(self):
-        tracked = {id(w) for _, w, _, _ in self._weights}
-        found = [(n, w, t) for n, w, t, _ in self._weights]
-        for attr, value in vars(self).items():  # weights assigned by hand, PyTorch-style
-            if isinstance(value, Tensor) and value.requires_grad and id(value) not in tracked:
-                found.append((attr, value, True))
-                tracked.add(id(value))
-        return found
+        return [(r.name, r.tensor, r.trainable and r.tensor.requires_grad) for r in self._records()]
+
+    def _children(self):
+        """``(path segment, sub-layer)`` pairs, each sub-layer once.
+
+        A model made of a layer list (Sequential, functional) names its layers by their names, which its
+        config saves; any other layer by the attribute that holds them (``encoder``, ``blocks/0``), so
+        weight paths do not depend on automatic names and a file loads the same in any process.
+        """
+        listed = self.__dict__.get("_layers")
+        if isinstance(listed, list):
+            pairs = [(layer.name, layer) for layer in listed]
+        else:
+            pairs = []
+            for attr, value in vars(self).items():
+                if attr.startswith("_"):
+                    continue
+                if isinstance(value, Layer):
+                    pairs.append((attr, value))
+                elif isinstance(value, (list, tuple)):
+                    pairs.extend((f"{attr}/{i}", v) for i, v in enumerate(value) if isinstance(v, Layer))
+                elif isinstance(value, dict):
+                    pairs.extend((f"{attr}/{k}", v) for k, v in value.items() if isinstance(v, Layer))
+        seen, unique = set(), []
+        for segment, layer in pairs:
+            if id(layer) not in seen and layer is not self:
+                seen.add(id(layer))
+                unique.append((segment, layer))
+        return unique
 
     def _sublayers(self):
-        out = []
-        for attr, value in vars(self).items():
-            if attr.startswith("_") and attr != "_layers":
-                continue
-            if isinstance(value, Layer):
-                out.append(value)
-            elif isinstance(value, (list, tuple)):
-                out.extend(v for v in value if isinstance(v, Layer))
-            elif isinstance(value, dict):
-                out.extend(v for v in value.values() if isinstance(v, Layer))
-        seen, unique = set(), []
-        for layer in out:
-            if id(layer) not in seen:
-                seen.add(id(layer))
-                unique.append(layer)
-        return unique
+        return [layer for _, layer in self._children()]
 
     def named_weights(self, prefix=""):
         """Yield ``(path, tensor, trainable)`` for every weight of this layer and its sub-layers, once each.
@@ -232,7 +297,7 @@ class Layer:
             ['d/kernel', 'd/bias']
         """
         seen = set()
-        stack = [(self, prefix + self.name, self.trainable)]
+        stack = [(self, prefix + self.name, True)]
         while stack:
             layer, path, parent_trainable = stack.pop(0)
             trainable_here = parent_trainable and layer.trainable
@@ -241,8 +306,8 @@ class Layer:
                     continue
                 seen.add(id(weight))
                 yield f"{path}/{name}", weight, trainable and trainable_here
-            for child in layer._sublayers():
-                stack.append((child, f"{path}/{child.name}", trainable_here))
+            for segment, child in layer._children():
+                stack.append((child, f"{path}/{segment}", trainable_here))
 
     @property
     def weights(self):
@@ -251,18 +316,43 @@ class Layer:
 
     @property
     def trainable_weights(self):
+        """The weights the optimizer updates: trainable weights of trainable layers.
+
+        Example:
+            >>> import numpy as np
+            >>> from nerve import layers
+            >>> d = layers.Dense(2); _ = d(np.ones((1, 3))); d.trainable = False
+            >>> len(d.trainable_weights), len(d.non_trainable_weights), d.count_params()
+            (0, 2, 8)
+        """
         return [w for _, w, t in self.named_weights() if t]
 
     @property
     def non_trainable_weights(self):
+        """Weights that are saved and counted but not trained (statistics, frozen layers)."""
         return [w for _, w, t in self.named_weights() if not t]
+
+    @property
+    def trainable_variables(self):
+        """Keras's name for :attr:`trainable_weights`."""
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self):
+        """Keras's name for :attr:`non_trainable_weights`."""
+        return self.non_trainable_weights
+
+    @property
+    def variables(self):
+        """Keras's name for :attr:`weights`."""
+        return self.weights
 
     def parameters(self):
         """Trainable weights, for a PyTorch-style optimizer: ``Adam(1e-3, params=model.parameters())``."""
         return self.trainable_weights
 
     def count_params(self):
-        """Number of scalars in all weights.
+        """Number of scalars in all weights, trainable or not.
 
         Example:
             >>> import numpy as np
@@ -297,18 +387,35 @@ class Layer:
                 raise ValueError(f"{self.name}: weight {weight.name} has shape {weight.shape}, got an array of shape {array.shape}")
             weight.data[...] = array
 
-    def regularized_weights(self):
-        """``(regularizer, weight)`` pairs of this layer and its sub-layers (trainable weights only)."""
-        out = []
-        stack = [self]
+    def _walk_records(self):
+        """``(record, trainable)`` for the weights of this layer and its sub-layers, once each."""
+        seen, out, stack = set(), [], [self]
         while stack:
             layer = stack.pop()
-            if layer.trainable:
-                for _, weight, trainable, regularizer in layer._weights:
-                    if regularizer is not None and trainable:
-                        out.append((regularizer, weight))
-                stack.extend(layer._sublayers())
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            for record in layer._records():
+                out.append((record, layer.trainable and record.trainable and record.tensor.requires_grad))
+            stack.extend(layer._sublayers())
         return out
+
+    def regularized_weights(self):
+        """``(regularizer, weight)`` pairs of this layer and its sub-layers (trainable weights only)."""
+        return [(r.regularizer, r.tensor) for r, trainable in self._walk_records()
+                if r.regularizer is not None and trainable]
+
+    def constrained_weights(self):
+        """``(constraint, weight)`` pairs of this layer and its sub-layers (trainable weights only).
+
+        Example:
+            >>> from nerve import layers
+            >>> layer = layers.Layer(); _ = layer.add_weight("w", (2,), constraint="non_neg")
+            >>> [type(c).__name__ for c, _ in layer.constrained_weights()]
+            ['NonNeg']
+        """
+        return [(r.constraint, r.tensor) for r, trainable in self._walk_records()
+                if r.constraint is not None and trainable]
 
     @property
     def losses(self):
@@ -431,7 +538,7 @@ class Layer:
 
     def _fixes_last_axis(self):
         """True when the weights fix the size of the last input axis (Dense, conv...)."""
-        return bool(self._weights)
+        return bool(self._records())
 
     # ----------------------------------------------------------------- config
     def get_config(self):
@@ -449,11 +556,62 @@ class Layer:
 
     @classmethod
     def from_config(cls, config):
-        """Rebuild a layer from :meth:`get_config` output."""
-        return cls(**config)
+        """Rebuild a layer from :meth:`get_config` output: the config goes to ``__init__``.
+
+        The base entries (``name``, ``trainable``, ``dtype``) are set afterwards when ``__init__`` does not
+        take them, so a subclass whose ``get_config`` calls ``super().get_config()`` needs no ``**kwargs``.
+
+        Example:
+            >>> from nerve import layers
+            >>> layers.Dense.from_config({"units": 3, "name": "d"}).name
+            'd'
+        """
+        return construct_from_config(cls, config)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+class _Weight:
+    """One tracked weight: its name in the layer, the tensor, whether it trains, regularizer, constraint, and
+    the attribute it was assigned to (None while only ``add_weight`` knows it)."""
+
+    __slots__ = ("name", "tensor", "trainable", "regularizer", "constraint", "attr")
+
+    def __init__(self, name, tensor, trainable, regularizer, constraint, attr):
+        self.name, self.tensor, self.trainable = name, tensor, trainable
+        self.regularizer, self.constraint, self.attr = regularizer, constraint, attr
+
+
+def _tensors_in(attr, value):
+    """``(name, tensor)`` for the weights an assignment holds: a Tensor that requires gradients, or such
+    Tensors in a list, tuple or dict."""
+    if isinstance(value, Tensor):
+        return [(attr, value)] if value.requires_grad else []
+    if isinstance(value, (list, tuple)):
+        return [(f"{attr}/{i}", v) for i, v in enumerate(value) if isinstance(v, Tensor) and v.requires_grad]
+    if isinstance(value, dict):
+        return [(f"{attr}/{k}", v) for k, v in value.items() if isinstance(v, Tensor) and v.requires_grad]
+    return []
+
+
+def construct_from_config(cls, config):
+    """``cls(**config)``, with ``name``/``trainable``/``dtype`` set after construction if ``__init__`` lacks them."""
+    if not isinstance(config, dict):
+        raise TypeError(f"{cls.__name__}.from_config expects a dict, got {type(config).__name__}")
+    config = dict(config)
+    parameters = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    later = {k: config.pop(k) for k in ("name", "trainable", "dtype") if k in config and not takes_any
+             and k not in parameters}
+    obj = cls(**config)
+    if later.get("name"):
+        obj.name = later["name"]
+    if "trainable" in later:
+        obj.trainable = later["trainable"]
+    if later.get("dtype") and getattr(obj, "dtype", None) is None:
+        obj.dtype = numpy.dtype(later["dtype"])
+    return obj
 
 
 def _map_shape(shape):

@@ -29,7 +29,7 @@ from nerve.blocks import initializers
 
 from nerve.engine import ops
 
-from nerve.blocks import regularizers
+from nerve.blocks import constraints, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer
 from nerve.blocks.layers.core import _serialize
 from nerve.engine.ops import conv as conv_ops
@@ -94,7 +94,8 @@ class _Conv(Layer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
         if int(filters) <= 0:
@@ -110,6 +111,8 @@ class _Conv(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def _kernel_shape(self, channels):
         return self.kernel_size + (channels, self.filters)
@@ -118,10 +121,12 @@ class _Conv(Layer):
         _check_rank(self, input_shape, self.rank)
         _check_fits(self, input_shape, self.kernel_size, self.strides, self.dilation_rate, self.padding, "kernel")
         shape = self._kernel_shape(input_shape[-1])
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, self.kernel_regularizer)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer,
+                                        constraint=self.bias_constraint)
 
     def get_config(self):
         return {
@@ -137,6 +142,8 @@ class _Conv(Layer):
             "bias_initializer": _serialize(self.bias_initializer),
             "kernel_regularizer": _serialize(self.kernel_regularizer),
             "bias_regularizer": _serialize(self.bias_regularizer),
+            "kernel_constraint": _serialize(self.kernel_constraint),
+            "bias_constraint": _serialize(self.bias_constraint),
         }
 
 
@@ -217,10 +224,12 @@ class Conv2DTranspose(_Conv):
     def build(self, input_shape):
         _check_rank(self, input_shape, self.rank)
         shape = self._kernel_shape(input_shape[-1])
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, self.kernel_regularizer)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer,
+                                        constraint=self.bias_constraint)
 
     def call(self, inputs):
         out = ops.conv2d_transpose(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate)

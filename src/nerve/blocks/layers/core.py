@@ -21,7 +21,8 @@ from nerve.blocks import initializers
 
 from nerve.engine import ops
 
-from nerve.blocks import regularizers
+from nerve.blocks import constraints, regularizers
+from nerve.engine import registry
 from nerve.blocks.layers.base import Layer, builtin_layer, unique_name
 from nerve.blocks.layers.symbolic import Node, SymbolicTensor
 from nerve.engine.tensor import Tensor, is_grad_enabled
@@ -33,7 +34,7 @@ def _serialize(obj):
     if obj is None or isinstance(obj, (str, int, float)):
         return obj
     if hasattr(obj, "get_config"):
-        return {"class_name": type(obj).__name__, "config": obj.get_config()}
+        return {"class_name": registry.get_registered_name(obj), "config": obj.get_config()}
     return activations.serialize(obj)
 
 
@@ -51,6 +52,8 @@ class Dense(Layer):
             (Glorot uniform and zeros by default, like Keras).
         kernel_regularizer, bias_regularizer: e.g. ``nerve.regularizers.L2(1e-4)``;
             their penalty is added to the training loss.
+        kernel_constraint, bias_constraint: e.g. ``nerve.constraints.MaxNorm(3)``, applied after each
+            optimizer step in ``fit``.
 
     Example:
         >>> import numpy as np
@@ -64,7 +67,8 @@ class Dense(Layer):
     min_ndim = 2
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         if int(units) <= 0:
             raise ValueError(f"Dense: units must be a positive integer, got {units}")
@@ -75,13 +79,17 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         features = input_shape[-1]
-        self.kernel = self.add_weight("kernel", (features, self.units), self.kernel_initializer, self.kernel_regularizer)
+        self.kernel = self.add_weight("kernel", (features, self.units), self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
+                                        constraint=self.bias_constraint)
 
     def call(self, inputs):
         if self.activation is activations.relu:  # fused: one graph node instead of two
@@ -98,6 +106,8 @@ class Dense(Layer):
             "bias_initializer": _serialize(self.bias_initializer),
             "kernel_regularizer": _serialize(self.kernel_regularizer),
             "bias_regularizer": _serialize(self.bias_regularizer),
+            "kernel_constraint": _serialize(self.kernel_constraint),
+            "bias_constraint": _serialize(self.bias_constraint),
         }
 
 
@@ -198,7 +208,7 @@ class BatchNormalization(Layer):
         self.moving_variance = self.add_weight("moving_variance", (n,), "ones", trainable=False)
 
     def call(self, inputs, training=None):
-        if training:
+        if training and self.trainable:  # a frozen BatchNormalization normalises with its moving statistics
             out, mean, var = ops.batch_norm(inputs, self.gamma, self.beta, self.epsilon)
             m = self.momentum
             n = inputs.size // inputs.shape[-1]

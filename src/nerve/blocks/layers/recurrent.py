@@ -46,8 +46,9 @@ from nerve.engine import ops
 
 from nerve.blocks import regularizers
 from nerve.engine.backend import get_array_module
-from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, get_registered, builtin_layer, unique_name
+from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, serialize as serialize_layer, get_registered, builtin_layer, unique_name
 from nerve.blocks.layers.core import _serialize
+from nerve.engine import registry
 from nerve.engine.tensor import Tensor
 from nerve.engine import random
 
@@ -609,7 +610,7 @@ def _layer_from(spec):
 
 
 def _layer_spec(layer, **overrides):
-    return {"class_name": type(layer).__name__, "config": {**layer.get_config(), **overrides}}
+    return {"class_name": registry.get_registered_name(layer), "config": {**layer.get_config(), **overrides}}
 
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
