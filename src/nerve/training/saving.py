@@ -94,6 +94,13 @@ def _weight_dict(model):
     return out
 
 
+def _weights_by_key(model):
+    """{relative path: weight tensor}, the keys of the weights file."""
+    prefix = model.name + "/"
+    return {path[len(prefix):] if path.startswith(prefix) else path: weight
+            for path, weight, _ in model.named_weights()}
+
+
 def _safetensors_bytes(arrays, metadata=None):
     from safetensors.numpy import save
 
@@ -253,6 +260,10 @@ def save_model(model, path, include_optimizer=True, epoch=None):
         files["optimizer.safetensors"] = _safetensors_bytes(arrays)
         config["optimizer_state"] = {"iterations": int(state["iterations"]), "config": state.get("config"),
                                      "slots": {k: len(v) for k, v in state["slots"].items()}}
+        paths = {id(weight): key for key, weight in _weights_by_key(model).items()}
+        owners = [paths.get(id(param)) for param in optimizer.params]
+        if all(owner is not None for owner in owners):  # which weight each slot entry belongs to
+            config["optimizer_state"]["params"] = owners
     if epoch is not None:
         config["training_state"] = {"epoch": int(epoch), "random_state": nerve_random.get_state()}
     buffer = io.BytesIO()
@@ -359,7 +370,16 @@ def _build_from_config(archive, config, path, compile, restore_random_state):  #
             info = config["optimizer_state"]
             arrays = _safetensors_load(_member(archive, "optimizer.safetensors", path), path)
             slots = {name: [arrays.get(f"{name}/{i}") for i in range(count)] for name, count in info["slots"].items()}
-            model.optimizer.build(model.trainable_weights)
+            owners = info.get("params")
+            if owners is not None:
+                by_key = _weights_by_key(model)
+                unknown = [key for key in owners if key not in by_key]
+                if unknown:
+                    raise CorruptFileError(f"cannot load '{path}': the optimizer state names weights the model does "
+                                           f"not have: {unknown[:5]}")
+                model.optimizer.build([by_key[key] for key in owners])
+            else:
+                model.optimizer.build(model.trainable_weights)
             model.optimizer.load_state_dict({"iterations": info["iterations"], "config": info.get("config"), "slots": slots})
     state = config.get("training_state")
     model.initial_epoch = state["epoch"] if state else 0
