@@ -313,7 +313,7 @@ def test_gradcheck_names_the_broken_parameter():
     result = diagnostics.gradcheck(model, numpy.asarray(nerve.random.normal((2, 3))))
     assert not result
     assert result.worst == "scale/factor"
-    assert result.worst_error == pytest.approx(0.5, rel=1e-4)  # autodiff a = n / 2: |a - n| / max(|a|, |n|) = 1/2
+    assert result.worst_error == pytest.approx(0.5, rel=1e-2)  # a = n / 2: |a - n| / (max(|a|, |n|) + atol/rtol) ~ 1/2
     assert result.errors["d/kernel"] < 1e-6 and "scale/factor" in str(result)
 
 
