@@ -44,6 +44,7 @@ import numpy
 from nerve.engine import registry
 from nerve.blocks import schedules
 from nerve.engine.backend import get_array_module
+from nerve.engine.kernels.packing import PACKED, Packing
 from nerve.engine.tensor import Tensor
 
 __all__ = [
@@ -97,119 +98,6 @@ def _squared_norm(grad):
 def _describe(index, param):
     shape = tuple(param.shape)
     return f"{param.name!r} (shape {shape})" if param.name else f"params[{index}] (shape {shape})"
-
-
-_PACKED = "packed"  # the ``index`` that update_step receives when it updates every parameter at once
-
-
-class _Packing:
-    """Flat gradients, scratch and slots for updating every parameter with one pass of array calls.
-
-    Every built-in update rule is elementwise, so running it once over the
-    concatenation of all gradients and slots gives the same bits as running it
-    on each parameter, with a dozen array calls per step instead of a dozen per
-    parameter (the per-call cost dominates small networks). The parameters keep
-    their own arrays (updated in place, as always): the rule's final in-place
-    writes reach them through :class:`_PackedParams`. Each per-parameter slot
-    array becomes a view into its flat slot; ``valid()`` notices when one is
-    rebound (``load_state_dict``) and the optimizer then packs again.
-    """
-
-    def __init__(self, params):
-        first = params[0].data
-        xp = get_array_module(first)
-        self.dtype = first.dtype
-        self.shapes = [p.data.shape for p in params]
-        self.bounds = []
-        offset = 0
-        for p in params:
-            self.bounds.append((offset, offset + p.data.size))
-            offset += p.data.size
-        self.size = offset
-        self.grads = xp.empty(offset, self.dtype)
-        self.scratch = xp.empty(offset, self.dtype)
-        self.grad_views = self.split(self.grads)
-        self.scratch_views = self.split(self.scratch)
-        self.targets = _PackedParams(self, params)
-        self.slots = {}  # name -> (flat array, its per-parameter views)
-
-    @property
-    def xp(self):
-        return get_array_module(self.grads)  # looked up, not stored: optimizers stay picklable
-
-    def split(self, flat):
-        """Per-parameter views of a flat array."""
-        return [flat[start:stop].reshape(shape) for (start, stop), shape in zip(self.bounds, self.shapes)]
-
-    def valid(self, params, slots):
-        """True while the parameters have the packed shapes and dtype and no slot array was rebound."""
-        if len(params) != len(self.shapes):
-            return False
-        dtype, kind = self.dtype, type(self.grads)
-        for p, shape in zip(params, self.shapes):
-            data = p.data
-            if type(data) is not kind or data.dtype != dtype or data.shape != shape:
-                return False
-        for name, (_, views) in self.slots.items():
-            arrays = slots.get(name)
-            if arrays is None or any(a is not v for a, v in zip(arrays, views)):
-                return False
-        return True
-
-    def gather(self, grads):
-        """Copy the gradients into the flat gradient array and return it."""
-        copyto = self.xp.copyto
-        for view, g in zip(self.grad_views, grads):
-            copyto(view, g)
-        return self.grads
-
-    def gather_params(self, params):
-        """The parameter values as one flat array (in the scratch array's twin, made on first use)."""
-        flat = getattr(self, "param_values", None)
-        if flat is None:
-            flat = self.param_values = self.xp.empty(self.size, self.dtype)
-            self.param_views = self.split(flat)
-        copyto = self.xp.copyto
-        for view, p in zip(self.param_views, params):
-            copyto(view, p.data)
-        return flat
-
-    def slot(self, name, arrays, fill):
-        """The flat slot ``name``: made on first use from the per-parameter ``arrays`` (None entries: ``fill``)."""
-        entry = self.slots.get(name)
-        if entry is None:
-            xp = self.xp
-            flat = xp.full(self.size, fill, self.dtype) if fill else xp.zeros(self.size, self.dtype)
-            views = self.split(flat)
-            for i, (view, old) in enumerate(zip(views, arrays)):
-                if old is not None:
-                    view[...] = old
-                arrays[i] = view
-            entry = self.slots[name] = (flat, views)
-        return entry[0]
-
-
-class _PackedParams:
-    """What a packed update rule sees as ``param``: ``-=`` and ``*=`` go to every parameter's own array."""
-
-    def __init__(self, packing, params):
-        self.packing = packing
-        self.params = params
-        self.dtype = packing.dtype
-
-    def _pieces(self, flat):
-        packing = self.packing
-        return packing.scratch_views if flat is packing.scratch else packing.split(flat)
-
-    def __isub__(self, flat):
-        for p, piece in zip(self.params, self._pieces(flat)):
-            p.data -= piece
-        return self
-
-    def __imul__(self, factor):
-        for p in self.params:
-            p.data *= factor
-        return self
 
 
 class Optimizer:
@@ -389,7 +277,7 @@ class Optimizer:
         arrays = self._slots.get(name)
         if arrays is None:
             arrays = self._slots[name] = [None] * len(self._params)
-        if index is _PACKED:
+        if index is PACKED:
             return self._packing.slot(name, arrays, fill)
         array = arrays[index]
         if array is None:
@@ -399,7 +287,7 @@ class Optimizer:
 
     def _scratch_for(self, index, param):
         """A work array shaped like ``param``: views into one flat buffer per dtype, reused every step."""
-        if index is _PACKED:
+        if index is PACKED:
             return self._packing.scratch
         view = self._scratch[index]
         if view is None or view.dtype != param.dtype or view.shape != param.shape:
@@ -444,30 +332,45 @@ class Optimizer:
                 items.append((i, p, g))
         if not items:
             return False
-        if len(items) == len(params) and self._can_pack(params):
-            return self._packed_step(items)
-        squared = None
-        if self.check_finite or self.clipnorm is not None or self.global_clipnorm is not None:
-            squared = [_squared_norm(g) for _, _, g in items]
-            if self.check_finite and not math.isfinite(sum(squared)):
-                bad = self._find_nonfinite(items, squared)
-                if bad:
-                    self._skip(bad)
-                    return False
-        grads = self._clip([g for _, _, g in items], squared)
+        packing = self._packing if len(items) == len(params) and self._can_pack(params) else None
+        if packing is not None:  # one update over all parameters at once (same bits, far fewer array calls)
+            updates = [(PACKED, packing.targets, packing.gather([g for _, _, g in items]))]
+        else:
+            updates = [(i, p.data, g) for i, p, g in items]
+        grads = self._checked_and_clipped(items, [g for _, _, g in updates])
+        if grads is None:
+            return False
         lr = self.current_learning_rate
         self.iterations += 1
         self._step_constants = self._prepare_step(lr)
         self._typed_constants = {}
         decay = None if self.decoupled_weight_decay else self.weight_decay
-        for (i, p, _), g in zip(items, grads):
-            data = p.data
-            if decay:
-                g = g + decay * data  # a new array: p.grad.data stays untouched
-            self.update_step(i, data, g, lr)
+        for (index, target, _), g in zip(updates, grads):
+            if decay:  # L2 weight decay folded into the gradient (a new array: p.grad.data stays untouched)
+                values = packing.gather_params(params) if index is PACKED else target
+                g = g + g.dtype.type(decay) * values
+            self.update_step(index, target, g, lr)
         if self.iterations % FLUSH_EVERY == 0:
             self._flush_subnormals()
         return True
+
+    def _checked_and_clipped(self, items, grads):
+        """The gradients to apply after the NaN/inf check and clipping, or None when the step is skipped.
+
+        ``items`` are ``(index, param, gradient)`` of the parameters; ``grads`` the arrays the update runs
+        on (the same gradients, or their packed concatenation). The originals are never written.
+        """
+        squared = None
+        if self.check_finite or self.clipnorm is not None or self.global_clipnorm is not None:
+            squared = [_squared_norm(g) for g in grads]
+            if not math.isfinite(sum(squared)):  # NaN/inf somewhere, or only an overflow of the float32 sum
+                per_param = squared if len(grads) == len(items) else [_squared_norm(g) for _, _, g in items]
+                bad = self._find_nonfinite(items, per_param)  # also recomputes overflowed norms in float64
+                if bad and self.check_finite:
+                    self._skip(bad)
+                    return None
+                squared = per_param if len(grads) == len(items) else [math.fsum(per_param)]
+        return self._clip(grads, squared)
 
     def _can_pack(self, params):
         """True when one elementwise update over all parameters at once gives the same result as one per parameter."""
@@ -482,38 +385,7 @@ class Optimizer:
             data = p.data
             if type(data) is not kind or data.dtype != dtype:
                 return False
-        self._packing = _Packing(params)
-        return True
-
-    def _packed_step(self, items):
-        """``step()`` over the packed gradients: one copy per gradient, then every array call once."""
-        packing = self._packing
-        grad = packing.gather([g for _, _, g in items])
-        if self.check_finite or self.global_clipnorm is not None:
-            total = _squared_norm(grad)
-            if not math.isfinite(total):  # NaN/inf somewhere, or only an overflow of the float32 sum
-                squared = [_squared_norm(g) for _, _, g in items]
-                bad = self._find_nonfinite(items, squared)  # also recomputes overflowed norms in float64
-                if bad and self.check_finite:
-                    self._skip(bad)
-                    return False
-                total = math.fsum(squared)
-            if self.global_clipnorm is not None and total > self.global_clipnorm**2:
-                grad *= grad.dtype.type(self.global_clipnorm / math.sqrt(total))
-        if self.clipvalue is not None:
-            packing.xp.clip(grad, -self.clipvalue, self.clipvalue, out=grad)
-        lr = self.current_learning_rate
-        self.iterations += 1
-        self._step_constants = self._prepare_step(lr)
-        self._typed_constants = {}
-        decay = None if self.decoupled_weight_decay else self.weight_decay
-        if decay:
-            values = packing.gather_params(self._params)
-            values *= grad.dtype.type(decay)
-            grad += values
-        self.update_step(_PACKED, packing.targets, grad, lr)
-        if self.iterations % FLUSH_EVERY == 0:
-            self._flush_subnormals()
+        self._packing = Packing(params)
         return True
 
     def _flush_subnormals(self):
