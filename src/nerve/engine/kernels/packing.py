@@ -16,7 +16,7 @@ Example:
     [2.0, 2.0, 2.0, 2.0, 0.0, 1.0, 2.0]
     >>> packing.targets -= flat
     >>> params[0].data.tolist(), params[1].data.tolist()
-    ([[-1.0, -1.0], [-1.0, -1.0]], [-0.0, -1.0, -2.0])
+    ([[-1.0, -1.0], [-1.0, -1.0]], [0.0, -1.0, -2.0])
 """
 
 from __future__ import annotations
