@@ -158,3 +158,26 @@ def test_lint_imports_passes():
     result = subprocess.run(["lint-imports"], cwd=SRC.parent,
                             capture_output=True, text=True, env={"PYTHONPATH": str(SRC), "PATH": str(pathlib.Path(sys.executable).parent) + ":/usr/bin:/bin"})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_public_name_of_nerve_0_1_still_imports_from_the_same_path():
+    """The public names of every module as the 0.1 layout had them (tests/data/public_names_0.1.json)."""
+    import importlib
+    import json
+
+    before = json.loads((pathlib.Path(__file__).parent / "data" / "public_names_0.1.json").read_text())
+    missing = []
+    for module_name, names in before.items():
+        module = importlib.import_module(module_name)
+        missing += [f"{module_name}.{name}" for name in names if not hasattr(module, name)]
+    assert not missing, f"public names that no longer import: {missing}"
+
+
+def test_old_submodule_paths_are_the_tier_modules():
+    import nerve.blocks.layers.base
+    import nerve.layers.base
+    from nerve.ops.conv import conv2d
+    from nerve.diagnostics.lr_finder import lr_finder
+
+    assert nerve.layers.base is nerve.blocks.layers.base
+    assert conv2d is nerve.engine.ops.conv.conv2d and lr_finder is nerve.training.lr_finder.lr_finder

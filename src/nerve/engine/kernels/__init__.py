@@ -11,7 +11,9 @@ nothing of the graph.
   im2col/col2im, the block-Toeplitz plan (its cache, its matrix, its row copy
   and their adjoints), blocked matrix products, the fused bias and ReLU;
 * :mod:`nerve.engine.kernels.pool`: separable max pooling with winner masks
-  (tiled and overlapping windows), window sums for average pooling, padding.
+  (tiled and overlapping windows), window sums for average pooling, padding;
+* :mod:`nerve.engine.kernels.packing`: packed optimizer updates, every
+  parameter updated by one pass of array calls.
 
 Every kernel gives bit-identical results whatever the number of threads.
 
