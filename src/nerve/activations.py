@@ -1,4 +1,10 @@
-"""Activation functions: the public namespace ``nerve.activations``; the code lives in :mod:`nerve.blocks.activations`."""
+"""Activation functions: the public namespace ``nerve.activations``, which is the module :mod:`nerve.blocks.activations` itself.
 
-from nerve.blocks.activations import *  # noqa: F401,F403
-from nerve.blocks.activations import __all__  # noqa: F401
+``import nerve.activations`` gives the very module object the code uses, so reading, setting or patching
+``nerve.activations.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.blocks.activations")

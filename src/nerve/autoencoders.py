@@ -1,4 +1,10 @@
-"""Autoencoders: the public namespace ``nerve.autoencoders``; the code lives in :mod:`nerve.applications.autoencoders`."""
+"""Autoencoders: the public namespace ``nerve.autoencoders``, which is the module :mod:`nerve.applications.autoencoders` itself.
 
-from nerve.applications.autoencoders import *  # noqa: F401,F403
-from nerve.applications.autoencoders import __all__  # noqa: F401
+``import nerve.autoencoders`` gives the very module object the code uses, so reading, setting or patching
+``nerve.autoencoders.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.applications.autoencoders")

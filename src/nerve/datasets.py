@@ -1,14 +1,13 @@
-"""Bundled and downloadable datasets: the public namespace ``nerve.datasets``; the code lives in :mod:`nerve.training.datasets`.
+"""Bundled and downloadable datasets: the public namespace ``nerve.datasets``, which is the module :mod:`nerve.training.datasets` itself.
 
-The submodules keep their old paths too (``nerve.datasets.images`` is ``nerve.training.datasets.images``).
+``import nerve.datasets`` gives the very module object the code uses, so reading, setting or patching
+``nerve.datasets.X`` acts where the code reads it.
+The old paths of its submodules keep working (``nerve.datasets.images`` is ``nerve.training.datasets.images``).
 """
 
 import importlib as _importlib
 import sys as _sys
 
-from nerve.training.datasets import *  # noqa: F401,F403
-from nerve.training.datasets import __all__  # noqa: F401
-
-for _name in ('images',):  # old import paths of the submodules
-    _module = _sys.modules.setdefault(f"{__name__}.{_name}", _importlib.import_module(f"nerve.training.datasets.{_name}"))
-    globals().setdefault(_name, _module)  # a public name (diagnostics.gradcheck, the function) wins
+for _old, _new in {'images': 'nerve.training.datasets.images'}.items():
+    _sys.modules.setdefault(f"{__name__}.{_old}", _importlib.import_module(_new))
+_sys.modules[__name__] = _importlib.import_module("nerve.training.datasets")

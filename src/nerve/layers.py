@@ -1,14 +1,13 @@
-"""Layers: the public namespace ``nerve.layers``; the code lives in :mod:`nerve.blocks.layers`.
+"""Layers: the public namespace ``nerve.layers``, which is the module :mod:`nerve.blocks.layers` itself.
 
-The submodules keep their old paths too (``nerve.layers.augmentation`` is ``nerve.blocks.layers.augmentation``).
+``import nerve.layers`` gives the very module object the code uses, so reading, setting or patching
+``nerve.layers.X`` acts where the code reads it.
+The old paths of its submodules keep working (``nerve.layers.augmentation`` is ``nerve.blocks.layers.augmentation``).
 """
 
 import importlib as _importlib
 import sys as _sys
 
-from nerve.blocks.layers import *  # noqa: F401,F403
-from nerve.blocks.layers import __all__  # noqa: F401
-
-for _name in ('augmentation', 'base', 'convolutional', 'core', 'recurrent', 'symbolic'):  # old import paths of the submodules
-    _module = _sys.modules.setdefault(f"{__name__}.{_name}", _importlib.import_module(f"nerve.blocks.layers.{_name}"))
-    globals().setdefault(_name, _module)  # a public name (diagnostics.gradcheck, the function) wins
+for _old, _new in {'augmentation': 'nerve.blocks.layers.augmentation', 'base': 'nerve.blocks.layers.base', 'convolutional': 'nerve.blocks.layers.convolutional', 'core': 'nerve.blocks.layers.core', 'recurrent': 'nerve.blocks.layers.recurrent', 'symbolic': 'nerve.blocks.layers.symbolic'}.items():
+    _sys.modules.setdefault(f"{__name__}.{_old}", _importlib.import_module(_new))
+_sys.modules[__name__] = _importlib.import_module("nerve.blocks.layers")

@@ -1,4 +1,10 @@
-"""Streaming metrics: the public namespace ``nerve.metrics``; the code lives in :mod:`nerve.blocks.metrics`."""
+"""Streaming metrics: the public namespace ``nerve.metrics``, which is the module :mod:`nerve.blocks.metrics` itself.
 
-from nerve.blocks.metrics import *  # noqa: F401,F403
-from nerve.blocks.metrics import __all__  # noqa: F401
+``import nerve.metrics`` gives the very module object the code uses, so reading, setting or patching
+``nerve.metrics.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.blocks.metrics")

@@ -1,4 +1,10 @@
-"""Models: Sequential, functional, subclassed: the public namespace ``nerve.models``; the code lives in :mod:`nerve.training.models`."""
+"""Models: the public namespace ``nerve.models``, which is the module :mod:`nerve.training.models` itself.
 
-from nerve.training.models import *  # noqa: F401,F403
-from nerve.training.models import __all__  # noqa: F401
+``import nerve.models`` gives the very module object the code uses, so reading, setting or patching
+``nerve.models.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.training.models")

@@ -1,14 +1,13 @@
-"""Differentiable operations: the public namespace ``nerve.ops``; the code lives in :mod:`nerve.engine.ops`.
+"""Differentiable operations: the public namespace ``nerve.ops``, which is the module :mod:`nerve.engine.ops` itself.
 
-The submodules keep their old paths too (``nerve.ops.conv`` is ``nerve.engine.ops.conv``).
+``import nerve.ops`` gives the very module object the code uses, so reading, setting or patching
+``nerve.ops.X`` acts where the code reads it.
+The old paths of its submodules keep working (``nerve.ops.conv`` is ``nerve.engine.ops.conv``).
 """
 
 import importlib as _importlib
 import sys as _sys
 
-from nerve.engine.ops import *  # noqa: F401,F403
-from nerve.engine.ops import __all__  # noqa: F401
-
-for _name in ('conv', 'core', 'recurrent'):  # old import paths of the submodules
-    _module = _sys.modules.setdefault(f"{__name__}.{_name}", _importlib.import_module(f"nerve.engine.ops.{_name}"))
-    globals().setdefault(_name, _module)  # a public name (diagnostics.gradcheck, the function) wins
+for _old, _new in {'conv': 'nerve.engine.ops.conv', 'core': 'nerve.engine.ops.core', 'recurrent': 'nerve.engine.ops.recurrent'}.items():
+    _sys.modules.setdefault(f"{__name__}.{_old}", _importlib.import_module(_new))
+_sys.modules[__name__] = _importlib.import_module("nerve.engine.ops")

@@ -1,4 +1,10 @@
-"""Optimizers: the public namespace ``nerve.optimizers``; the code lives in :mod:`nerve.blocks.optimizers`."""
+"""Optimizers: the public namespace ``nerve.optimizers``, which is the module :mod:`nerve.blocks.optimizers` itself.
 
-from nerve.blocks.optimizers import *  # noqa: F401,F403
-from nerve.blocks.optimizers import __all__  # noqa: F401
+``import nerve.optimizers`` gives the very module object the code uses, so reading, setting or patching
+``nerve.optimizers.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.blocks.optimizers")

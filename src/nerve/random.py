@@ -1,4 +1,10 @@
-"""nerve's seeded random generator: the public namespace ``nerve.random``; the code lives in :mod:`nerve.engine.random`."""
+"""nerve's seeded random generator: the public namespace ``nerve.random``, which is the module :mod:`nerve.engine.random` itself.
 
-from nerve.engine.random import *  # noqa: F401,F403
-from nerve.engine.random import __all__  # noqa: F401
+``import nerve.random`` gives the very module object the code uses, so reading, setting or patching
+``nerve.random.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.engine.random")

@@ -1,4 +1,10 @@
-"""Weight regularizers: the public namespace ``nerve.regularizers``; the code lives in :mod:`nerve.blocks.regularizers`."""
+"""Weight regularizers: the public namespace ``nerve.regularizers``, which is the module :mod:`nerve.blocks.regularizers` itself.
 
-from nerve.blocks.regularizers import *  # noqa: F401,F403
-from nerve.blocks.regularizers import __all__  # noqa: F401
+``import nerve.regularizers`` gives the very module object the code uses, so reading, setting or patching
+``nerve.regularizers.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.blocks.regularizers")

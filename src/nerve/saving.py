@@ -1,4 +1,10 @@
-"""Model files: saving and loading: the public namespace ``nerve.saving``; the code lives in :mod:`nerve.training.saving`."""
+"""Model files: the public namespace ``nerve.saving``, which is the module :mod:`nerve.training.saving` itself.
 
-from nerve.training.saving import *  # noqa: F401,F403
-from nerve.training.saving import __all__  # noqa: F401
+``import nerve.saving`` gives the very module object the code uses, so reading, setting or patching
+``nerve.saving.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.training.saving")

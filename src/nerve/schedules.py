@@ -1,4 +1,10 @@
-"""Learning-rate schedules: the public namespace ``nerve.schedules``; the code lives in :mod:`nerve.blocks.schedules`."""
+"""Learning-rate schedules: the public namespace ``nerve.schedules``, which is the module :mod:`nerve.blocks.schedules` itself.
 
-from nerve.blocks.schedules import *  # noqa: F401,F403
-from nerve.blocks.schedules import __all__  # noqa: F401
+``import nerve.schedules`` gives the very module object the code uses, so reading, setting or patching
+``nerve.schedules.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.blocks.schedules")

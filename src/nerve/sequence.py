@@ -1,4 +1,10 @@
-"""Sequence data helpers: the public namespace ``nerve.sequence``; the code lives in :mod:`nerve.training.sequence`."""
+"""Sequence data helpers: the public namespace ``nerve.sequence``, which is the module :mod:`nerve.training.sequence` itself.
 
-from nerve.training.sequence import *  # noqa: F401,F403
-from nerve.training.sequence import __all__  # noqa: F401
+``import nerve.sequence`` gives the very module object the code uses, so reading, setting or patching
+``nerve.sequence.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.training.sequence")

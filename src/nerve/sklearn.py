@@ -1,4 +1,10 @@
-"""scikit-learn wrappers: the public namespace ``nerve.sklearn``; the code lives in :mod:`nerve.applications.sklearn`."""
+"""scikit-learn wrappers: the public namespace ``nerve.sklearn``, which is the module :mod:`nerve.applications.sklearn` itself.
 
-from nerve.applications.sklearn import *  # noqa: F401,F403
-from nerve.applications.sklearn import __all__  # noqa: F401
+``import nerve.sklearn`` gives the very module object the code uses, so reading, setting or patching
+``nerve.sklearn.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.applications.sklearn")

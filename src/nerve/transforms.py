@@ -1,7 +1,10 @@
-"""Image transforms for data augmentation: the public namespace ``nerve.transforms``; the code lives in :mod:`nerve.blocks.transforms`."""
+"""Image transforms for data augmentation: the public namespace ``nerve.transforms``, which is the module :mod:`nerve.blocks.transforms` itself.
 
-from nerve.blocks.transforms import *  # noqa: F401,F403
-from nerve.blocks.transforms import __all__  # noqa: F401
-from nerve.training.data import TransformedDataset  # noqa: F401
+``import nerve.transforms`` gives the very module object the code uses, so reading, setting or patching
+``nerve.transforms.X`` acts where the code reads it.
+"""
 
-__all__ = __all__ + ["TransformedDataset"]
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.blocks.transforms")

@@ -1,14 +1,13 @@
-"""Hyperparameter search: the public namespace ``nerve.tuning``; the code lives in :mod:`nerve.tools.tuning`.
+"""Hyperparameter search: the public namespace ``nerve.tuning``, which is the module :mod:`nerve.tools.tuning` itself.
 
-The submodules keep their old paths too (``nerve.tuning.builders`` is ``nerve.tools.tuning.builders``).
+``import nerve.tuning`` gives the very module object the code uses, so reading, setting or patching
+``nerve.tuning.X`` acts where the code reads it.
+The old paths of its submodules keep working (``nerve.tuning.builders`` is ``nerve.tools.tuning.builders``).
 """
 
 import importlib as _importlib
 import sys as _sys
 
-from nerve.tools.tuning import *  # noqa: F401,F403
-from nerve.tools.tuning import __all__  # noqa: F401
-
-for _name in ('builders', 'callbacks', 'cli', 'results', 'search', 'space', 'storage'):  # old import paths of the submodules
-    _module = _sys.modules.setdefault(f"{__name__}.{_name}", _importlib.import_module(f"nerve.tools.tuning.{_name}"))
-    globals().setdefault(_name, _module)  # a public name (diagnostics.gradcheck, the function) wins
+for _old, _new in {'builders': 'nerve.tools.tuning.builders', 'callbacks': 'nerve.tools.tuning.callbacks', 'cli': 'nerve.tools.tuning.cli', 'results': 'nerve.tools.tuning.results', 'search': 'nerve.tools.tuning.search', 'space': 'nerve.tools.tuning.space', 'storage': 'nerve.tools.tuning.storage'}.items():
+    _sys.modules.setdefault(f"{__name__}.{_old}", _importlib.import_module(_new))
+_sys.modules[__name__] = _importlib.import_module("nerve.tools.tuning")

@@ -1,4 +1,10 @@
-"""Unsupervised learning: RBMs and pretraining: the public namespace ``nerve.unsupervised``; the code lives in :mod:`nerve.applications.unsupervised`."""
+"""Unsupervised learning: the public namespace ``nerve.unsupervised``, which is the module :mod:`nerve.applications.unsupervised` itself.
 
-from nerve.applications.unsupervised import *  # noqa: F401,F403
-from nerve.applications.unsupervised import __all__  # noqa: F401
+``import nerve.unsupervised`` gives the very module object the code uses, so reading, setting or patching
+``nerve.unsupervised.X`` acts where the code reads it.
+"""
+
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("nerve.applications.unsupervised")

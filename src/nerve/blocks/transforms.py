@@ -45,10 +45,11 @@ import numpy
 
 from nerve.engine.backend import get_array_module
 from nerve.engine import random
+from nerve.engine.nest import default_collate
 
 __all__ = [
     "FILL_MODES", "INTERPOLATIONS", "affine_transform", "flip", "crop", "adjust_brightness", "adjust_contrast",
-    "Transform", "Compose",
+    "Transform", "Compose", "TransformedDataset",
     "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomCrop", "GaussianNoise",
     "RandomBrightness", "RandomContrast",
 ]
@@ -856,3 +857,51 @@ class _AffineChain(_AffineTransform):
 
     def get_config(self):
         return {"transforms": [repr(t) for t in self.transforms]}
+
+
+class TransformedDataset:
+    """A dataset whose inputs go through ``transform`` each time a batch is read.
+
+    Wrap a :class:`nerve.data.TensorDataset` (or any dataset of ``(x, y, ...)``
+    samples) and hand it to a :class:`nerve.data.DataLoader`: the loader reads
+    whole batches (``get_batch``), so the transform runs once per batch,
+    vectorised, with fresh random parameters every epoch.
+
+    Args:
+        dataset: the dataset; its samples are tuples whose first item is the image.
+        transform: a function of a batch of images, e.g. a :class:`Compose`.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> data = nerve.data.TensorDataset(np.zeros((10, 8, 8, 1), np.float32), np.arange(10))
+        >>> augmented = TransformedDataset(data, RandomFlip("horizontal"))
+        >>> loader = nerve.data.DataLoader(augmented, batch_size=4, shuffle=True)
+        >>> [x.shape for x, y in loader][0]
+        (4, 8, 8, 1)
+    """
+
+    def __init__(self, dataset, transform):
+        if not callable(transform):
+            raise TypeError(f"TransformedDataset: transform must be callable, got {type(transform).__name__}")
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def _transform_first(self, items, single):
+        items = tuple(items) if isinstance(items, (tuple, list)) else (items,)
+        x = items[0][None] if single else items[0]
+        x = self.transform(x)
+        return (x[0] if single else x,) + items[1:]
+
+    def __getitem__(self, index):
+        return self._transform_first(self.dataset[index], single=True)
+
+    def get_batch(self, indices):
+        """The samples at ``indices`` as a tuple of arrays, the images transformed."""
+        if hasattr(self.dataset, "get_batch"):
+            batch = self.dataset.get_batch(indices)
+        else:
+            batch = default_collate([self.dataset[int(i)] for i in indices])
+        return self._transform_first(batch, single=False)

@@ -12,7 +12,11 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["map_structure", "flatten"]
+import numpy
+
+from nerve.engine.backend import to_numpy
+
+__all__ = ["map_structure", "flatten", "default_collate"]
 
 
 def map_structure(structure, fn):
@@ -31,3 +35,32 @@ def flatten(structure):
     if isinstance(structure, dict):
         return [x for v in structure.values() for x in flatten(v)]
     return [structure]
+
+
+def default_collate(samples):
+    """Stack a list of samples into a batch, keeping their structure.
+
+    Arrays and numbers are stacked along a new first axis; tuples/lists of
+    them become tuples of stacked arrays; dicts become dicts.
+
+    Example:
+        >>> import numpy as np
+        >>> batch = default_collate([(np.zeros(2), 1), (np.ones(2), 0)])
+        >>> batch[0].shape, batch[1].tolist()
+        ((2, 2), [1, 0])
+        >>> default_collate([{"a": 1.0}, {"a": 2.0}])["a"].tolist()
+        [1.0, 2.0]
+    """
+    first = samples[0]
+    if isinstance(first, dict):
+        return {key: default_collate([sample[key] for sample in samples]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return tuple(default_collate([sample[i] for sample in samples]) for i in range(len(first)))
+    return numpy.stack([_as_numpy(sample) for sample in samples])
+
+
+def _as_numpy(x):
+    """``x`` (array, Tensor or list) as a NumPy array."""
+    if hasattr(x, "numpy") and not isinstance(x, numpy.ndarray):
+        x = x.numpy()
+    return numpy.asarray(to_numpy(x))

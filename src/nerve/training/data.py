@@ -32,10 +32,11 @@ import numpy
 
 from nerve.engine.backend import to_numpy
 from nerve.engine import random as nerve_random
+from nerve.engine.nest import default_collate
 
 __all__ = [
     "Dataset", "TensorDataset", "DataLoader", "default_collate", "train_test_split", "train_dev_test_split",
-    "StandardScaler", "MinMaxScaler", "to_categorical", "validate_arrays", "TransformedDataset",
+    "StandardScaler", "MinMaxScaler", "to_categorical", "validate_arrays",
 ]
 
 
@@ -112,28 +113,6 @@ class TensorDataset(Dataset):
     def get_batch(self, indices):
         """The samples at ``indices`` already stacked: a tuple of arrays."""
         return tuple(a[indices] for a in self.arrays)
-
-
-def default_collate(samples):
-    """Stack a list of samples into a batch, keeping their structure.
-
-    Arrays and numbers are stacked along a new first axis; tuples/lists of
-    them become tuples of stacked arrays; dicts become dicts.
-
-    Example:
-        >>> import numpy as np
-        >>> batch = default_collate([(np.zeros(2), 1), (np.ones(2), 0)])
-        >>> batch[0].shape, batch[1].tolist()
-        ((2, 2), [1, 0])
-        >>> default_collate([{"a": 1.0}, {"a": 2.0}])["a"].tolist()
-        [1.0, 2.0]
-    """
-    first = samples[0]
-    if isinstance(first, dict):
-        return {key: default_collate([sample[key] for sample in samples]) for key in first}
-    if isinstance(first, (tuple, list)):
-        return tuple(default_collate([sample[i] for sample in samples]) for i in range(len(first)))
-    return numpy.stack([_as_numpy(sample) for sample in samples])
 
 
 class _Stop:
@@ -670,51 +649,3 @@ def validate_arrays(x, y=None, num_classes=None, name="fit"):
             if array.dtype.kind == "f" and not numpy.all(array == numpy.round(array)):
                 raise ValueError(f"{name}: class labels in {label} must be whole numbers, got fractional values")
     return n
-
-
-class TransformedDataset:
-    """A dataset whose inputs go through ``transform`` each time a batch is read.
-
-    Wrap a :class:`nerve.data.TensorDataset` (or any dataset of ``(x, y, ...)``
-    samples) and hand it to a :class:`nerve.data.DataLoader`: the loader reads
-    whole batches (``get_batch``), so the transform runs once per batch,
-    vectorised, with fresh random parameters every epoch.
-
-    Args:
-        dataset: the dataset; its samples are tuples whose first item is the image.
-        transform: a function of a batch of images, e.g. a :class:`nerve.transforms.Compose`.
-
-    Example:
-        >>> import numpy as np, nerve
-        >>> data = nerve.data.TensorDataset(np.zeros((10, 8, 8, 1), np.float32), np.arange(10))
-        >>> augmented = TransformedDataset(data, nerve.transforms.RandomFlip("horizontal"))
-        >>> loader = nerve.data.DataLoader(augmented, batch_size=4, shuffle=True)
-        >>> [x.shape for x, y in loader][0]
-        (4, 8, 8, 1)
-    """
-
-    def __init__(self, dataset, transform):
-        if not callable(transform):
-            raise TypeError(f"TransformedDataset: transform must be callable, got {type(transform).__name__}")
-        self.dataset = dataset
-        self.transform = transform
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def _transform_first(self, items, single):
-        items = tuple(items) if isinstance(items, (tuple, list)) else (items,)
-        x = items[0][None] if single else items[0]
-        x = self.transform(x)
-        return (x[0] if single else x,) + items[1:]
-
-    def __getitem__(self, index):
-        return self._transform_first(self.dataset[index], single=True)
-
-    def get_batch(self, indices):
-        """The samples at ``indices`` as a tuple of arrays, the images transformed."""
-        if hasattr(self.dataset, "get_batch"):
-            batch = self.dataset.get_batch(indices)
-        else:
-            batch = default_collate([self.dataset[int(i)] for i in indices])
-        return self._transform_first(batch, single=False)

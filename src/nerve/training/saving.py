@@ -53,7 +53,18 @@ VERSION = 1
 
 
 class CorruptFileError(ValueError):
-    """Raised when a model or weights file is truncated, corrupted or not a nerve file."""
+    """Raised when a model or weights file is truncated, corrupted or not a nerve file.
+
+    Example:
+        >>> import os, tempfile, nerve
+        >>> path = os.path.join(tempfile.mkdtemp(), "broken.nerve")
+        >>> _ = open(path, "wb").write(b"not a zip")
+        >>> try:
+        ...     nerve.load_model(path)
+        ... except CorruptFileError as error:
+        ...     print(type(error).__name__)
+        CorruptFileError
+    """
 
 
 # ------------------------------------------------------------------ helpers
@@ -174,7 +185,17 @@ def save_weights(model, path):
 
 
 def load_weights(model, path):
-    """Load weights from a safetensors file written by :func:`save_weights` or from a full model file."""
+    """Load weights from a safetensors file written by :func:`save_weights` or from a full model file.
+
+    Example:
+        >>> import os, tempfile, numpy as np, nerve
+        >>> from nerve import layers
+        >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors"); save_weights(m, path)
+        >>> twin = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)]); load_weights(twin, path)
+        >>> np.array_equal(twin.get_weights()[0], m.get_weights()[0])
+        True
+    """
     path = os.fspath(path)
     data = _read(path)
     if zipfile.is_zipfile(io.BytesIO(data)):

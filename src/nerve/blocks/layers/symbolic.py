@@ -20,7 +20,15 @@ __all__ = ["Node", "SymbolicTensor", "call_symbolic"]
 
 
 class Node:
-    """One call of a layer in a functional graph: the layer, its symbolic inputs, its symbolic outputs."""
+    """One call of a layer in a functional graph: the layer, its symbolic inputs, its symbolic outputs.
+
+    Example:
+        >>> import nerve
+        >>> x = nerve.Input(shape=(3,))
+        >>> y = nerve.layers.Dense(2, name="d")(x)
+        >>> y.node.layer.name, y.node.inputs is x
+        ('d', True)
+    """
 
     def __init__(self, layer, inputs, kwargs):
         self.layer = layer
@@ -70,7 +78,16 @@ class SymbolicTensor:
 
 
 def call_symbolic(layer, inputs, training=None, **kwargs):
-    """Record ``layer(inputs)`` in the functional graph; the layer is built on a one-sample example."""
+    """Record ``layer(inputs)`` in the functional graph; the layer is built on a one-sample example.
+
+    Layers call it for you when they receive a symbolic tensor.
+
+    Example:
+        >>> import nerve
+        >>> x = nerve.Input(shape=(3,))
+        >>> call_symbolic(nerve.layers.Dense(4), x).shape
+        (None, 4)
+    """
     for value in flatten(inputs):
         if not isinstance(value, SymbolicTensor):
             raise TypeError(f"layer '{layer.name}': functional inputs must all come from nerve.Input or other layers, got {type(value).__name__}")
