@@ -33,7 +33,7 @@ from nerve.blocks import activations
 from nerve.tools.diagnostics._model import activation_kind, confusion_matrix, layer_outputs, walk_layers
 
 __all__ = [
-    "EXTRA_HINT",
+    "EXTRA_HINT", "available",
     "new_figure", "figure_to_png", "plot_history", "plot_lr_finder", "plot_activations",
     "plot_weight_histograms", "plot_activation_histograms", "plot_gradient_norms", "plot_conv_filters",
     "plot_feature_maps", "plot_confusion_matrix", "plot_decision_boundary", "plot_saliency",
@@ -52,6 +52,17 @@ def _matplotlib():
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError(f"nerve.plotting needs matplotlib, which is not installed: {EXTRA_HINT}") from error
     return matplotlib, Figure, FigureCanvasAgg
+
+
+def available():
+    """True when matplotlib is installed; otherwise an ImportError naming the ``plot`` extra.
+
+    Example:
+        >>> available()
+        True
+    """
+    _matplotlib()
+    return True
 
 
 def new_figure(nrows=1, ncols=1, figsize=None, squeeze=False):

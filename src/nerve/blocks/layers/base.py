@@ -29,7 +29,7 @@ import re
 
 import numpy
 
-from nerve.blocks import constraints, initializers
+from nerve.blocks import activations, constraints, initializers
 
 from nerve.blocks import regularizers
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor
@@ -593,6 +593,21 @@ def _tensors_in(attr, value):
     if isinstance(value, dict):
         return [(f"{attr}/{k}", v) for k, v in value.items() if isinstance(v, Tensor) and v.requires_grad]
     return []
+
+
+def serialize_entry(obj):
+    """A config entry for an initializer, regularizer, constraint or activation (None stays None).
+
+    Example:
+        >>> import nerve
+        >>> serialize_entry(nerve.regularizers.L2(0.1))
+        {'class_name': 'L2', 'config': {'l2': 0.1}}
+    """
+    if obj is None or isinstance(obj, (str, int, float)):
+        return obj
+    if hasattr(obj, "get_config"):
+        return {"class_name": registry.get_registered_name(obj), "config": obj.get_config()}
+    return activations.serialize(obj)
 
 
 def construct_from_config(cls, config):

@@ -30,8 +30,7 @@ from nerve.blocks import initializers
 from nerve.engine import ops
 
 from nerve.blocks import constraints, regularizers
-from nerve.blocks.layers.base import Layer, builtin_layer
-from nerve.blocks.layers.core import _serialize
+from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry
 from nerve.engine.ops import conv as conv_ops
 
 __all__ = [
@@ -101,10 +100,10 @@ class _Conv(Layer):
         if int(filters) <= 0:
             raise ValueError(f"{cls}: filters must be a positive integer, got {filters}")
         self.filters = int(filters)
-        self.kernel_size = conv_ops._tuple(cls, kernel_size, self.rank, "kernel_size")
-        self.strides = conv_ops._tuple(cls, strides, self.rank, "strides")
-        self.dilation_rate = conv_ops._tuple(cls, dilation_rate, self.rank, "dilation_rate")
-        self.padding = conv_ops._check_padding(cls, padding, self.paddings)
+        self.kernel_size = conv_ops.normalize_tuple(cls, kernel_size, self.rank, "kernel_size")
+        self.strides = conv_ops.normalize_tuple(cls, strides, self.rank, "strides")
+        self.dilation_rate = conv_ops.normalize_tuple(cls, dilation_rate, self.rank, "dilation_rate")
+        self.padding = conv_ops.check_padding(cls, padding, self.paddings)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -138,12 +137,12 @@ class _Conv(Layer):
             "dilation_rate": list(self.dilation_rate),
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "bias_initializer": _serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "bias_regularizer": _serialize(self.bias_regularizer),
-            "kernel_constraint": _serialize(self.kernel_constraint),
-            "bias_constraint": _serialize(self.bias_constraint),
+            "kernel_initializer": serialize_entry(self.kernel_initializer),
+            "bias_initializer": serialize_entry(self.bias_initializer),
+            "kernel_regularizer": serialize_entry(self.kernel_regularizer),
+            "bias_regularizer": serialize_entry(self.bias_regularizer),
+            "kernel_constraint": serialize_entry(self.kernel_constraint),
+            "bias_constraint": serialize_entry(self.bias_constraint),
         }
 
 
@@ -245,9 +244,9 @@ class _Pool(Layer):
     def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
-        self.pool_size = conv_ops._tuple(cls, pool_size, self.rank, "pool_size")
-        self.strides = self.pool_size if strides is None else conv_ops._tuple(cls, strides, self.rank, "strides")
-        self.padding = conv_ops._check_padding(cls, padding)
+        self.pool_size = conv_ops.normalize_tuple(cls, pool_size, self.rank, "pool_size")
+        self.strides = self.pool_size if strides is None else conv_ops.normalize_tuple(cls, strides, self.rank, "strides")
+        self.padding = conv_ops.check_padding(cls, padding)
 
     def build(self, input_shape):
         _check_rank(self, input_shape, self.rank)
@@ -408,7 +407,7 @@ class UpSampling2D(Layer):
         super().__init__(**kwargs)
         if interpolation != "nearest":
             raise ValueError(f"UpSampling2D: unknown interpolation {interpolation!r}; valid: 'nearest'")
-        self.size = conv_ops._tuple("UpSampling2D", size, 2, "size")
+        self.size = conv_ops.normalize_tuple("UpSampling2D", size, 2, "size")
         self.interpolation = interpolation
 
     def build(self, input_shape):
@@ -436,7 +435,7 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding=1, **kwargs):
         super().__init__(**kwargs)
-        self.padding = conv_ops._pad_pairs("ZeroPadding2D", padding)
+        self.padding = conv_ops.pad_pairs("ZeroPadding2D", padding)
 
     def build(self, input_shape):
         _check_rank(self, input_shape, 2)

@@ -23,19 +23,10 @@ from nerve.engine import ops
 
 from nerve.blocks import constraints, regularizers
 from nerve.engine import registry
-from nerve.blocks.layers.base import Layer, builtin_layer, unique_name
+from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry, unique_name
 from nerve.blocks.layers.symbolic import Node, SymbolicTensor
 from nerve.engine.tensor import Tensor, is_grad_enabled
 from nerve.engine import random
-
-
-def _serialize(obj):
-    """Config entry for an initializer/regularizer/activation (None stays None)."""
-    if obj is None or isinstance(obj, (str, int, float)):
-        return obj
-    if hasattr(obj, "get_config"):
-        return {"class_name": registry.get_registered_name(obj), "config": obj.get_config()}
-    return activations.serialize(obj)
 
 
 @builtin_layer
@@ -102,12 +93,12 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "bias_initializer": _serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "bias_regularizer": _serialize(self.bias_regularizer),
-            "kernel_constraint": _serialize(self.kernel_constraint),
-            "bias_constraint": _serialize(self.bias_constraint),
+            "kernel_initializer": serialize_entry(self.kernel_initializer),
+            "bias_initializer": serialize_entry(self.bias_initializer),
+            "kernel_regularizer": serialize_entry(self.kernel_regularizer),
+            "bias_regularizer": serialize_entry(self.bias_regularizer),
+            "kernel_constraint": serialize_entry(self.kernel_constraint),
+            "bias_constraint": serialize_entry(self.bias_constraint),
         }
 
 
@@ -313,9 +304,9 @@ class Maxout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "pieces": self.pieces,
-                "kernel_initializer": _serialize(self.kernel_initializer),
-                "bias_initializer": _serialize(self.bias_initializer),
-                "kernel_regularizer": _serialize(self.kernel_regularizer)}
+                "kernel_initializer": serialize_entry(self.kernel_initializer),
+                "bias_initializer": serialize_entry(self.bias_initializer),
+                "kernel_regularizer": serialize_entry(self.kernel_regularizer)}
 
 
 class _Merge(Layer):

@@ -46,8 +46,7 @@ from nerve.engine import ops
 
 from nerve.blocks import regularizers
 from nerve.engine.backend import get_array_module
-from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, serialize as serialize_layer, get_registered, builtin_layer, unique_name
-from nerve.blocks.layers.core import _serialize
+from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, serialize as serialize_layer, get_registered, builtin_layer, unique_name, serialize_entry
 from nerve.engine import registry
 from nerve.engine.tensor import Tensor
 from nerve.engine import random
@@ -263,8 +262,8 @@ class Embedding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "embeddings_initializer": _serialize(self.embeddings_initializer),
-                "embeddings_regularizer": _serialize(self.embeddings_regularizer), "mask_zero": self.mask_zero}
+                "embeddings_initializer": serialize_entry(self.embeddings_initializer),
+                "embeddings_regularizer": serialize_entry(self.embeddings_regularizer), "mask_zero": self.mask_zero}
 
 
 # -------------------------------------------------------------------- Masking
@@ -439,12 +438,12 @@ class _Recurrent(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "recurrent_initializer": _serialize(self.recurrent_initializer),
-            "bias_initializer": _serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "recurrent_regularizer": _serialize(self.recurrent_regularizer),
-            "bias_regularizer": _serialize(self.bias_regularizer),
+            "kernel_initializer": serialize_entry(self.kernel_initializer),
+            "recurrent_initializer": serialize_entry(self.recurrent_initializer),
+            "bias_initializer": serialize_entry(self.bias_initializer),
+            "kernel_regularizer": serialize_entry(self.kernel_regularizer),
+            "recurrent_regularizer": serialize_entry(self.recurrent_regularizer),
+            "bias_regularizer": serialize_entry(self.bias_regularizer),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "return_sequences": self.return_sequences,

@@ -94,8 +94,13 @@ PADDINGS = ("valid", "same")
 
 
 # --------------------------------------------------------------- geometry
-def _tuple(name, value, n, what):
-    """``value`` (int or sequence of ``n`` ints, each >= 1) as a tuple of ``n`` ints."""
+def normalize_tuple(name, value, n, what):
+    """``value`` (int or sequence of ``n`` ints, each >= 1) as a tuple of ``n`` ints; ``name`` is the caller.
+
+    Example:
+        >>> normalize_tuple("Conv2D", 3, 2, "kernel_size")
+        (3, 3)
+    """
     if isinstance(value, (int, numpy.integer)):
         value = (int(value),) * n
     value = tuple(int(v) for v in value)
@@ -104,7 +109,13 @@ def _tuple(name, value, n, what):
     return value
 
 
-def _check_padding(name, padding, allowed=PADDINGS):
+def check_padding(name, padding, allowed=PADDINGS):
+    """``padding`` in lowercase if it is one of ``allowed``; a ValueError naming the caller otherwise.
+
+    Example:
+        >>> check_padding("Conv2D", "SAME")
+        'same'
+    """
     if not isinstance(padding, str) or padding.lower() not in allowed:
         raise ValueError(f"{name}: unknown padding {padding!r}; valid: {', '.join(repr(p) for p in allowed)}")
     return padding.lower()
@@ -302,9 +313,9 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1, activat
     x, kernel = _as_tensor(x), _as_tensor(kernel)
     bias = None if bias is None else _as_tensor(bias, x)
     _check_conv_inputs("conv2d", x, kernel, bias, 2)
-    strides = _tuple("conv2d", strides, 2, "strides")
-    dilation = _tuple("conv2d", dilation, 2, "dilation")
-    padding = _check_padding("conv2d", padding)
+    strides = normalize_tuple("conv2d", strides, 2, "strides")
+    dilation = normalize_tuple("conv2d", dilation, 2, "dilation")
+    padding = check_padding("conv2d", padding)
     pads, _ = _spatial_check("conv2d", x.shape[1:3], kernel.shape[:2], strides, dilation, padding)
     if activation not in (None, "relu"):
         raise ValueError(f"conv2d: activation must be None or 'relu', got {activation!r}")
@@ -331,9 +342,9 @@ def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
         raise ValueError(f"conv1d: expected input of shape (batch, steps, channels), got shape {tuple(x.shape)}{hint}")
     if kernel.ndim != 3:
         raise ValueError(f"conv1d: expected a kernel of shape (width, in, out), got shape {tuple(kernel.shape)}")
-    padding = _check_padding("conv1d", padding, PADDINGS + ("causal",))
-    (stride,) = _tuple("conv1d", strides, 1, "strides")
-    (rate,) = _tuple("conv1d", dilation, 1, "dilation")
+    padding = check_padding("conv1d", padding, PADDINGS + ("causal",))
+    (stride,) = normalize_tuple("conv1d", strides, 1, "strides")
+    (rate,) = normalize_tuple("conv1d", dilation, 1, "dilation")
     if kernel.shape[1] != x.shape[-1]:
         raise ValueError(
             f"conv1d: the input has {x.shape[-1]} channels (shape {tuple(x.shape)}) but the kernel of shape "
@@ -369,9 +380,9 @@ def conv2d_transpose(x, kernel, bias=None, strides=1, padding="valid", dilation=
     x, kernel = _as_tensor(x), _as_tensor(kernel)
     bias = None if bias is None else _as_tensor(bias, x)
     _check_conv_inputs("conv2d_transpose", x, kernel, bias, 3)
-    strides = _tuple("conv2d_transpose", strides, 2, "strides")
-    dilation = _tuple("conv2d_transpose", dilation, 2, "dilation")
-    padding = _check_padding("conv2d_transpose", padding)
+    strides = normalize_tuple("conv2d_transpose", strides, 2, "strides")
+    dilation = normalize_tuple("conv2d_transpose", dilation, 2, "dilation")
+    padding = check_padding("conv2d_transpose", padding)
     out_hw = tuple(deconv_output_length(n, k, s, padding, d)
                    for n, k, s, d in zip(x.shape[1:3], kernel.shape[:2], strides, dilation))
     pads = tuple(conv_padding(n, k, s, padding, d) for n, k, s, d in zip(out_hw, kernel.shape[:2], strides, dilation))
@@ -431,9 +442,9 @@ def _pool_args(name, x, pool_size, strides, padding, rank):
     if x.ndim != rank + 2:
         hint = " (add a channel axis, e.g. x[..., None])" if x.ndim == rank + 1 else ""
         raise ValueError(f"{name}: expected input of shape {expected}, got shape {tuple(x.shape)}{hint}")
-    pool = _tuple(name, pool_size, rank, "pool_size")
-    strides = pool if strides is None else _tuple(name, strides, rank, "strides")
-    padding = _check_padding(name, padding)
+    pool = normalize_tuple(name, pool_size, rank, "pool_size")
+    strides = pool if strides is None else normalize_tuple(name, strides, rank, "strides")
+    padding = check_padding(name, padding)
     pads, out = _spatial_check(name, x.shape[1 : rank + 1], pool, strides, (1,) * rank, padding, what="pool window")
     return x, pool, strides, pads, out
 
@@ -555,7 +566,7 @@ def upsample2d(x, size=2):
     x = _as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"upsample2d: expected input of shape (batch, height, width, channels), got shape {tuple(x.shape)}")
-    return Upsample2d.apply(x, size=_tuple("upsample2d", size, 2, "size"))
+    return Upsample2d.apply(x, size=normalize_tuple("upsample2d", size, 2, "size"))
 
 
 def zero_pad2d(x, padding=1):
@@ -569,12 +580,17 @@ def zero_pad2d(x, padding=1):
     x = _as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"zero_pad2d: expected input of shape (batch, height, width, channels), got shape {tuple(x.shape)}")
-    pads = _pad_pairs("zero_pad2d", padding)
+    pads = pad_pairs("zero_pad2d", padding)
     return pad(x, ((0, 0),) + pads + ((0, 0),))
 
 
-def _pad_pairs(name, padding):
-    """Normalise ZeroPadding2D's ``padding`` argument to ``((top, bottom), (left, right))``."""
+def pad_pairs(name, padding):
+    """Normalise ZeroPadding2D's ``padding`` argument to ``((top, bottom), (left, right))``.
+
+    Example:
+        >>> pad_pairs("ZeroPadding2D", (1, 2))
+        ((1, 1), (2, 2))
+    """
     try:
         if isinstance(padding, (int, numpy.integer)):
             pairs = ((int(padding),) * 2,) * 2

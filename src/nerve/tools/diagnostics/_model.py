@@ -63,14 +63,14 @@ def layer_weights(model, trainable_only=True):
 def walk_layers(model):
     """``(path, layer)`` for every layer inside ``model`` (not the model itself), parents before children."""
     out, seen = [], {id(model)}
-    stack = [(child, child.name) for child in model._sublayers()]
+    stack = [(child, child.name) for child in model.layers]
     while stack:
         layer, path = stack.pop(0)
         if id(layer) in seen:
             continue
         seen.add(id(layer))
         out.append((path, layer))
-        stack.extend((child, f"{path}/{child.name}") for child in layer._sublayers())
+        stack.extend((child, f"{path}/{child.name}") for child in layer.layers)
     return out
 
 

@@ -304,7 +304,7 @@ class _Pictures:
 
     def __init__(self):
         try:
-            plotting._matplotlib()
+            plotting.available()
             self.plotting = plotting
             self.missing = None
         except ImportError as error:
