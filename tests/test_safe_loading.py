@@ -166,3 +166,13 @@ def test_the_benign_file_loads_in_the_audited_loader(model_files):
                             capture_output=True, text=True, timeout=120)
     outcome = json.loads([line for line in result.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
     assert outcome == {"error": None, "events": []}
+
+
+def test_a_registered_class_does_not_take_over_a_built_in_name():
+    @nerve.saving.register_serializable(package="takeover")
+    class Dense(layers.Layer):  # noqa: F811 - same bare name as the built-in on purpose
+        def call(self, x):
+            return x
+
+    assert nerve.layers.get_registered("Dense") is layers.Dense
+    assert nerve.layers.get_registered("takeover>Dense") is Dense

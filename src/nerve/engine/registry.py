@@ -5,9 +5,9 @@ A model file is data. When it names a class or a function (``"class_name": "Dens
 name up here, and only here:
 
 1. the ``custom_objects`` the caller passed (``load_model(path, custom_objects={...})``), innermost scope first;
-2. the classes and functions the user registered with :func:`register_serializable`
-   (as ``"package>Name"``, or by the bare name when only one registration has it);
-3. nerve's own built-ins of the kind asked for (``"Dense"`` for a layer, ``"mse"`` for a loss...).
+2. the classes and functions the user registered with :func:`register_serializable` (as ``"package>Name"``);
+3. nerve's own built-ins of the kind asked for (``"Dense"`` for a layer, ``"mse"`` for a loss...);
+4. a registered class by its bare name, when only one registration has it and no built-in does.
 
 Nothing is ever imported because a file names it: an unknown name raises :class:`UnknownObjectError`,
 which says how to register the object. ``deserialize`` also checks that what it found is of the expected
@@ -173,9 +173,6 @@ def get_registered_object(name, custom_objects=None, kind=None):
             return scope[bare]
     if name in _CUSTOM:
         return _CUSTOM[name]
-    matches = [obj for key, obj in _CUSTOM.items() if key.rpartition(">")[2] == name]
-    if len(matches) == 1:
-        return matches[0]
     for k in ([kind] if kind else KINDS):
         table = _BUILTINS[k]
         obj = table.get(name)
@@ -183,7 +180,10 @@ def get_registered_object(name, custom_objects=None, kind=None):
             obj = table.get(name.lower())
         if obj is not None:
             return obj
-    return None
+    # a bare name (a file written before the class was registered under a package): only when unambiguous,
+    # and never in place of a built-in (a registered "my_project>Dense" does not take over "Dense")
+    matches = [obj for key, obj in _CUSTOM.items() if key.rpartition(">")[2] == name]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _scopes():

@@ -583,15 +583,20 @@ class _Weight:
         self.regularizer, self.constraint, self.attr = regularizer, constraint, attr
 
 
+def _is_weight(value):
+    """A leaf Tensor that requires gradients (the result of an op, such as a kept state, is not a weight)."""
+    return isinstance(value, Tensor) and value.requires_grad and value.op is None
+
+
 def _tensors_in(attr, value):
-    """``(name, tensor)`` for the weights an assignment holds: a Tensor that requires gradients, or such
+    """``(name, tensor)`` for the weights an assignment holds: a leaf Tensor that requires gradients, or such
     Tensors in a list, tuple or dict."""
     if isinstance(value, Tensor):
-        return [(attr, value)] if value.requires_grad else []
+        return [(attr, value)] if _is_weight(value) else []
     if isinstance(value, (list, tuple)):
-        return [(f"{attr}/{i}", v) for i, v in enumerate(value) if isinstance(v, Tensor) and v.requires_grad]
+        return [(f"{attr}/{i}", v) for i, v in enumerate(value) if _is_weight(v)]
     if isinstance(value, dict):
-        return [(f"{attr}/{k}", v) for k, v in value.items() if isinstance(v, Tensor) and v.requires_grad]
+        return [(f"{attr}/{k}", v) for k, v in value.items() if _is_weight(v)]
     return []
 
 

@@ -10,34 +10,7 @@ from nerve.blocks import activations
 from nerve.blocks import losses as losses_module
 from nerve.blocks.layers.base import Layer
 from nerve.engine.tensor import Tensor, no_grad
-
-
-def as_array(x):
-    """NumPy array (or a list/dict of them) from arrays, Tensors or nested lists."""
-    if isinstance(x, Tensor):
-        return x.numpy()
-    if isinstance(x, dict):
-        return {k: as_array(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)) and x and all(isinstance(v, (numpy.ndarray, Tensor)) for v in x):
-        return [as_array(v) for v in x]
-    return numpy.asarray(x)
-
-
-def take(x, index):
-    """Rows ``index`` of an array or of each array of a list/dict."""
-    if isinstance(x, dict):
-        return {k: v[index] for k, v in x.items()}
-    if isinstance(x, list):
-        return [v[index] for v in x]
-    return x[index]
-
-
-def num_samples(x):
-    if isinstance(x, dict):
-        return len(next(iter(x.values())))
-    if isinstance(x, list):
-        return len(x[0])
-    return len(x)
+from nerve.training.lr_finder import as_array, num_samples, take  # noqa: F401  (shared with the diagnostics)
 
 
 def check_model(model, who):
