@@ -33,7 +33,7 @@ from nerve import sequence, transforms, applications
 from nerve import unsupervised, autoencoders, rl, diagnostics
 from nerve.training.models import Input, Model, Sequential
 from nerve.training.saving import load_model
-from nerve._version import __version__
+from nerve._version import __version__  # noqa: F401
 
 
 __all__ = [

@@ -39,12 +39,14 @@ import math
 import numpy
 
 from nerve.blocks import layers as layers_module
+from nerve.blocks import losses
+from nerve.blocks.layers.base import Layer, builtin_layer
+from nerve.blocks.layers.base import deserialize as deserialize_layer
+from nerve.blocks.layers.base import serialize as serialize_layer
 from nerve.engine import ops
 from nerve.engine import random as nerve_random
-from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, serialize as serialize_layer, get_registered, builtin_layer
-from nerve.training.models import Input, Model
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
-from nerve.blocks import losses
+from nerve.training.models import Input, Model
 
 __all__ = [
     "Autoencoder", "MaskingNoise", "VariationalAutoencoder", "dense_autoencoder", "conv_autoencoder",

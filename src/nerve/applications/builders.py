@@ -34,9 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from nerve.blocks import initializers
-
-from nerve.blocks import layers
+from nerve.blocks import initializers, layers
 from nerve.training.models import Input, Model
 
 __all__ = [

@@ -36,10 +36,10 @@ import math
 
 import numpy
 
+from nerve.blocks.layers.base import Layer, builtin_layer
 from nerve.engine import ops
 from nerve.engine import random as nerve_random
 from nerve.engine.backend import get_array_module
-from nerve.blocks.layers.base import Layer, builtin_layer
 from nerve.engine.tensor import Tensor, no_grad
 
 __all__ = [

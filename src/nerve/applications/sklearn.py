@@ -32,10 +32,10 @@ import copy
 import numbers
 
 import numpy
+
+from nerve.blocks import layers, losses, optimizers
 from nerve.engine import random as nerve_random
-from nerve.blocks import losses, optimizers
 from nerve.training.models import Input, Model, Sequential
-from nerve.blocks import layers
 
 __all__ = [
     "NerveClassifier", "NerveRegressor",

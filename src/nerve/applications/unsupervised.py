@@ -49,12 +49,11 @@ import warnings
 
 import numpy
 
-from nerve.engine import random as nerve_random
-from nerve.engine.backend import get_array_module, to_numpy
-from nerve.training.models import Input, Sequential
 from nerve.blocks import layers
 from nerve.blocks.layers import Dense
-from nerve.training.models import Model
+from nerve.engine import random as nerve_random
+from nerve.engine.backend import get_array_module, to_numpy
+from nerve.training.models import Input, Model, Sequential
 
 __all__ = ["RBM", "DBN", "pretrain_stack", "to_dense_model", "initialize_dense"]
 

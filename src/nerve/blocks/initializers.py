@@ -27,8 +27,7 @@ import math
 
 import numpy
 
-from nerve.engine import registry
-from nerve.engine import random
+from nerve.engine import random, registry
 
 __all__ = [
     "compute_fans", "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",

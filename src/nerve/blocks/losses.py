@@ -34,10 +34,7 @@ Example:
 
 from __future__ import annotations
 
-import builtins
-
-from nerve.engine import registry
-from nerve.engine import ops
+from nerve.engine import ops, registry
 from nerve.engine.tensor import Tensor, tensor
 
 __all__ = [

@@ -41,8 +41,8 @@ import warnings
 
 import numpy
 
-from nerve.engine import registry
 from nerve.blocks import schedules
+from nerve.engine import registry
 from nerve.engine.backend import get_array_module
 from nerve.engine.kernels.packing import PACKED, Packing
 from nerve.engine.tensor import Tensor

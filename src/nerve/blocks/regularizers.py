@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import math
 
-from nerve.engine import registry
-from nerve.engine import ops
+from nerve.engine import ops, registry
 from nerve.engine.tensor import Tensor, tensor
 
 __all__ = [

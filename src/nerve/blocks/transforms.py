@@ -43,8 +43,8 @@ import math
 
 import numpy
 
-from nerve.engine.backend import get_array_module
 from nerve.engine import random
+from nerve.engine.backend import get_array_module
 from nerve.engine.nest import default_collate
 
 __all__ = [

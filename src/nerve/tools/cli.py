@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+
 from nerve._version import __version__
-from nerve.engine import random as nerve_random
 from nerve.blocks import layers, losses, optimizers
-from nerve.training import datasets
-from nerve.training.models import Input, Sequential
+from nerve.engine import random as nerve_random
 from nerve.tools.diagnostics.report import write_report
 from nerve.tools.tuning.cli import main_tune
+from nerve.training import datasets
+from nerve.training.models import Input, Sequential
 
 __all__ = [
     "quickstart", "main",

@@ -27,10 +27,10 @@ import math
 
 import numpy
 
-from nerve.engine.tensor import Tensor
-from nerve.training.lr_finder import plot_lr_finder
 from nerve.blocks import activations
+from nerve.engine.tensor import Tensor
 from nerve.tools.diagnostics._model import activation_kind, confusion_matrix, layer_outputs, walk_layers
+from nerve.training.lr_finder import plot_lr_finder
 
 __all__ = [
     "EXTRA_HINT", "available",

@@ -30,8 +30,8 @@ import threading
 
 import numpy
 
-from nerve.engine.backend import to_numpy
 from nerve.engine import random as nerve_random
+from nerve.engine.backend import to_numpy
 from nerve.engine.nest import default_collate
 
 __all__ = [

@@ -25,8 +25,8 @@ import math
 
 import numpy
 
-from nerve.engine import random as nerve_random
 from nerve.blocks.layers.base import Layer
+from nerve.engine import random as nerve_random
 from nerve.engine.tensor import Tensor
 
 __all__ = ["LRFinderResult", "lr_finder", "plot_lr_finder"]

@@ -22,14 +22,16 @@ import inspect
 
 import numpy
 
-from nerve.blocks.layers.base import (Layer, builtin_layer, construct_from_config, deserialize as deserialize_layer,
-                                     get_registered, serialize as serialize_layer, unique_name)
-from nerve.engine import registry
-from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
-from nerve.training.trainer import Trainer
-from nerve.engine.nest import flatten as _flatten, map_structure as _map
+from nerve.blocks.layers.base import Layer, builtin_layer, construct_from_config, get_registered, note_weights_changed
+from nerve.blocks.layers.base import deserialize as deserialize_layer
+from nerve.blocks.layers.base import serialize as serialize_layer
 from nerve.blocks.layers.core import Input, InputLayer
 from nerve.blocks.layers.symbolic import Node, SymbolicTensor, call_symbolic
+from nerve.engine import registry
+from nerve.engine.nest import flatten as _flatten
+from nerve.engine.nest import map_structure as _map
+from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
+from nerve.training.trainer import Trainer
 
 __all__ = [
     "Node", "SymbolicTensor", "InputLayer", "Input", "call_symbolic", "Model", "Sequential",
@@ -466,6 +468,7 @@ class Sequential(Model):
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"Sequential: a layer named '{layer.name}' is already in the model")
         self._layers.append(layer)
+        note_weights_changed()
         hint = self._input.shape if self._input is not None else (
             (None,) + self._layers[0].input_shape_hint if self._layers[0].input_shape_hint else None)
         if hint is not None:

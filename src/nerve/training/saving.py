@@ -35,11 +35,18 @@ import zipfile
 import numpy
 
 from nerve.blocks import losses, optimizers
-from nerve.blocks.layers.base import deserialize as deserialize_layer, serialize as serialize_layer
+from nerve.blocks.layers.base import deserialize as deserialize_layer
+from nerve.blocks.layers.base import serialize as serialize_layer
 from nerve.engine import random as nerve_random
 from nerve.engine import registry
-from nerve.engine.registry import (UnknownObjectError, custom_object_scope, get_registered_name,
-                                   get_registered_object, register_keras_serializable, register_serializable)
+from nerve.engine.registry import (
+    UnknownObjectError,
+    custom_object_scope,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    register_serializable,
+)
 
 __all__ = [
     "UnknownObjectError", "custom_object_scope", "get_registered_name", "get_registered_object",

@@ -25,13 +25,15 @@ import math
 
 import numpy
 
-from nerve.training import callbacks as callbacks_module
 from nerve.blocks import losses as losses_module
 from nerve.blocks import metrics as metrics_module
 from nerve.blocks import optimizers as optimizers_module
+from nerve.blocks.layers.base import weights_version
 from nerve.engine import random as nerve_random
-from nerve.engine.nest import flatten as _leaves, map_structure as _map
+from nerve.engine.nest import flatten as _leaves
+from nerve.engine.nest import map_structure as _map
 from nerve.engine.tensor import Tensor, no_grad
+from nerve.training import callbacks as callbacks_module
 from nerve.training import data as data_module
 from nerve.training import saving
 from nerve.training.lr_finder import lr_finder
@@ -155,6 +157,7 @@ class Trainer:
         self._metric_spec = metrics or []
         self._loss_weights = loss_weights
         self._compiled = True
+        self._ready_for = None
         self._output_names = None
         self._losses = None  # resolved per output on the first batch
         self._metrics = None
@@ -266,16 +269,20 @@ class Trainer:
                 outputs = self(x, training=False)
             if self._losses is None:
                 self._resolve(outputs)
+        version = (weights_version(), id(self.optimizer), len(self.optimizer.params))
+        if getattr(self, "_ready_for", None) == version:
+            return  # nothing changed since the last call (train_on_batch calls this every batch)
         trainable = self.trainable_weights
         if [id(w) for w in self.optimizer.params] != [id(w) for w in trainable]:
             # first fit, or layers were frozen / unfrozen since: the optimizer follows (its slots restart
             # when the set changes, as after a Keras recompile)
-            if self.optimizer.params and trainable and {id(w) for w in trainable} <= {id(w) for w in self.optimizer.params}:
-                pass  # only frozen weights left: they get no gradient, so the optimizer leaves them alone
-            else:
+            params = {id(w) for w in self.optimizer.params}
+            if not (params and trainable and {id(w) for w in trainable} <= params):
                 self.optimizer.build(trainable)
+            # else only frozen weights are left over: they get no gradient, so the optimizer leaves them alone
         self._penalty_terms = self.regularized_weights()
         self._constraints = self.constrained_weights()
+        self._ready_for = (weights_version(), id(self.optimizer), len(self.optimizer.params))
 
     def train_step(self, x, y, sample_weight=None):
         """One iteration: forward, loss + penalties, backward, optimizer step. Returns the loss value."""

@@ -24,10 +24,9 @@ Example:
 
 from __future__ import annotations
 
-from nerve.engine import ops
-
 from nerve.blocks import transforms
 from nerve.blocks.layers.base import Layer, builtin_layer
+from nerve.engine import ops
 from nerve.engine.tensor import Function
 
 __all__ = [

@@ -29,15 +29,38 @@ import re
 
 import numpy
 
-from nerve.blocks import activations, constraints, initializers
-
-from nerve.blocks import regularizers
-from nerve.engine.tensor import DEFAULT_FLOAT, Tensor
+from nerve.blocks import activations, constraints, initializers, regularizers
+from nerve.blocks.layers.symbolic import SymbolicTensor, call_symbolic
 from nerve.engine import registry
 from nerve.engine.backend import get_array_module
-from nerve.blocks.layers.symbolic import SymbolicTensor, call_symbolic
+from nerve.engine.tensor import DEFAULT_FLOAT, Tensor
 
 _NAME_COUNTS = {}
+_CHANGES = [0]  # counts changes to any layer's weights or trainable flags (the training loop caches on it)
+
+
+def weights_version():
+    """A number that changes whenever a weight is added or replaced, or a ``trainable`` flag is set.
+
+    The training loop re-reads the trainable weights only when it changed.
+
+    Example:
+        >>> from nerve import layers
+        >>> before = weights_version(); layers.Dense(2).trainable = False
+        >>> weights_version() != before
+        True
+    """
+    return _CHANGES[0]
+
+
+def note_weights_changed():
+    """Tell the training loop that a model's set of weights changed (``Sequential.add`` calls it).
+
+    Example:
+        >>> before = weights_version(); note_weights_changed(); weights_version() == before + 1
+        True
+    """
+    _CHANGES[0] += 1
 
 
 def register(cls=None, *, name=None, package=None):
@@ -180,6 +203,8 @@ class Layer:
         # (also in a list or dict); ``add_weight`` tracks its weights itself
         if not attr.startswith("_") and (isinstance(value, (Tensor, list, tuple, dict)) or attr in self.__dict__):
             self._track(attr, value)
+        elif isinstance(value, Layer):
+            _CHANGES[0] += 1  # a sub-layer brings its weights
         object.__setattr__(self, attr, value)
 
     def _records(self):
@@ -195,6 +220,7 @@ class Layer:
         assigned_ids = {id(t) for _, t in assigned}
         if attr in self.__dict__:  # reassignment: the weights that came from this attribute and are gone leave
             records[:] = [r for r in records if r.attr != attr or id(r.tensor) in assigned_ids]
+        _CHANGES[0] += 1
         known = {id(r.tensor): r for r in records}
         for key, tensor in assigned:
             record = known.get(id(tensor))
@@ -213,6 +239,7 @@ class Layer:
     @trainable.setter
     def trainable(self, value):
         value = bool(value)
+        _CHANGES[0] += 1
         object.__setattr__(self, "_trainable", value)
         for record in self._records():
             record.tensor.requires_grad = value and record.trainable
@@ -250,6 +277,7 @@ class Layer:
         weight = Tensor(data, requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")
         records.append(_Weight(name, weight, bool(trainable), regularizers.get(regularizer),
                                constraints.get(constraint), None))
+        _CHANGES[0] += 1
         return weight
 
     def _own_weights(self):

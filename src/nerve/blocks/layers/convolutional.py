@@ -23,14 +23,9 @@ Example:
 
 from __future__ import annotations
 
-from nerve.blocks import activations
-
-from nerve.blocks import initializers
-
-from nerve.engine import ops
-
-from nerve.blocks import constraints, regularizers
+from nerve.blocks import activations, constraints, initializers, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry
+from nerve.engine import ops
 from nerve.engine.ops import conv as conv_ops
 
 __all__ = [

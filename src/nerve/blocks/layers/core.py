@@ -15,18 +15,11 @@ import math
 
 import numpy
 
-from nerve.blocks import activations
-
-from nerve.blocks import initializers
-
-from nerve.engine import ops
-
-from nerve.blocks import constraints, regularizers
-from nerve.engine import registry
+from nerve.blocks import activations, constraints, initializers, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry, unique_name
 from nerve.blocks.layers.symbolic import Node, SymbolicTensor
+from nerve.engine import ops, random
 from nerve.engine.tensor import Tensor, is_grad_enabled
-from nerve.engine import random
 
 
 @builtin_layer

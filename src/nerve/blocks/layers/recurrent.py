@@ -38,18 +38,12 @@ import weakref
 
 import numpy
 
-from nerve.blocks import activations
-
-from nerve.blocks import initializers
-
-from nerve.engine import ops
-
-from nerve.blocks import regularizers
+from nerve.blocks import activations, initializers, regularizers
+from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry, unique_name
+from nerve.blocks.layers.base import deserialize as deserialize_layer
+from nerve.engine import ops, random, registry
 from nerve.engine.backend import get_array_module
-from nerve.blocks.layers.base import Layer, deserialize as deserialize_layer, serialize as serialize_layer, get_registered, builtin_layer, unique_name, serialize_entry
-from nerve.engine import registry
 from nerve.engine.tensor import Tensor
-from nerve.engine import random
 
 __all__ = [
     "GRU",

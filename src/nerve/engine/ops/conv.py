@@ -63,10 +63,9 @@ from nerve.engine.kernels.pool import (
     sum_pool_backward,
     unpad_hw,
 )
-from nerve.engine.ops.core import _as_tensor, column_sums, mean, reshape
+from nerve.engine.ops.core import _as_tensor, column_sums, mean, pad, reshape
 from nerve.engine.ops.core import max as reduce_max
 from nerve.engine.tensor import Function
-from nerve.engine.ops.core import pad
 
 __all__ = [
     "AvgPool2d",

@@ -26,9 +26,7 @@ import math
 import numpy
 
 from nerve.engine.backend import get_array_module
-from nerve.engine.tensor import DEFAULT_FLOAT, Function, Tensor, _lift
-from nerve.engine.tensor import tensor
-
+from nerve.engine.tensor import DEFAULT_FLOAT, Function, Tensor, _lift, tensor
 
 __all__ = [
     "Abs",

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import numpy
 
-from nerve.tools.diagnostics._model import saved_grads
-from nerve.tools.diagnostics.findings import jsonable
 from nerve.blocks.layers.base import Layer
 from nerve.engine.tensor import Tensor, no_grad
+from nerve.tools.diagnostics._model import saved_grads
+from nerve.tools.diagnostics.findings import jsonable
 
 BASELINES = ("zeros", "mean")
 

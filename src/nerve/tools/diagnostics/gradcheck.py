@@ -22,11 +22,11 @@ import contextlib
 
 import numpy
 
-from nerve.engine import gradcheck as core_gradcheck
-from nerve.engine.gradcheck import GradcheckResult
-from nerve.tools.diagnostics._model import walk_layers
 from nerve.blocks.layers.base import Layer
+from nerve.engine import gradcheck as core_gradcheck
+from nerve.engine.gradcheck import GradcheckResult  # noqa: F401  (nerve.diagnostics.GradcheckResult)
 from nerve.engine.tensor import no_grad
+from nerve.tools.diagnostics._model import walk_layers
 
 
 @contextlib.contextmanager

@@ -24,9 +24,8 @@ import subprocess
 import numpy
 
 from nerve.blocks.layers.base import Layer
-from nerve.engine.tensor import Tensor
 from nerve.engine.nest import flatten as _flatten
-from nerve.engine.tensor import enable_grad
+from nerve.engine.tensor import Tensor, enable_grad
 
 DETAILS = ("layers", "ops")
 FORMATS = ("dot", "svg", "png", "pdf")

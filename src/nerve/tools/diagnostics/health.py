@@ -27,13 +27,23 @@ import math
 
 import numpy
 
-from nerve.training.callbacks import Callback
+from nerve.engine.tensor import no_grad
 from nerve.tools.diagnostics._model import (
-    activation_kind, as_array, check_model, ensure_built, layer_weights, loss_function, loss_on_batch, num_samples,
-    recording_outputs, saved_grads, take, walk_layers,
+    activation_kind,
+    as_array,
+    check_model,
+    ensure_built,
+    layer_weights,
+    loss_function,
+    loss_on_batch,
+    num_samples,
+    recording_outputs,
+    saved_grads,
+    take,
+    walk_layers,
 )
 from nerve.tools.diagnostics.findings import Finding, format_findings, jsonable
-from nerve.engine.tensor import no_grad
+from nerve.training.callbacks import Callback
 
 # Default thresholds, in one place (each can be changed per call).
 VANISHING_RATIO = 1e-3  # input-side gradient norm / output-side gradient norm below this: vanishing

@@ -39,14 +39,14 @@ import os
 
 import numpy
 
-from nerve.training.callbacks import Callback
+from nerve.tools import plotting
 from nerve.tools.diagnostics._model import _labels, as_array, confusion_matrix, num_samples, take
+from nerve.tools.diagnostics.explain import feature_attributions, saliency
 from nerve.tools.diagnostics.findings import Finding, jsonable
 from nerve.tools.diagnostics.fit import diagnose_history
 from nerve.tools.diagnostics.health import HealthMonitor
-from nerve.tools.diagnostics.explain import feature_attributions, saliency
+from nerve.training.callbacks import Callback
 from nerve.training.lr_finder import LRFinderResult
-from nerve.tools import plotting
 
 
 def _write_json(path, data):

@@ -13,6 +13,7 @@ Example:
 """
 
 from __future__ import annotations
+
 from nerve.blocks import layers, losses, optimizers, regularizers, schedules
 from nerve.training.models import Input, Sequential
 

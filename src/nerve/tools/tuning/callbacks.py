@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 
-from nerve.training.callbacks import Callback
 from nerve.tools.tuning.storage import optuna_module
+from nerve.training.callbacks import Callback
 
 
 class PruningCallback(Callback):

@@ -51,10 +51,11 @@ import importlib
 import json
 import os
 import sys
-from nerve.training import data, datasets
+
 from nerve.tools.tuning.builders import build_mlp
 from nerve.tools.tuning.search import Tuner
 from nerve.tools.tuning.space import SearchSpace
+from nerve.training import data, datasets
 
 SECTIONS = {
     "study": {"name", "storage", "strategy", "n_trials", "n_jobs", "objective", "direction", "pruner", "seed",

@@ -48,11 +48,11 @@ import tempfile
 import time
 import traceback
 
+from nerve.engine import random as nerve_random
 from nerve.tools.tuning import results as results_module
 from nerve.tools.tuning.callbacks import PruningCallback
 from nerve.tools.tuning.space import SearchSpace
 from nerve.tools.tuning.storage import mask_password, open_storage, optuna_module, storage_url
-from nerve.engine import random as nerve_random
 from nerve.training.models import Model
 from nerve.training.saving import load_model
 
