@@ -62,6 +62,7 @@ NAMESPACES = [
     "nerve.models",
     "nerve.sequence",
     "nerve.sklearn",
+    "nerve.distributed",
 ]
 
 # Op implementation classes (nerve.tensor.Function subclasses, e.g. nerve.ops.Exp)

@@ -28,7 +28,7 @@ from nerve.engine.ops import (
     reshape, transpose, softmax, log_softmax, logsumexp,
 )
 from nerve import activations, initializers, regularizers, constraints, losses, optimizers, schedules, metrics
-from nerve import layers, callbacks, data, datasets, gradcheck, saving, models
+from nerve import layers, callbacks, data, datasets, distributed, gradcheck, saving, models
 from nerve import sequence, transforms, applications
 from nerve import unsupervised, autoencoders, rl, diagnostics
 from nerve.training.models import Input, Model, Sequential
@@ -39,7 +39,7 @@ from nerve._version import __version__  # noqa: F401
 __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "backend", "ops", "random", "activations", "initializers", "regularizers", "constraints", "losses", "optimizers",
-    "schedules", "metrics", "layers", "callbacks", "data", "datasets", "gradcheck", "saving", "models",
+    "schedules", "metrics", "layers", "callbacks", "data", "datasets", "distributed", "gradcheck", "saving", "models",
     "sequence", "transforms", "applications", "unsupervised", "autoencoders", "rl", "diagnostics",
     "Input", "Model", "Sequential", "load_model",
     "concatenate", "stack", "split", "pad", "one_hot", "where", "maximum", "minimum", "exp", "log", "sqrt",

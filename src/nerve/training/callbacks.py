@@ -29,6 +29,7 @@ import warnings
 
 import numpy
 
+from nerve.engine import comm
 from nerve.training import saving
 
 __all__ = [
@@ -90,6 +91,8 @@ class CallbackList:
             if self.history is None:
                 self.history = History()
                 self.callbacks.insert(0, self.history)
+        if not comm.is_main():  # data-parallel: only rank 0 prints, logs and writes checkpoints
+            self.callbacks = [c for c in self.callbacks if not getattr(c, "main_process_only", False)]
         params = {"epochs": epochs, "steps": steps, "verbose": verbose}
         for c in self.callbacks:
             c.set_model(model)
@@ -185,6 +188,8 @@ class ProgbarLogger(Callback):
         >>> ProgbarLogger(verbose=2).verbose
         2
     """
+
+    main_process_only = True  # under data-parallel training only rank 0 runs it
 
     def __init__(self, verbose=1, mode="train", stream=None):
         super().__init__()
@@ -309,6 +314,8 @@ class ModelCheckpoint(Callback):
         >>> checkpoint = ModelCheckpoint("best.nerve", monitor="val_loss", save_best_only=True)
     """
 
+    main_process_only = True  # under data-parallel training only rank 0 runs it
+
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, save_weights_only=False, mode="auto", verbose=0):
         super().__init__()
         self.filepath = os.fspath(filepath)
@@ -429,6 +436,8 @@ class CSVLogger(Callback):
     Example:
         >>> logger = CSVLogger("training.csv", append=False)
     """
+
+    main_process_only = True  # under data-parallel training only rank 0 runs it
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()

@@ -35,6 +35,7 @@ from nerve.engine.nest import map_structure as _map
 from nerve.engine.tensor import Tensor, no_grad
 from nerve.training import callbacks as callbacks_module
 from nerve.training import data as data_module
+from nerve.training import distributed
 from nerve.training import saving
 from nerve.training.lr_finder import lr_finder
 
@@ -246,6 +247,12 @@ class Trainer:
         return total
 
     def _update_metrics(self, outs, targets, sample_weight):
+        if self.__dict__.get("_share") is not None and any(self._metrics):
+            # data-parallel: every process updates its metrics on the outputs of the whole batch
+            outs = [Tensor(distributed.allgather_rows(out.data)) for out in outs]
+            targets = [distributed.allgather_rows(numpy.asarray(target)) for target in targets]
+            if sample_weight is not None:
+                sample_weight = distributed.allgather_rows(numpy.asarray(sample_weight))
         for built, out, target in zip(self._metrics, outs, targets):
             if not built:
                 continue
@@ -285,25 +292,42 @@ class Trainer:
         self._ready_for = (weights_version(), id(self.optimizer), len(self.optimizer.params))
 
     def train_step(self, x, y, sample_weight=None):
-        """One iteration: forward, loss + penalties, backward, optimizer step. Returns the loss value."""
+        """One iteration: forward, loss + penalties, backward, optimizer step. Returns the loss value.
+
+        Under data-parallel training ``x`` is this process's share of the batch: the gradients (and the
+        loss) of all processes are summed in one Allreduce, each weighted by its share, before the step.
+        """
         outputs = self(x, training=True)
         loss, parts, outs, targets = self._compute_loss(outputs, y, sample_weight)
         penalty = self._regularization()
         objective = loss if penalty is None else loss + penalty
         self.optimizer.zero_grad()
         objective.backward()
+        loss_value, part_values = float(loss.data), [float(p.data) for p in parts]
+        share = self.__dict__.get("_share")
+        if share is not None:  # (rows here, rows in the whole batch)
+            local, total = share
+            reduced = distributed.average_gradients(self.optimizer.params, local / total,
+                                                    [loss_value * local] + [v * local for v in part_values])
+            loss_value, part_values = float(reduced[0] / total), [float(v / total) for v in reduced[1:]]
         self.optimizer.step()
         for constraint, weight in getattr(self, "_constraints", ()):
             weight.data[...] = constraint(weight).data
         self._update_metrics(outs, targets, sample_weight)
-        return float(loss.data), [float(p.data) for p in parts]
+        return loss_value, part_values
 
     def test_step(self, x, y, sample_weight=None):
         with no_grad():
             outputs = self(x, training=False)
             loss, parts, outs, targets = self._compute_loss(outputs, y, sample_weight)
         self._update_metrics(outs, targets, sample_weight)
-        return float(loss.data), [float(p.data) for p in parts]
+        loss_value, part_values = float(loss.data), [float(p.data) for p in parts]
+        share = self.__dict__.get("_share")
+        if share is not None:
+            local, total = share
+            reduced = distributed.allreduce(numpy.array([loss_value * local] + [v * local for v in part_values]))
+            loss_value, part_values = float(reduced[0] / total), [float(v / total) for v in reduced[1:]]
+        return loss_value, part_values
 
     # ------------------------------------------------------------ data input
     def _prepare_data(self, x, y, sample_weight, class_weight, name):
@@ -413,12 +437,26 @@ class Trainer:
                 vx, vy, vsw = self._prepare_data(val[0], val[1], val[2] if len(val) == 3 else None, None, "fit (validation_data)")
                 val_batches = _ArrayBatches(vx, vy, vsw, validation_batch_size or batch_size or 32, False)
 
+        parallel = distributed.active()
+        if parallel:
+            self._start_data_parallel(train, val_batches)
+            verbose = verbose if distributed.is_main() else 0
         callback_list = callbacks_module.CallbackList(
             callbacks, model=self, add_history=True, add_progbar=verbose != 0, verbose=verbose,
             epochs=epochs, steps=len(train))
         self.stop_training = False
         logs = {}
-        callback_list.on_train_begin()
+        try:
+            callback_list.on_train_begin()
+            logs = self._fit_epochs(train, val_batches, callback_list, initial_epoch, epochs, parallel)
+        finally:
+            self._share = None
+        callback_list.on_train_end(logs)
+        self.history = callback_list.history
+        return self.history
+
+    def _fit_epochs(self, train, val_batches, callback_list, initial_epoch, epochs, parallel):
+        logs = {}
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             callback_list.on_epoch_begin(epoch)
@@ -427,6 +465,8 @@ class Trainer:
             for step, (bx, by, bsw) in enumerate(train):
                 callback_list.on_train_batch_begin(step)
                 n = _num_samples(bx)
+                if parallel:
+                    bx, by, bsw = self._local_share(bx, by, bsw, n)
                 loss_value, parts = self.train_step(bx, by, bsw)
                 seen += n
                 loss_sum += loss_value * n
@@ -445,9 +485,34 @@ class Trainer:
             callback_list.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        callback_list.on_train_end(logs)
-        self.history = callback_list.history
-        return self.history
+        return logs
+
+    def _start_data_parallel(self, train, val_batches):
+        """Same starting point everywhere: rank 0's weights and random state (so the same shuffled order)."""
+        size = distributed.size()
+        for batches in (train, val_batches):
+            n = getattr(batches, "n", None)
+            if n is None:
+                continue
+            size_last = n % batches.batch_size if not batches.drop_last else 0
+            if batches.batch_size < size or 0 < size_last < size:
+                raise ValueError(
+                    f"data-parallel fit on {size} processes: every batch needs at least one sample per process, "
+                    f"but batch_size={batches.batch_size} over {n} samples leaves a batch of "
+                    f"{size_last or batches.batch_size}; choose another batch_size or drop_last=True")
+        distributed.broadcast_weights(self)
+        nerve_random.set_state(distributed.broadcast_object(nerve_random.get_state()))
+
+    def _local_share(self, x, y, sample_weight, n):
+        """This process's contiguous rows of a batch of ``n`` (and the share, read by train/test_step)."""
+        lo, hi = distributed.local_rows(n)
+        if hi <= lo:
+            raise ValueError(f"data-parallel: a batch of {n} samples has none for rank {distributed.rank()} "
+                             f"of {distributed.size()}; use a larger batch_size")
+        self._share = (hi - lo, n)
+        take = lambda a: a[lo:hi]  # noqa: E731
+        return (_map(x, take), None if y is None else _map(y, take),
+                None if sample_weight is None else sample_weight[lo:hi])
 
     def _reset_metrics(self):
         for built in self._metrics or []:
@@ -467,16 +532,21 @@ class Trainer:
     def _run_evaluation(self, batches, callback_list=None):
         self._reset_metrics()
         seen, loss_sum, part_sums = 0, 0.0, None
+        parallel = distributed.active()
+        share = self.__dict__.get("_share")
         for step, (bx, by, bsw) in enumerate(batches):
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
             n = _num_samples(bx)
+            if parallel:
+                bx, by, bsw = self._local_share(bx, by, bsw, n)
             loss_value, parts = self.test_step(bx, by, bsw)
             seen += n
             loss_sum += loss_value * n
             part_sums = [p * n for p in parts] if part_sums is None else [s + p * n for s, p in zip(part_sums, parts)]
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, {"loss": loss_sum / seen})
+        self._share = share
         return self._epoch_logs(loss_sum, part_sums, seen)
 
     # -------------------------------------------------------------- evaluate
