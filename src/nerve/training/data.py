@@ -2,7 +2,7 @@
 
 * :class:`Dataset`, :class:`TensorDataset` and :class:`DataLoader` turn
   samples into shuffled mini-batches (optionally prepared ahead of time in a
-  background thread).
+  background thread, or loaded in worker processes with ``num_workers``).
 * :func:`train_test_split` and :func:`train_dev_test_split` hold data out for
   evaluation, optionally keeping the class proportions (``stratify``).
 * :class:`StandardScaler` and :class:`MinMaxScaler` rescale features; fit them
@@ -24,9 +24,20 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import math
+import multiprocessing
+import numbers
+import os
 import queue
+import secrets
+import signal
+import sys
 import threading
+import time
+import traceback
+import weakref
+from multiprocessing import shared_memory
 
 import numpy
 

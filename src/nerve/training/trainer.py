@@ -462,10 +462,16 @@ class Trainer:
             callback_list.on_epoch_begin(epoch)
             seen, loss_sum = 0, 0.0
             part_sums = None
+            if parallel:  # every epoch starts from rank 0's random state: the same shuffled order everywhere
+                nerve_random.set_state(distributed.broadcast_object(nerve_random.get_state()))
             for step, (bx, by, bsw) in enumerate(train):
                 callback_list.on_train_batch_begin(step)
                 n = _num_samples(bx)
                 if parallel:
+                    if step == 0 and distributed.rank() > 0:
+                        # the order is drawn: from here on each rank draws its own numbers (dropout masks,
+                        # augmentation), a stream 2**64 draws away from rank 0's
+                        nerve_random.generator().bit_generator.advance(distributed.rank() << 64)
                     bx, by, bsw = self._local_share(bx, by, bsw, n)
                 loss_value, parts = self.train_step(bx, by, bsw)
                 seen += n
