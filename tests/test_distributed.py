@@ -93,6 +93,22 @@ FAILING = COMMON + textwrap.dedent("""
     print("finished without noticing")
 """)
 
+DYING = COMMON.replace("timeout=20", "timeout=3") + textwrap.dedent("""
+    import os, time
+
+    class Die(nerve.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if nerve.distributed.rank() == 1 and batch == 2:
+                if sys.argv[1] == "exit":
+                    os._exit(3)          # the process is gone
+                time.sleep(3600)         # the process hangs
+
+    x, y = data("float64")
+    m = model("float64")
+    m.fit(x, y, batch_size=16, epochs=50, verbose=0, callbacks=[Die()])
+    print("finished without noticing")
+""")
+
 MANUAL = COMMON + textwrap.dedent("""
     out = sys.argv[1]
     x, y = data("float64", n=64)
@@ -164,6 +180,18 @@ def test_a_rank_that_raises_ends_the_run_on_every_rank(tmp_path):
     assert "rank 1 breaks on purpose" in result.stderr
     assert "finished without noticing" not in result.stdout
     assert elapsed < 60
+
+
+@needs_mpi
+@pytest.mark.parametrize("how", ["exit", "hang"])
+def test_a_rank_that_dies_or_hangs_ends_the_run_within_the_timeout(tmp_path, how):
+    start = time.perf_counter()
+    result = _run(DYING, [how], tmp_path, 2, timeout=120)
+    elapsed = time.perf_counter() - start
+    assert result.returncode != 0 and "finished without noticing" not in result.stdout
+    assert elapsed < 60
+    if how == "hang":  # rank 0 waited 3 s in a collective, then said why and aborted the job
+        assert "did not complete within 3 s" in result.stderr
 
 
 @needs_mpi

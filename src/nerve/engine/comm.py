@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 
 import numpy
 
@@ -85,9 +86,13 @@ def initialize(timeout=None):
         previous = sys.excepthook
 
         def abort_on_exception(kind, value, tb):  # one process failing ends the job instead of hanging it
-            previous(kind, value, tb)
-            sys.stderr.write(f"nerve.distributed: rank {comm.Get_rank()} raised {kind.__name__}; aborting the job\n")
+            if previous is not sys.__excepthook__:
+                previous(kind, value, tb)
+            text = "".join(traceback.format_exception(kind, value, tb))
+            sys.stderr.write(f"nerve.distributed: rank {comm.Get_rank()} raised {kind.__name__}: {value}; "
+                             f"aborting the job\n{text}")
             sys.stderr.flush()
+            time.sleep(0.5)  # let mpiexec forward the message before the job goes down
             comm.Abort(1)
 
         sys.excepthook = _STATE["hook"] = abort_on_exception
@@ -147,6 +152,7 @@ def abort(message, code=1):
     sys.stderr.flush()
     comm = _STATE["comm"]
     if comm is not None and comm.Get_size() > 1:
+        time.sleep(0.5)  # let mpiexec forward the message before the job goes down
         comm.Abort(code)
     raise DistributedError(message)  # pragma: no cover - Abort does not return
 

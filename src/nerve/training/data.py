@@ -29,6 +29,7 @@ import math
 import multiprocessing
 import numbers
 import os
+import pickle
 import queue
 import secrets
 import signal
@@ -137,6 +138,36 @@ class _WorkerError:
         self.error = error
 
 
+def _load_batch(dataset, collate_fn, indices):
+    """The batch of ``dataset`` at ``indices``: ``get_batch`` when it has one and no ``collate_fn`` is given."""
+    if collate_fn is None and hasattr(dataset, "get_batch"):
+        return dataset.get_batch(indices)
+    collate = collate_fn or default_collate
+    return collate([dataset[int(i)] for i in indices])
+
+
+def _start_method(context):
+    """The ``multiprocessing`` context for ``context``: None picks fork on Linux, spawn elsewhere."""
+    if context is None:
+        fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+        return multiprocessing.get_context("fork" if fork else "spawn")
+    if isinstance(context, str):
+        try:
+            return multiprocessing.get_context(context)
+        except ValueError:
+            methods = ", ".join(multiprocessing.get_all_start_methods())
+            raise ValueError(
+                f"DataLoader: multiprocessing_context must be None, a start method ({methods}) or a "
+                f"multiprocessing context, got {context!r}"
+            ) from None
+    if hasattr(context, "Process") and hasattr(context, "Queue"):
+        return context
+    raise ValueError(
+        f"DataLoader: multiprocessing_context must be None, a start method name or a multiprocessing context, "
+        f"got {context!r}"
+    )
+
+
 class DataLoader:
     """Iterate over a dataset in mini-batches.
 
@@ -148,28 +179,84 @@ class DataLoader:
         collate_fn: turns a list of samples into a batch (default :func:`default_collate`).
             Datasets with ``get_batch(indices)`` (such as :class:`TensorDataset`)
             are batched in one indexing operation when no ``collate_fn`` is given.
-        prefetch: prepare up to this many batches ahead in a background thread
-            (useful when loading a batch is slow, e.g. reading files); 0 loads in
-            the calling thread.
+        prefetch: with ``num_workers=0``, prepare up to this many batches ahead in a
+            background thread (useful when loading a batch is slow, e.g. reading
+            files); 0 loads in the calling thread. With workers, the number of
+            batches requested ahead of the one being consumed (0 means
+            ``2 * num_workers``).
         seed: shuffle with a private generator seeded with this; by default the
             order comes from :func:`nerve.random.generator` (so ``nerve.random.seed``
             makes it reproducible).
+        num_workers: load batches in this many worker processes (0, the default,
+            loads in this process). See "Worker processes" below.
+        timeout: with workers, seconds to wait for one batch before raising
+            ``TimeoutError`` (None waits as long as the workers are alive).
+        multiprocessing_context: with workers, the start method (``"fork"``,
+            ``"spawn"``, ``"forkserver"``) or a ``multiprocessing`` context; None
+            uses fork on Linux and spawn elsewhere.
 
     ``len(loader)`` is the number of batches per epoch.
+
+    Worker processes (``num_workers=N > 0``): every ``iter(loader)`` starts N
+    processes; each runs the dataset's ``get_batch`` / ``__getitem__`` and the
+    collation (so also any augmentation, e.g. a
+    :class:`nerve.transforms.TransformedDataset`) for the batches it is handed.
+    This process draws the order (exactly as with ``num_workers=0``), sends
+    index lists to the workers and yields the batches in order. The arrays of a
+    batch come back through a shared-memory segment that this process copies
+    out and frees at once, so batches are ordinary NumPy arrays that nothing
+    else frees. Workers stop when the epoch ends, when the loop is left early
+    (``break``, an exception, the iterator being garbage collected) or when a
+    worker fails: its exception is raised here, same type when possible, with
+    the worker's traceback in the message. A worker that dies (killed, out of
+    memory) raises a ``RuntimeError`` instead of hanging.
+
+    * Same batches: for a dataset that draws no random numbers, the batches and
+      their order (shuffled or not, every epoch) are those of ``num_workers=0``.
+    * Randomness in workers: before loading batch ``k`` of an epoch, a worker calls
+      ``nerve.random.seed(epoch_seed + k)``. ``epoch_seed`` comes from the
+      loader's generator (the ``seed`` one, else nerve's): a hash of its state
+      after drawing the order when shuffling (nothing extra is drawn, so the
+      order stays that of ``num_workers=0``), one integer drawn from it otherwise.
+      Augmentations that draw from :func:`nerve.random.generator` are therefore
+      a function of the batch: the same for any ``num_workers >= 1`` and
+      across runs with the same seed, and new every epoch.
+    * Not guaranteed: augmented batches equal to ``num_workers=0`` ones (there
+      the draws continue nerve's generator instead of being reseeded per batch,
+      so the generator is also left in a different state); reproducibility of
+      transforms created with their own ``seed=``: each worker holds a copy of
+      their private generator (with fork, the same copy in every worker).
+    * With the ``spawn`` and ``forkserver`` start methods (the default on macOS
+      and Windows) the dataset and ``collate_fn`` are pickled to each worker every
+      epoch: they must be picklable (defined at module level, no lambdas), and
+      the script must guard its entry point with ``if __name__ == "__main__":``.
+      Workers should produce NumPy arrays (not GPU arrays).
 
     Example:
         >>> import numpy as np
         >>> loader = DataLoader(TensorDataset(np.arange(5)), batch_size=2, shuffle=True, seed=0)
         >>> len(loader), sorted(np.concatenate([b[0] for b in loader]).tolist())
         (3, [0, 1, 2, 3, 4])
+        >>> in_workers = DataLoader(TensorDataset(np.arange(5)), batch_size=2, shuffle=True, seed=0, num_workers=2)
+        >>> [b[0].tolist() for b in in_workers] == [b[0].tolist() for b in DataLoader(
+        ...     TensorDataset(np.arange(5)), batch_size=2, shuffle=True, seed=0)]
+        True
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, collate_fn=None, prefetch=0,
-                 seed=None):
+                 seed=None, num_workers=0, timeout=None, multiprocessing_context=None):
         if int(batch_size) < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
         if int(prefetch) < 0:
             raise ValueError(f"DataLoader: prefetch must be 0 or more batches, got {prefetch}")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral) or num_workers < 0:
+            raise ValueError(
+                f"DataLoader: num_workers must be an integer >= 0 (0 loads in this process), got {num_workers!r}"
+            )
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                    or not timeout > 0):
+            raise ValueError(f"DataLoader: timeout must be a positive number of seconds or None, got {timeout!r}")
+        _start_method(multiprocessing_context)  # fail now on a bad value, not at the first epoch
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -177,29 +264,30 @@ class DataLoader:
         self.collate_fn = collate_fn
         self.prefetch = int(prefetch)
         self.seed = seed
+        self.num_workers = int(num_workers)
+        self.timeout = None if timeout is None else float(timeout)
+        self.multiprocessing_context = multiprocessing_context
         self._generator = None if seed is None else numpy.random.default_rng(seed)
 
     def __len__(self):
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    def _order_generator(self):
+        return self._generator if self._generator is not None else nerve_random.generator()
+
     def _batch_indices(self):
         n = len(self.dataset)
-        if self.shuffle:
-            generator = self._generator if self._generator is not None else nerve_random.generator()
-            order = generator.permutation(n)
-        else:
-            order = numpy.arange(n)
+        order = self._order_generator().permutation(n) if self.shuffle else numpy.arange(n)
         for batch in range(len(self)):
             yield order[batch * self.batch_size:(batch + 1) * self.batch_size]
 
     def _load(self, indices):
-        if self.collate_fn is None and hasattr(self.dataset, "get_batch"):
-            return self.dataset.get_batch(indices)
-        collate = self.collate_fn or default_collate
-        return collate([self.dataset[int(i)] for i in indices])
+        return _load_batch(self.dataset, self.collate_fn, indices)
 
     def __iter__(self):
+        if self.num_workers > 0:
+            return self._worker_batches()
         if self.prefetch == 0:
             return (self._load(indices) for indices in self._batch_indices())
         return self._prefetching()
@@ -252,6 +340,353 @@ class DataLoader:
                 except queue.Empty:
                     break
             worker.join(timeout=5.0)
+
+    def _epoch_seed(self):
+        """The seed of this epoch's batches in the workers (batch ``k`` uses ``epoch_seed + k``).
+
+        Called after the order is drawn. When shuffling, a hash of the order
+        generator's state (which the permutation just advanced): no number is
+        drawn, so the next epochs' orders are those of ``num_workers=0``.
+        Otherwise one integer drawn from that generator.
+        """
+        generator = self._order_generator()
+        if not self.shuffle:
+            return int(generator.integers(2**62))
+        digest = hashlib.blake2b(digest_size=8)
+        _hash_state(generator.bit_generator.state, digest)
+        return int.from_bytes(digest.digest(), "little") >> 2
+
+    def _worker_batches(self):
+        """Yield the batches loaded by ``num_workers`` processes, in order.
+
+        Up to ``prefetch`` (default ``2 * num_workers``) batches are requested
+        ahead; results that arrive out of order wait in the pool until their
+        turn. ``finally`` stops the workers and frees unread shared memory,
+        whatever ends the loop.
+        """
+        batches = list(self._batch_indices())  # draw the order now, in the caller's process
+        if not batches:
+            return
+        epoch_seed = self._epoch_seed()
+        ahead = self.prefetch or 2 * self.num_workers
+        pool = _WorkerPool(self.dataset, self.collate_fn, min(self.num_workers, len(batches)),
+                           _start_method(self.multiprocessing_context), self.timeout)
+        try:
+            submitted = 0
+            for number in range(len(batches)):
+                while submitted < len(batches) and submitted < number + ahead:
+                    pool.submit(submitted, batches[submitted], epoch_seed + submitted)
+                    submitted += 1
+                yield pool.result(number)
+        finally:
+            pool.close()
+
+
+# ----------------------------------------------------------------- worker processes
+_SHM_PREFIX = "nerve_dl_"  # shared-memory segments are named nerve_dl_<pid>_<token>_<batch>
+_POLL_S = 0.1  # how often a waiting process checks that the other side is alive
+_JOIN_S = 0.5  # how long stopping workers may finish their batch before they are terminated
+_ALIGN = 64  # byte alignment of each array in a batch's segment
+
+
+def _hash_state(state, digest):
+    """Feed a bit generator ``state`` (nested dicts of ints and arrays) into ``digest``."""
+    if isinstance(state, dict):
+        for key in sorted(state):
+            digest.update(str(key).encode())
+            _hash_state(state[key], digest)
+    elif isinstance(state, numpy.ndarray):
+        digest.update(state.tobytes())
+    elif isinstance(state, (list, tuple)):
+        for item in state:
+            _hash_state(item, digest)
+    else:
+        digest.update(repr(state).encode())
+
+
+def _map_structure(function, batch):
+    """``batch`` (arrays in tuples, lists, dicts, named tuples) with ``function`` applied to every leaf."""
+    if isinstance(batch, dict):
+        items = {key: _map_structure(function, value) for key, value in batch.items()}
+        return items if type(batch) is dict else _same_container(batch, items)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(_map_structure(function, item) for item in batch))
+    if isinstance(batch, (tuple, list)):
+        items = [_map_structure(function, item) for item in batch]
+        return type(batch)(items) if type(batch) in (tuple, list) else _same_container(batch, items)
+    return function(batch)
+
+
+def _same_container(original, items):
+    """``items`` in a container of ``type(original)``, or the plain dict/list/tuple when that fails."""
+    try:
+        return type(original)(items)
+    except Exception:  # noqa: BLE001 - a subclass with another constructor
+        return items if not isinstance(original, tuple) else tuple(items)
+
+
+class _Slot:
+    """Where one array of a batch lies in the batch's shared-memory segment."""
+
+    def __init__(self, dtype, shape, offset):
+        self.dtype, self.shape, self.offset = dtype, shape, offset
+
+
+def _write_shared(batch, name):
+    """Copy the arrays of ``batch`` into a new segment ``name``; returns (structure, whether a segment was made).
+
+    The structure is ``batch`` with every (non-object) NumPy array replaced by
+    a :class:`_Slot`; other leaves (numbers, strings...) travel pickled.
+    """
+    arrays, total = [], 0
+
+    def place(leaf):
+        nonlocal total
+        if isinstance(leaf, numpy.ndarray) and not leaf.dtype.hasobject:
+            slot = _Slot(leaf.dtype, leaf.shape, total)
+            arrays.append((leaf, slot))
+            total += -(-leaf.nbytes // _ALIGN) * _ALIGN
+            return slot
+        return leaf
+
+    structure = _map_structure(place, batch)
+    if total == 0:
+        return structure, False
+    segment = shared_memory.SharedMemory(name=name, create=True, size=total)
+    try:
+        for leaf, slot in arrays:
+            if leaf.nbytes:
+                numpy.ndarray(leaf.shape, leaf.dtype, buffer=segment.buf, offset=slot.offset)[...] = leaf
+    finally:
+        segment.close()
+    return structure, True
+
+
+def _read_shared(structure, name):
+    """The batch described by ``structure``, its arrays copied out of segment ``name``, which is then freed."""
+    segment = None if name is None else shared_memory.SharedMemory(name=name)
+
+    def copy(leaf):
+        if not isinstance(leaf, _Slot):
+            return leaf
+        if segment is None or math.prod(leaf.shape) == 0 or leaf.dtype.itemsize == 0:
+            return numpy.empty(leaf.shape, leaf.dtype)
+        return numpy.ndarray(leaf.shape, leaf.dtype, buffer=segment.buf, offset=leaf.offset).copy()
+
+    try:
+        return _map_structure(copy, structure)
+    finally:
+        if segment is not None:
+            segment.close()
+            segment.unlink()
+
+
+def _unlink_quietly(name):
+    """Free segment ``name`` if it exists."""
+    try:
+        segment = shared_memory.SharedMemory(name=name)
+    except (FileNotFoundError, OSError, ValueError):
+        return
+    segment.close()
+    try:
+        segment.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _worker_loop(worker_id, dataset, collate_fn, tasks, results, stop, parent_pid):
+    """A worker process: load the batches named in ``tasks`` and report them on ``results``.
+
+    A task is ``(number, indices, batch_seed, segment_name)``; None ends the
+    loop, as do ``stop`` and the parent's death. Results are
+    ``("ok", number, structure, shared)`` or ``("error", number, ...)``.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the workers
+    results.cancel_join_thread()  # exiting never waits for the main process to read
+    while not stop.is_set():
+        try:
+            task = tasks.get(timeout=5 * _POLL_S)
+        except queue.Empty:
+            if os.getppid() != parent_pid:
+                return  # orphaned: the main process is gone
+            continue
+        if task is None:
+            return
+        number, indices, batch_seed, name = task
+        try:
+            nerve_random.seed(batch_seed)
+            batch = _load_batch(dataset, collate_fn, indices)
+            if stop.is_set():
+                return
+            message = ("ok", number, *_write_shared(batch, name))
+        except Exception as error:  # noqa: BLE001 - reported to the main process
+            _unlink_quietly(name)
+            message = ("error", number, worker_id, os.getpid(), _pickled(error), type(error).__name__, str(error),
+                       traceback.format_exc())
+        results.put(message)
+
+
+def _pickled(error):
+    """``error`` pickled, or None when it cannot be (the main process then raises a RuntimeError)."""
+    try:
+        return pickle.dumps(error)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+class _KeyErrorMessage(str):
+    """A KeyError message shown as is (KeyError prints the repr of its argument)."""
+
+    def __repr__(self):
+        return str(self)
+
+
+def _worker_exception(pickled, type_name, text, message):
+    """An exception of the worker's type (else RuntimeError) whose message is ``message``."""
+    try:
+        error_type = type(pickle.loads(pickled)) if pickled is not None else None
+    except Exception:  # noqa: BLE001 - e.g. a class the main process cannot import
+        error_type = None
+    if error_type is not None:
+        try:
+            return error_type(_KeyErrorMessage(message) if issubclass(error_type, KeyError) else message)
+        except Exception:  # noqa: BLE001 - a constructor with other arguments
+            pass
+    return RuntimeError(f"{type_name}: {message}" if type_name else message)
+
+
+def _describe_exit(code):
+    if code is None or code >= 0:
+        return f"with exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    hint = {"SIGKILL": " (perhaps by the out-of-memory killer)",
+            "SIGBUS": " (perhaps out of shared memory: check the free space of /dev/shm)"}.get(name, "")
+    return f"killed by {name}{hint}"
+
+
+def _shutdown_workers(processes, tasks, stop, pending):
+    """Stop the worker processes (terminating those still busy) and free the segments not yet read."""
+    stop.set()
+    for _ in processes:
+        try:
+            tasks.put(None)
+        except (ValueError, OSError):  # the queue is already closed
+            break
+    deadline = time.monotonic() + _JOIN_S
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(_JOIN_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    processes.clear()
+    for name, _ in list(pending.values()):  # workers are gone: no segment can appear any more
+        _unlink_quietly(name)
+    pending.clear()
+    tasks.cancel_join_thread()  # never block on undelivered tasks
+    tasks.close()
+
+
+class _WorkerPool:
+    """The worker processes of one epoch: hand out batches, collect them in order, shut down cleanly."""
+
+    def __init__(self, dataset, collate_fn, workers, context, timeout):
+        self.timeout = timeout
+        self._names = f"{_SHM_PREFIX}{os.getpid()}_{secrets.token_hex(3)}_"
+        self._tasks = context.Queue()
+        self._results = context.Queue()
+        self._stop = context.Event()
+        self._pending = {}  # batch number -> (segment name, indices), submitted and not yet received
+        self._ready = {}  # batch number -> batch or exception, received ahead of its turn
+        self._processes = []
+        self._finalizer = weakref.finalize(self, _shutdown_workers, self._processes, self._tasks, self._stop,
+                                           self._pending)
+        if os.name == "posix":
+            # One resource tracker for this process and its workers (forked workers would otherwise
+            # start their own, which would "clean up" segments this process has not read yet).
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+        method = context.get_start_method()
+        try:
+            for worker_id in range(workers):
+                process = context.Process(
+                    target=_worker_loop, name=f"nerve-DataLoader-worker-{worker_id}", daemon=True,
+                    args=(worker_id, dataset, collate_fn, self._tasks, self._results, self._stop, os.getpid()),
+                )
+                process.start()
+                self._processes.append(process)
+        except Exception as error:
+            self.close()
+            if method == "fork":
+                raise
+            raise RuntimeError(
+                f"DataLoader: could not start worker processes with the {method!r} start method, which pickles "
+                f"the dataset and collate_fn: {type(error).__name__}: {error}. Define them at module level (no "
+                f"lambdas or local classes), or use num_workers=0 or multiprocessing_context='fork'"
+            ) from error
+
+    def submit(self, number, indices, batch_seed):
+        name = f"{self._names}{number}"
+        self._pending[number] = (name, indices)
+        self._tasks.put((number, indices, batch_seed, name))
+
+    def result(self, number):
+        """Batch ``number``, waiting for it; raises the worker's exception if loading it failed."""
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while number not in self._ready:
+            try:
+                message = self._results.get(timeout=_POLL_S)
+            except queue.Empty:
+                self._check_alive(number)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"DataLoader: batch {number} did not arrive from the {len(self._processes)} worker processes "
+                        f"within timeout={self.timeout} s; a worker may be stuck in the dataset or collate_fn "
+                        f"(raise timeout, or pass None to wait as long as the workers are alive)"
+                    ) from None
+                continue
+            self._accept(message)
+        outcome = self._ready.pop(number)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _accept(self, message):
+        kind, number = message[0], message[1]
+        name, indices = self._pending[number]
+        if kind == "ok":
+            structure, shared = message[2], message[3]
+            self._ready[number] = _read_shared(structure, name if shared else None)
+            del self._pending[number]
+            return
+        _, _, worker_id, pid, pickled, type_name, text, worker_traceback = message
+        shown = numpy.asarray(indices).tolist()
+        shown = "[" + ", ".join(str(i) for i in shown[:8]) + (", ...]" if len(shown) > 8 else "]")
+        self._ready[number] = _worker_exception(pickled, type_name, text, (
+            f"{text}\n\nRaised in DataLoader worker {worker_id} (pid {pid}) while loading batch {number} "
+            f"(sample indices {shown}). The worker's traceback:\n\n{worker_traceback.rstrip()}"
+        ))
+
+    def _check_alive(self, number):
+        for worker_id, process in enumerate(self._processes):
+            if process.exitcode is not None:
+                raise RuntimeError(
+                    f"DataLoader worker {worker_id} (pid {process.pid}) exited unexpectedly "
+                    f"{_describe_exit(process.exitcode)} while batch {number} was awaited"
+                )
+
+    def close(self):
+        """Stop the workers and free unread segments (idempotent; also run when the pool is garbage collected)."""
+        self._finalizer()
+        self._ready.clear()
 
 
 # ----------------------------------------------------------------- splitting
