@@ -42,11 +42,13 @@ COMMON = textwrap.dedent("""
         y = (x[:, :1] * 2 - x[:, 1:2] + 0.1 * rng.normal(size=(n, 1))).astype(dtype)
         return x, y
 
-    def model(dtype, dropout=0.0):
+    def model(dtype, dropout=0.0, batch_norm=False):
         nerve.random.seed(0)
         stack = [nerve.Input(shape=(6,), dtype=dtype), layers.Dense(16, activation="tanh", dtype=dtype)]
         if dropout:
             stack.append(layers.Dropout(dropout))
+        if batch_norm:
+            stack.append(layers.BatchNormalization(synchronized=True, dtype=dtype))
         m = nerve.Sequential(stack + [layers.Dense(1, dtype=dtype)])
         m.compile(optimizer=nerve.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
         return m
@@ -60,7 +62,7 @@ COMMON = textwrap.dedent("""
 TRAIN = COMMON + textwrap.dedent("""
     dtype, out = sys.argv[1], sys.argv[2]
     x, y = data(dtype)
-    m = model(dtype)
+    m = model(dtype, batch_norm=len(sys.argv) > 3)
     history = m.fit(x, y, batch_size=64, epochs=5, verbose=0, validation_split=0.2,
                     callbacks=[nerve.callbacks.CSVLogger(out + f".rank{nerve.distributed.rank()}.csv")])
     save(out, m, history)
@@ -156,6 +158,17 @@ def test_two_ranks_reach_the_weights_of_one_process(tmp_path, dtype, tolerance):
         assert np.abs(a[key] - b[key]).max() <= tolerance * scale, f"{key} differs"
     # only rank 0 writes logs
     assert (tmp_path / "two.npz.rank0.csv").exists() and not (tmp_path / "two.npz.rank1.csv").exists()
+
+
+@needs_mpi
+def test_synchronized_batch_normalization_on_two_ranks_matches_one_process(tmp_path):
+    one = _run(TRAIN, ["float64", tmp_path / "one.npz", "bn"], tmp_path, 1)
+    two = _run(TRAIN, ["float64", tmp_path / "two.npz", "bn"], tmp_path, 2)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    a, b = _weights(tmp_path / "one.npz"), _weights(tmp_path / "two.npz")
+    assert len([k for k in a if k.startswith("arr_")]) == 8  # the moving statistics are compared too
+    for key in a:
+        assert np.abs(a[key] - b[key]).max() <= 1e-12 * max(1.0, float(np.abs(a[key]).max())), key
 
 
 @needs_mpi

@@ -161,7 +161,9 @@ class BatchNormalization(Layer):
     In training it normalises with the batch's mean and variance and updates
     running statistics: ``running = momentum * running + (1 - momentum) * batch``.
     At inference it uses the running statistics. ``gamma`` (scale) and ``beta``
-    (shift) are learned.
+    (shift) are learned. ``synchronized=True`` (Keras's name) computes the batch
+    statistics over every process of a data-parallel job (``nerve.distributed``), so
+    that each process normalises with the statistics of the whole global batch.
 
     Example:
         >>> import numpy as np
@@ -172,7 +174,7 @@ class BatchNormalization(Layer):
     """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones", **kwargs):
+                 beta_initializer="zeros", gamma_initializer="ones", synchronized=False, **kwargs):
         super().__init__(**kwargs)
         if axis not in (-1,):
             raise ValueError("BatchNormalization: only axis=-1 (features/channels last) is supported")
@@ -183,6 +185,7 @@ class BatchNormalization(Layer):
         self.scale = scale
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
+        self.synchronized = bool(synchronized)
 
     def build(self, input_shape):
         n = input_shape[-1]
@@ -193,9 +196,12 @@ class BatchNormalization(Layer):
 
     def call(self, inputs, training=None):
         if training and self.trainable:  # a frozen BatchNormalization normalises with its moving statistics
-            out, mean, var = ops.batch_norm(inputs, self.gamma, self.beta, self.epsilon)
+            if self.synchronized:
+                out, mean, var, n = ops.sync_batch_norm(inputs, self.gamma, self.beta, self.epsilon)
+            else:
+                out, mean, var = ops.batch_norm(inputs, self.gamma, self.beta, self.epsilon)
+                n = inputs.size // inputs.shape[-1]
             m = self.momentum
-            n = inputs.size // inputs.shape[-1]
             unbiased = var * (n / max(n - 1, 1))
             self.moving_mean.data[...] = m * self.moving_mean.data + (1 - m) * mean
             self.moving_variance.data[...] = m * self.moving_variance.data + (1 - m) * unbiased
@@ -216,6 +222,7 @@ class BatchNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
+            "synchronized": self.synchronized,
         }
 
 

@@ -25,6 +25,7 @@ import math
 
 import numpy
 
+from nerve.engine import comm
 from nerve.engine.backend import get_array_module
 from nerve.engine.tensor import DEFAULT_FLOAT, Function, Tensor, _lift, tensor
 
@@ -70,7 +71,7 @@ __all__ = [
     "Where",
     "abs",
     "add",
-    "batch_norm",
+    "batch_norm", "sync_batch_norm",
     "cast",
     "clip",
     "column_sums",
@@ -1568,6 +1569,61 @@ class BatchNorm(Function):
         if self.needs_grad[0]:
             gx = (self.gamma * self.inv_std / n) * (n * grad - g_beta - x_hat * g_gamma)
         return gx, g_gamma, g_beta
+
+
+class SyncBatchNorm(BatchNorm):
+    """Batch normalisation with the statistics of the whole data-parallel batch (every process's rows).
+
+    The forward pass uses the global mean and variance; the backward pass sums the two reductions of the
+    input gradient over the processes too. Each process's upstream gradient belongs to its own loss,
+    which the training loop weights by the process's share ``w`` (its rows over all rows) before summing
+    the weight gradients; the input gradient here is returned in the same per-process scale.
+    """
+
+    def backward(self, grad):
+        xp = self.xp
+        x_hat = self.x_hat
+        axes = tuple(range(grad.ndim - 1))
+        g_beta = grad.sum(axis=axes)
+        g_gamma = (grad * x_hat).sum(axis=axes)
+        gx = None
+        if self.needs_grad[0]:
+            share = self.local_rows / self.total_rows
+            sums = comm.allreduce(xp.concatenate([g_beta, g_gamma]) * share)
+            k = g_beta.shape[0]
+            scale = 1.0 / (share * self.total_rows)
+            gx = (self.gamma * self.inv_std) * (grad - sums[:k] * scale - x_hat * (sums[k:] * scale))
+        return gx, g_gamma, g_beta
+
+
+def sync_batch_norm(x, gamma, beta, epsilon=1e-3):
+    """:func:`batch_norm` with the statistics of every process's rows (data-parallel training over MPI).
+
+    Returns ``(output, mean, var, rows)``: the global batch statistics and the number of rows they cover.
+    Without a data-parallel job it is :func:`batch_norm` (and ``rows`` this batch's).
+
+    Example:
+        >>> import nerve, numpy as np
+        >>> x = nerve.tensor(np.array([[1.0], [3.0]], dtype=np.float32))
+        >>> y, m, v, n = sync_batch_norm(x, nerve.tensor([1.0]), nerve.tensor([0.0]))
+        >>> m.tolist(), v.tolist(), n
+        ([2.0], [1.0], 2)
+    """
+    x = _as_tensor(x)
+    rows = x.size // x.shape[-1]
+    if comm.size() == 1:
+        out, mean, var = batch_norm(x, gamma, beta, epsilon)
+        return out, mean, var, rows
+    xp = x.xp
+    axes = tuple(range(x.ndim - 1))
+    data = x.data
+    sums = comm.allreduce(xp.concatenate([data.sum(axis=axes).astype(xp.float64), [float(rows)]]))
+    total = int(round(float(sums[-1])))
+    mean = (sums[:-1] / total).astype(data.dtype)
+    squares = comm.allreduce(((data - mean) ** 2).sum(axis=axes).astype(xp.float64))
+    var = (squares / total).astype(data.dtype)
+    out = SyncBatchNorm.apply(x, gamma, beta, mean=mean, var=var, epsilon=epsilon, local_rows=rows, total_rows=total)
+    return out, mean, var, total
 
 
 def batch_norm(x, gamma, beta, epsilon=1e-3):
