@@ -72,7 +72,7 @@ def broadcast_weights(model, root=0):
     """Copy every weight of ``model`` (a layer or model; trainable or not) from ``root`` to all processes.
 
     Example:
-        >>> import nerve
+        >>> import numpy as np, nerve
         >>> d = nerve.layers.Dense(2); _ = d(np.ones((1, 3)))
         >>> broadcast_weights(d)
     """
