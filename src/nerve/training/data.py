@@ -369,7 +369,7 @@ class DataLoader:
             return
         epoch_seed = self._epoch_seed()
         ahead = self.prefetch or 2 * self.num_workers
-        pool = _WorkerPool(self.dataset, self.collate_fn, min(self.num_workers, len(batches)),
+        pool = _WorkerPool(self.dataset, self.collate_fn, min(self.num_workers, len(batches)), ahead,
                            _start_method(self.multiprocessing_context), self.timeout)
         try:
             submitted = 0
@@ -383,7 +383,7 @@ class DataLoader:
 
 
 # ----------------------------------------------------------------- worker processes
-_SHM_PREFIX = "nerve_dl_"  # shared-memory segments are named nerve_dl_<pid>_<token>_<batch>
+_SHM_PREFIX = "nerve_dl_"  # shared-memory segments are named nerve_dl_<pid>_<token>_<slot>_<generation>
 _POLL_S = 0.1  # how often a waiting process checks that the other side is alive
 _JOIN_S = 0.5  # how long stopping workers may finish their batch before they are terminated
 _ALIGN = 64  # byte alignment of each array in a batch's segment
@@ -425,60 +425,49 @@ def _same_container(original, items):
         return items if not isinstance(original, tuple) else tuple(items)
 
 
-class _Slot:
-    """Where one array of a batch lies in the batch's shared-memory segment."""
+class _Placed:
+    """Where one array of a batch lies in its shared-memory segment."""
 
     def __init__(self, dtype, shape, offset):
         self.dtype, self.shape, self.offset = dtype, shape, offset
 
 
-def _write_shared(batch, name):
-    """Copy the arrays of ``batch`` into a new segment ``name``; returns (structure, whether a segment was made).
+def _layout(batch):
+    """``batch`` with every (non-object) NumPy array replaced by a :class:`_Placed`, the arrays, and the bytes needed.
 
-    The structure is ``batch`` with every (non-object) NumPy array replaced by
-    a :class:`_Slot`; other leaves (numbers, strings...) travel pickled.
+    Other leaves (numbers, strings...) stay in the structure, which travels pickled.
     """
     arrays, total = [], 0
 
     def place(leaf):
         nonlocal total
         if isinstance(leaf, numpy.ndarray) and not leaf.dtype.hasobject:
-            slot = _Slot(leaf.dtype, leaf.shape, total)
-            arrays.append((leaf, slot))
+            placed = _Placed(leaf.dtype, leaf.shape, total)
+            arrays.append((leaf, placed))
             total += -(-leaf.nbytes // _ALIGN) * _ALIGN
-            return slot
+            return placed
         return leaf
 
-    structure = _map_structure(place, batch)
-    if total == 0:
-        return structure, False
-    segment = shared_memory.SharedMemory(name=name, create=True, size=total)
-    try:
-        for leaf, slot in arrays:
-            if leaf.nbytes:
-                numpy.ndarray(leaf.shape, leaf.dtype, buffer=segment.buf, offset=slot.offset)[...] = leaf
-    finally:
-        segment.close()
-    return structure, True
+    return _map_structure(place, batch), arrays, total
 
 
-def _read_shared(structure, name):
-    """The batch described by ``structure``, its arrays copied out of segment ``name``, which is then freed."""
-    segment = None if name is None else shared_memory.SharedMemory(name=name)
+def _copy_in(arrays, segment):
+    for leaf, placed in arrays:
+        if leaf.nbytes:
+            numpy.ndarray(leaf.shape, leaf.dtype, buffer=segment.buf, offset=placed.offset)[...] = leaf
+
+
+def _copy_out(structure, segment):
+    """The batch described by ``structure``, its arrays copied out of ``segment`` (arrays that own their memory)."""
 
     def copy(leaf):
-        if not isinstance(leaf, _Slot):
+        if not isinstance(leaf, _Placed):
             return leaf
         if segment is None or math.prod(leaf.shape) == 0 or leaf.dtype.itemsize == 0:
             return numpy.empty(leaf.shape, leaf.dtype)
         return numpy.ndarray(leaf.shape, leaf.dtype, buffer=segment.buf, offset=leaf.offset).copy()
 
-    try:
-        return _map_structure(copy, structure)
-    finally:
-        if segment is not None:
-            segment.close()
-            segment.unlink()
+    return _map_structure(copy, structure)
 
 
 def _unlink_quietly(name):
@@ -494,15 +483,36 @@ def _unlink_quietly(name):
         pass
 
 
+def _close_quietly(segment):
+    try:
+        segment.close()
+    except BufferError:  # a view is still alive somewhere; the mapping goes with the process
+        pass
+
+
+def _free(segment):
+    """Unmap ``segment`` here and delete it."""
+    _close_quietly(segment)
+    try:
+        segment.unlink()
+    except FileNotFoundError:
+        pass
+
+
 def _worker_loop(worker_id, dataset, collate_fn, tasks, results, stop, parent_pid):
     """A worker process: load the batches named in ``tasks`` and report them on ``results``.
 
-    A task is ``(number, indices, batch_seed, segment_name)``; None ends the
-    loop, as do ``stop`` and the parent's death. Results are
-    ``("ok", number, structure, shared)`` or ``("error", number, ...)``.
+    A task is ``(number, indices, batch_seed, slot, name, size, next_name)``:
+    the arrays go into the slot's segment ``name`` when they fit in its
+    ``size`` bytes, else into a new segment ``next_name`` (which the main
+    process then adopts for the slot). None ends the loop, as do ``stop`` and
+    the parent's death. Results are ``("ok", number, structure, new_size)``
+    (``new_size`` 0 when the slot's segment was reused or none was needed) or
+    ``("error", number, ...)``.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the workers
     results.cancel_join_thread()  # exiting never waits for the main process to read
+    attached = {}  # slot -> (name, SharedMemory) mapped in this worker
     while not stop.is_set():
         try:
             task = tasks.get(timeout=5 * _POLL_S)
@@ -512,15 +522,32 @@ def _worker_loop(worker_id, dataset, collate_fn, tasks, results, stop, parent_pi
             continue
         if task is None:
             return
-        number, indices, batch_seed, name = task
+        number, indices, batch_seed, slot, name, size, next_name = task
         try:
             nerve_random.seed(batch_seed)
             batch = _load_batch(dataset, collate_fn, indices)
             if stop.is_set():
                 return
-            message = ("ok", number, *_write_shared(batch, name))
+            structure, arrays, total = _layout(batch)
+            new_size = 0
+            if total:
+                if slot in attached and attached[slot][0] != name:
+                    _close_quietly(attached.pop(slot)[1])
+                if name is not None and total <= size:
+                    if slot not in attached:
+                        attached[slot] = (name, shared_memory.SharedMemory(name=name))
+                    _copy_in(arrays, attached[slot][1])
+                else:  # no segment yet, or too small: a new one, with room for somewhat larger batches
+                    new_size = max(total, size + size // 2)
+                    segment = shared_memory.SharedMemory(name=next_name, create=True, size=new_size)
+                    try:
+                        _copy_in(arrays, segment)
+                    except BaseException:
+                        _free(segment)
+                        raise
+                    attached[slot] = (next_name, segment)
+            message = ("ok", number, structure, new_size)
         except Exception as error:  # noqa: BLE001 - reported to the main process
-            _unlink_quietly(name)
             message = ("error", number, worker_id, os.getpid(), _pickled(error), type(error).__name__, str(error),
                        traceback.format_exc())
         results.put(message)
@@ -567,8 +594,12 @@ def _describe_exit(code):
     return f"killed by {name}{hint}"
 
 
-def _shutdown_workers(processes, tasks, stop, pending):
-    """Stop the worker processes (terminating those still busy) and free the segments not yet read."""
+def _segment_name(prefix, slot, generation):
+    return f"{prefix}{slot}_{generation}"
+
+
+def _shutdown_workers(processes, tasks, stop, slots, prefix):
+    """Stop the worker processes (terminating those still busy), then free every segment of the pool."""
     stop.set()
     for _ in processes:
         try:
@@ -587,30 +618,45 @@ def _shutdown_workers(processes, tasks, stop, pending):
             process.kill()
             process.join()
     processes.clear()
-    for name, _ in list(pending.values()):  # workers are gone: no segment can appear any more
-        _unlink_quietly(name)
-    pending.clear()
+    # The workers are gone, so no segment can appear any more: free each slot's segment and the
+    # one a worker may have created for it without reporting it.
+    for slot, state in enumerate(slots):
+        segment, _, generation = state
+        if segment is not None:
+            _free(segment)
+        _unlink_quietly(_segment_name(prefix, slot, generation + 1))
+        state[:] = [None, 0, generation + 1]
     tasks.cancel_join_thread()  # never block on undelivered tasks
     tasks.close()
 
 
 class _WorkerPool:
-    """The worker processes of one epoch: hand out batches, collect them in order, shut down cleanly."""
+    """The worker processes of one epoch: hand out batches, collect them in order, shut down cleanly.
 
-    def __init__(self, dataset, collate_fn, workers, context, timeout):
+    Batch ``k`` goes through shared-memory slot ``k % slots``: at most
+    ``slots`` batches are in flight, and batch ``k`` is only submitted once
+    batch ``k - slots`` has been copied out, so a slot is never used twice at
+    once. Each slot keeps its segment from batch to batch (no new memory to
+    map and fault in per batch); a batch that does not fit makes the worker
+    create a larger one, named ``<prefix><slot>_<generation>``, which the main
+    process adopts, freeing the old one.
+    """
+
+    def __init__(self, dataset, collate_fn, workers, slots, context, timeout):
         self.timeout = timeout
-        self._names = f"{_SHM_PREFIX}{os.getpid()}_{secrets.token_hex(3)}_"
+        self._prefix = f"{_SHM_PREFIX}{os.getpid()}_{secrets.token_hex(3)}_"
         self._tasks = context.Queue()
         self._results = context.Queue()
         self._stop = context.Event()
-        self._pending = {}  # batch number -> (segment name, indices), submitted and not yet received
+        self._slots = [[None, 0, 0] for _ in range(slots)]  # [SharedMemory mapped here, size, generation]
+        self._pending = {}  # batch number -> indices, submitted and not yet received
         self._ready = {}  # batch number -> batch or exception, received ahead of its turn
         self._processes = []
         self._finalizer = weakref.finalize(self, _shutdown_workers, self._processes, self._tasks, self._stop,
-                                           self._pending)
+                                           self._slots, self._prefix)
         if os.name == "posix":
             # One resource tracker for this process and its workers (forked workers would otherwise
-            # start their own, which would "clean up" segments this process has not read yet).
+            # start their own, which would "clean up" segments this process still uses).
             from multiprocessing import resource_tracker
 
             resource_tracker.ensure_running()
@@ -634,9 +680,12 @@ class _WorkerPool:
             ) from error
 
     def submit(self, number, indices, batch_seed):
-        name = f"{self._names}{number}"
-        self._pending[number] = (name, indices)
-        self._tasks.put((number, indices, batch_seed, name))
+        slot = number % len(self._slots)
+        segment, size, generation = self._slots[slot]
+        name = None if segment is None else _segment_name(self._prefix, slot, generation)
+        self._pending[number] = indices
+        self._tasks.put((number, indices, batch_seed, slot, name, size,
+                         _segment_name(self._prefix, slot, generation + 1)))
 
     def result(self, number):
         """Batch ``number``, waiting for it; raises the worker's exception if loading it failed."""
@@ -660,12 +709,20 @@ class _WorkerPool:
         return outcome
 
     def _accept(self, message):
+        """Take a worker's report: copy the batch out of its slot at once (freeing the slot), or keep the error."""
         kind, number = message[0], message[1]
-        name, indices = self._pending[number]
+        indices = self._pending.pop(number)
         if kind == "ok":
-            structure, shared = message[2], message[3]
-            self._ready[number] = _read_shared(structure, name if shared else None)
-            del self._pending[number]
+            structure, new_size = message[2], message[3]
+            state = self._slots[number % len(self._slots)]
+            if new_size:  # the worker made a larger segment for this slot: adopt it, free the old one
+                old, _, generation = state
+                adopted = shared_memory.SharedMemory(name=_segment_name(self._prefix, number % len(self._slots),
+                                                                        generation + 1))
+                state[:] = [adopted, new_size, generation + 1]
+                if old is not None:
+                    _free(old)
+            self._ready[number] = _copy_out(structure, state[0])
             return
         _, _, worker_id, pid, pickled, type_name, text, worker_traceback = message
         shown = numpy.asarray(indices).tolist()
@@ -684,7 +741,7 @@ class _WorkerPool:
                 )
 
     def close(self):
-        """Stop the workers and free unread segments (idempotent; also run when the pool is garbage collected)."""
+        """Stop the workers and free the segments (idempotent; also run when the pool is garbage collected)."""
         self._finalizer()
         self._ready.clear()
 
