@@ -176,6 +176,20 @@ def test_any_batch_structure_comes_back():
         assert b.meta["empty"].shape == (0, 3)
 
 
+def _growing_collate(samples):
+    """Batches that get wider (more bytes) as the sample indices grow, like padded sequences."""
+    labels = np.array([int(s[1]) for s in samples])
+    return np.repeat(labels[:, None], 3 * labels.max() + 1, axis=1).astype(np.float32), labels
+
+
+def test_batches_larger_than_the_first_get_larger_segments():
+    dataset = TupleSamples(*_xy(60))
+    plain = list(data.DataLoader(dataset, batch_size=4, collate_fn=_growing_collate))
+    workers = list(data.DataLoader(dataset, batch_size=4, collate_fn=_growing_collate, num_workers=2, prefetch=2))
+    _assert_same_batches(plain, workers)
+    assert workers[-1][0].shape == (4, 178)
+
+
 def test_fewer_batches_than_workers_and_empty_dataset():
     dataset = data.TensorDataset(*_xy(3))
     assert [b[1].tolist() for b in data.DataLoader(dataset, batch_size=2, num_workers=4)] == [[0, 1], [2]]
@@ -321,3 +335,11 @@ def test_bad_timeout_and_context_raise():
     with pytest.raises(ValueError, match="multiprocessing_context .*got 'threads'"):
         data.DataLoader(dataset, num_workers=1, multiprocessing_context="threads")
     assert data.DataLoader(dataset, num_workers=np.int64(2)).num_workers == 2
+
+
+@pytest.mark.skipif("spawn" not in multiprocessing.get_all_start_methods(), reason="no spawn start method")
+def test_spawn_with_an_unpicklable_collate_fn_says_so():
+    loader = data.DataLoader(data.TensorDataset(np.arange(4)), batch_size=2, collate_fn=lambda samples: samples,
+                             num_workers=1, multiprocessing_context="spawn")
+    with pytest.raises(RuntimeError, match="'spawn' start method, which pickles the dataset and collate_fn"):
+        next(iter(loader))

@@ -129,6 +129,21 @@ MANUAL = COMMON + textwrap.dedent("""
 """)
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_memory_left_behind():
+    """An aborted MPI job cannot remove its shared-memory files: remove the ones a test's job made."""
+    shm = "/dev/shm"
+    before = set(os.listdir(shm)) if os.path.isdir(shm) else set()
+    yield
+    if os.path.isdir(shm):
+        for name in set(os.listdir(shm)) - before:
+            if name.startswith("mpich_shm_"):
+                try:
+                    os.unlink(os.path.join(shm, name))
+                except OSError:
+                    pass
+
+
 def _run(script, args, tmp_path, processes, timeout=240):
     path = tmp_path / "script.py"
     path.write_text(script)

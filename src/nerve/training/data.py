@@ -203,9 +203,10 @@ class DataLoader:
     :class:`nerve.transforms.TransformedDataset`) for the batches it is handed.
     This process draws the order (exactly as with ``num_workers=0``), sends
     index lists to the workers and yields the batches in order. The arrays of a
-    batch come back through a shared-memory segment that this process copies
-    out and frees at once, so batches are ordinary NumPy arrays that nothing
-    else frees. Workers stop when the epoch ends, when the loop is left early
+    batch come back through shared memory (one segment per batch in flight,
+    reused from batch to batch), from which this process copies them at once:
+    batches are ordinary NumPy arrays that own their memory. All segments are
+    freed, and the workers stop, when the epoch ends, when the loop is left early
     (``break``, an exception, the iterator being garbage collected) or when a
     worker fails: its exception is raised here, same type when possible, with
     the worker's traceback in the message. A worker that dies (killed, out of
@@ -574,12 +575,10 @@ def _worker_exception(pickled, type_name, text, message):
         error_type = type(pickle.loads(pickled)) if pickled is not None else None
     except Exception:  # noqa: BLE001 - e.g. a class the main process cannot import
         error_type = None
-    if error_type is not None:
-        try:
-            return error_type(_KeyErrorMessage(message) if issubclass(error_type, KeyError) else message)
-        except Exception:  # noqa: BLE001 - a constructor with other arguments
-            pass
-    return RuntimeError(f"{type_name}: {message}" if type_name else message)
+    try:
+        return error_type(_KeyErrorMessage(message) if issubclass(error_type, KeyError) else message)
+    except Exception:  # noqa: BLE001 - no type (None), or a constructor that takes other arguments
+        return RuntimeError(f"{type_name}: {message}")
 
 
 def _describe_exit(code):
@@ -598,8 +597,14 @@ def _segment_name(prefix, slot, generation):
     return f"{prefix}{slot}_{generation}"
 
 
-def _shutdown_workers(processes, tasks, stop, slots, prefix):
-    """Stop the worker processes (terminating those still busy), then free every segment of the pool."""
+def _shutdown_workers(owner, processes, tasks, stop, slots, prefix):
+    """Stop the worker processes (terminating those still busy), then free every segment of the pool.
+
+    Only in the process that made the pool (``owner``): a forked child that
+    happens to garbage-collect a copy of it must leave the original alone.
+    """
+    if os.getpid() != owner:
+        return
     stop.set()
     for _ in processes:
         try:
@@ -652,8 +657,8 @@ class _WorkerPool:
         self._pending = {}  # batch number -> indices, submitted and not yet received
         self._ready = {}  # batch number -> batch or exception, received ahead of its turn
         self._processes = []
-        self._finalizer = weakref.finalize(self, _shutdown_workers, self._processes, self._tasks, self._stop,
-                                           self._slots, self._prefix)
+        self._finalizer = weakref.finalize(self, _shutdown_workers, os.getpid(), self._processes, self._tasks,
+                                           self._stop, self._slots, self._prefix)
         if os.name == "posix":
             # One resource tracker for this process and its workers (forked workers would otherwise
             # start their own, which would "clean up" segments this process still uses).
