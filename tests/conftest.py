@@ -2,7 +2,9 @@
 
 ``rng`` is a freshly seeded NumPy ``Generator`` (drawn through
 ``nerve.random`` so that every test starts from the same state), and
-``randn`` builds float64 tensors from it for gradient checks.
+``randn`` builds float64 tensors from it for gradient checks. ``device``
+registers the device ``"gpu"`` for one test: the strict stand-in of
+``tests/device_standin.py``, or CuPy with ``NERVE_TEST_DEVICE=gpu``.
 """
 
 import os
@@ -48,3 +50,31 @@ def randn(rng):
         return nerve.tensor(numpy.asarray(data, dtype=numpy.float64), requires_grad=requires_grad)
 
     return make
+
+
+@pytest.fixture
+def device():
+    """The device ``"gpu"`` for one test; yields its array module (``device.asarray(host)`` makes device data).
+
+    By default the strict stand-in (NumPy underneath, CuPy's refusals on top) is registered as ``"gpu"``;
+    with ``NERVE_TEST_DEVICE=gpu`` it is CuPy on the real GPU, and the test fails if there is none.
+    The device registrations and the default device are restored afterwards.
+    """
+    from nerve import backend
+
+    devices, modules, default = dict(backend._DEVICES), list(backend._MODULES), backend.get_device()
+    try:
+        if os.environ.get("NERVE_TEST_DEVICE", "").strip().lower() == "gpu":
+            if not backend.gpu_available():
+                pytest.fail("NERVE_TEST_DEVICE=gpu, but CuPy sees no GPU (pip install 'nerve[gpu]' on a GPU machine)")
+            yield backend._DEVICES["gpu"].module
+        else:
+            import device_standin
+
+            backend.register_device("gpu", device_standin.module)
+            yield device_standin.module
+    finally:
+        backend._DEVICES.clear()
+        backend._DEVICES.update(devices)
+        backend._MODULES[:] = modules
+        backend._PLACEMENT["device"] = default

@@ -23,6 +23,7 @@ Example:
 from nerve import tensor as _tensor_module  # noqa: F401  (``from nerve.tensor import Tensor`` keeps working)
 from nerve.engine.tensor import Tensor, Function, tensor, no_grad, enable_grad, is_grad_enabled
 from nerve import backend, ops, random
+from nerve.engine.backend import set_device, device
 from nerve.engine.ops import (
     concatenate, stack, split, pad, one_hot, where, maximum, minimum, exp, log, sqrt, matmul,
     reshape, transpose, softmax, log_softmax, logsumexp,
@@ -38,7 +39,7 @@ from nerve._version import __version__  # noqa: F401
 
 __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
-    "backend", "ops", "random", "activations", "initializers", "regularizers", "constraints", "losses", "optimizers",
+    "backend", "set_device", "device", "ops", "random", "activations", "initializers", "regularizers", "constraints", "losses", "optimizers",
     "schedules", "metrics", "layers", "callbacks", "data", "datasets", "distributed", "gradcheck", "saving", "models",
     "sequence", "transforms", "applications", "unsupervised", "autoencoders", "rl", "diagnostics",
     "Input", "Model", "Sequential", "load_model",

@@ -43,7 +43,7 @@ import numpy
 
 from nerve.blocks import schedules
 from nerve.engine import registry
-from nerve.engine.backend import get_array_module
+from nerve.engine.backend import get_array_module, to_device
 from nerve.engine.kernels.packing import PACKED, Packing
 from nerve.engine.tensor import Tensor
 
@@ -271,6 +271,26 @@ class Optimizer:
         """
         for p in self._params:
             p.grad = None
+
+    def to(self, device):
+        """Move the optimizer's state (slots such as Adam's moments) to ``device``; returns the optimizer.
+
+        ``model.to(device)`` calls it for the model's optimizer; the
+        parameters themselves are moved by their owner.
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([1.0], requires_grad=True)
+            >>> opt = Adam(params=[w]); w.grad = nerve.tensor([1.0]); _ = opt.step()
+            >>> opt.to("cpu").state_dict()["slots"]["m"][0].tolist()
+            [0.10000000149011612]
+        """
+        self._slots = {name: [None if a is None else to_device(a, device) for a in arrays]
+                       for name, arrays in self._slots.items()}
+        self._scratch = [None] * len(self._params)
+        self._scratch_flat = {}
+        self._packing = None  # packed again, on the device, at the next step
+        return self
 
     def _slot(self, name, index, param, fill=0.0):
         """The state array ``name`` of parameter ``index``, created (filled with ``fill``) on first use."""
@@ -566,9 +586,10 @@ class Optimizer:
                     f"{owner}.load_state_dict(): slot {name!r} has {len(arrays)} entries but the optimizer has {n} params"
                 )
             for i, (a, p) in enumerate(zip(arrays, self._params)):
-                if a is not None and numpy.shape(a) != p.data.shape:
+                shape = None if a is None else tuple(a.shape) if hasattr(a, "shape") else numpy.shape(a)
+                if a is not None and shape != p.data.shape:
                     raise ValueError(
-                        f"{owner}.load_state_dict(): slot {name!r} of {_describe(i, p)} has shape {numpy.shape(a)}"
+                        f"{owner}.load_state_dict(): slot {name!r} of {_describe(i, p)} has shape {shape}"
                     )
         # Everything checked: now apply.
         for key, value in state["config"].items():

@@ -1,9 +1,11 @@
 """The array-library seam.
 
 Every op asks the tensor for its array module (``xp``) and calls ``xp.exp``,
-``xp.matmul``... instead of ``numpy.exp``. Today the only module is NumPy; a
-GPU library with the NumPy API (CuPy, for instance) can be dropped in by
-registering it here, without touching op code.
+``xp.matmul``... instead of ``numpy.exp``. NumPy is the module of the CPU; a
+GPU library with the NumPy API (CuPy, for instance) is dropped in by
+registering it here, without touching op code. Devices (``"cpu"``, ``"gpu"``)
+name those modules for placement: :func:`set_device`, :func:`device`,
+:func:`to_device`, ``Tensor.to`` and ``model.to`` (see ``docs/devices.md``).
 
 Example:
     >>> import numpy as np
@@ -14,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -24,6 +27,8 @@ __all__ = [
     "PARALLEL_MIN_ELEMENTS",
     "register_array_module", "get_array_module", "to_numpy", "set_num_threads", "get_num_threads",
     "split_batch", "keep_freed_memory",
+    "register_device", "unregister_device", "gpu_available", "set_device", "get_device", "device", "device_of",
+    "to_device",
 ]
 
 _MODULES = []  # (array type, module) pairs of extra backends, e.g. (cupy.ndarray, cupy)
@@ -69,9 +74,203 @@ def to_numpy(array):
     """
     if isinstance(array, numpy.ndarray):
         return array
+    for entry in _DEVICES.values():
+        if isinstance(array, entry.array_type):
+            return entry.to_host(array)
     if hasattr(array, "get"):  # CuPy and friends
         return array.get()
     return numpy.asarray(array)
+
+
+# ------------------------------------------------------------- devices
+# A device is a name for an array module plus the two copies between it and the host. "cpu" is NumPy;
+# "gpu" is whatever registers under that name: CuPy, registered on first use when it imports and sees a
+# GPU, or the stand-in device of the tests. The default device (set_device, the device() context) is
+# where new tensors and new weights go; a model's batches go where its weights are.
+
+
+class _Device:
+    __slots__ = ("array_type", "module", "name", "to_device", "to_host")
+
+    def __init__(self, name, module, array_type, to_device, to_host):
+        self.name, self.module, self.array_type = name, module, array_type
+        self.to_device, self.to_host = to_device, to_host
+
+
+_DEVICES = {}  # name -> _Device, the devices other than "cpu"
+_PLACEMENT = {"device": "cpu", "cupy_tried": False}
+
+
+def register_device(name, module, to_device=None, to_host=None, array_type=None):
+    """Make ``name`` a device whose arrays live in ``module`` (a NumPy-compatible library such as CuPy).
+
+    ``to_device(host_array)`` copies a NumPy array to the device and
+    ``to_host(device_array)`` copies back; they default to
+    ``module.asarray`` and ``module.asnumpy``, and ``array_type`` to
+    ``module.ndarray``. The array type is registered with
+    :func:`register_array_module` too, so ops on such arrays run through
+    ``module``. CuPy registers itself as ``"gpu"`` the first time ``"gpu"``
+    is asked for (when ``cupy`` imports and sees a GPU); the tests register a
+    stand-in device the same way.
+
+    Example:
+        >>> import numpy as np
+        >>> class Host(np.ndarray):  # a toy "device": NumPy arrays of another type
+        ...     pass
+        >>> toy = type("toy", (), {"ndarray": Host, "asarray": staticmethod(lambda a: np.array(a).view(Host)),
+        ...                        "asnumpy": staticmethod(lambda a: np.array(a))})
+        >>> register_device("toy", toy)
+        >>> device_of(to_device(np.ones(2), "toy"))
+        'toy'
+        >>> unregister_device("toy")
+    """
+    if name == "cpu":
+        raise ValueError("register_device: 'cpu' is NumPy and cannot be registered again")
+    array_type = array_type if array_type is not None else module.ndarray
+    entry = _Device(name, module, array_type, to_device or module.asarray, to_host or module.asnumpy)
+    if name in _DEVICES:
+        unregister_device(name)
+    _DEVICES[name] = entry
+    register_array_module(array_type, module)
+
+
+def unregister_device(name):
+    """Forget the device ``name`` (and its array module); the default goes back to ``"cpu"`` if it was ``name``.
+
+    Example:
+        >>> unregister_device("no such device")  # nothing to do
+    """
+    entry = _DEVICES.pop(name, None)
+    if entry is None:
+        return
+    _MODULES[:] = [(t, m) for t, m in _MODULES if not (t is entry.array_type and m is entry.module)]
+    if _PLACEMENT["device"] == name:
+        _PLACEMENT["device"] = "cpu"
+
+
+def _register_cupy():
+    """Register CuPy as ``"gpu"`` if it imports and sees a GPU (tried once per process)."""
+    if _PLACEMENT["cupy_tried"]:
+        return
+    _PLACEMENT["cupy_tried"] = True
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() <= 0:
+            return
+    except Exception:  # noqa: BLE001 - not installed, no driver, no GPU: all mean "no CuPy GPU"
+        return
+    register_device("gpu", cupy, cupy.asarray, cupy.asnumpy, cupy.ndarray)
+
+
+def gpu_available():
+    """True when the device ``"gpu"`` exists: CuPy with a GPU, or a device registered under that name.
+
+    Example:
+        >>> from nerve import backend
+        >>> isinstance(backend.gpu_available(), bool)
+        True
+    """
+    if "gpu" not in _DEVICES:
+        _register_cupy()
+    return "gpu" in _DEVICES
+
+
+def _checked(name):
+    """``name`` if it is a known device, else a ValueError (RuntimeError for a missing GPU)."""
+    if name == "cpu" or name in _DEVICES:
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"a device is named by a string such as 'cpu' or 'gpu', got {type(name).__name__}")
+    if name == "gpu":
+        if gpu_available():
+            return name
+        raise RuntimeError(
+            "device 'gpu': no GPU is available. nerve runs on a GPU through CuPy: install it with "
+            "pip install 'nerve[gpu]' on a machine with an NVIDIA GPU and its driver "
+            "(nerve.backend.gpu_available() says whether one was found)")
+    raise ValueError(f"unknown device {name!r}; known devices: {['cpu', *_DEVICES] + ([] if 'gpu' in _DEVICES else ['gpu'])}")
+
+
+def set_device(name):
+    """Make ``name`` (``"cpu"`` or ``"gpu"``) the default device of new tensors and of weights built from now on.
+
+    Existing tensors and models stay where they are: move them with
+    ``tensor.to(name)`` or ``model.to(name)``. See also the :func:`device`
+    context.
+
+    Example:
+        >>> import nerve
+        >>> nerve.set_device("cpu"); nerve.tensor([1.0]).device
+        'cpu'
+    """
+    _PLACEMENT["device"] = _checked(name)
+
+
+def get_device():
+    """The current default device (``"cpu"`` unless :func:`set_device` or :func:`device` changed it).
+
+    Example:
+        >>> from nerve import backend
+        >>> backend.get_device()
+        'cpu'
+    """
+    return _PLACEMENT["device"]
+
+
+@contextlib.contextmanager
+def device(name):
+    """Context in which ``name`` is the default device (new tensors, weights built inside it).
+
+    Example:
+        >>> import nerve
+        >>> with nerve.device("cpu"):
+        ...     nerve.tensor([1.0]).device
+        'cpu'
+    """
+    previous = _PLACEMENT["device"]
+    _PLACEMENT["device"] = _checked(name)
+    try:
+        yield name
+    finally:
+        _PLACEMENT["device"] = previous
+
+
+def device_of(array):
+    """The device holding ``array``: ``"cpu"`` for NumPy arrays, else the name it was registered under.
+
+    Example:
+        >>> import numpy as np
+        >>> device_of(np.zeros(2))
+        'cpu'
+    """
+    if type(array) is numpy.ndarray:
+        return "cpu"
+    for name, entry in _DEVICES.items():
+        if isinstance(array, entry.array_type):
+            return name
+    module = get_array_module(array)
+    return "cpu" if module is numpy else getattr(module, "__name__", str(module))
+
+
+def to_device(array, name):
+    """``array`` on device ``name``: itself when it is already there, else a copy (through the host).
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.ones(2)
+        >>> to_device(a, "cpu") is a
+        True
+    """
+    if name != "cpu" and name not in _DEVICES:
+        name = _checked(name)
+    source = device_of(array)
+    if source == name:
+        return array
+    host = array if source == "cpu" else to_numpy(array)
+    if name == "cpu":
+        return numpy.asarray(host)
+    return _DEVICES[name].to_device(host)
 
 
 # ------------------------------------------------------------- CPU threads

@@ -1,7 +1,8 @@
 """Tensors and reverse-mode automatic differentiation.
 
-A :class:`Tensor` wraps an array (NumPy today, any NumPy-like module through
-:mod:`nerve.backend`). Every tensor made by an op remembers that op
+A :class:`Tensor` wraps an array (NumPy on the CPU, CuPy or another NumPy-like
+module on a device, through :mod:`nerve.backend`); ``tensor.device`` says
+where, ``tensor.to("gpu")`` copies it there. Every tensor made by an op remembers that op
 (``tensor.op``) and the op remembers its inputs (``tensor.op.inputs``): this is
 the computational graph, built as the code runs (define-by-run).
 
@@ -27,7 +28,13 @@ import contextlib
 
 import numpy
 
-from nerve.engine.backend import get_array_module, to_numpy
+from nerve.engine.backend import (
+    device_of,
+    get_array_module,
+    get_device,
+    to_device,
+    to_numpy,
+)
 
 DEFAULT_FLOAT = numpy.float32
 
@@ -92,7 +99,8 @@ def enable_grad():
 
 def _default_dtype_for(data):
     """dtype given to ``data`` when the caller names none (float32 for Python floats)."""
-    if isinstance(data, numpy.ndarray) or hasattr(data, "__array_interface__") or hasattr(data, "__cuda_array_interface__"):
+    if (isinstance(data, numpy.ndarray) or hasattr(data, "__array_interface__") or hasattr(data, "__cuda_array_interface__")
+            or get_array_module(data) is not numpy):
         return None  # keep the array's own dtype
     if isinstance(data, bool):
         return numpy.bool_
@@ -106,11 +114,14 @@ def _default_dtype_for(data):
     return None
 
 
-def tensor(data, requires_grad=False, dtype=None, name=None):
+def tensor(data, requires_grad=False, dtype=None, name=None, device=None):
     """Create a tensor from a Python number, a (nested) list, an array or a Tensor.
 
     Python floats and lists of floats become float32; NumPy arrays keep their
     dtype unless ``dtype`` is given; integers stay integers (labels, indices).
+    The data is copied to ``device`` (``"cpu"``, ``"gpu"``); by default host
+    data goes to the default device (:func:`nerve.set_device`) and device
+    arrays stay on their device.
 
     Example:
         >>> import nerve
@@ -126,6 +137,12 @@ def tensor(data, requires_grad=False, dtype=None, name=None):
         dtype = _default_dtype_for(data)
     xp = get_array_module(data)
     array = xp.array(data, dtype=dtype)  # always a copy: the tensor owns its data
+    if device is None:
+        default = get_device()
+        if default != "cpu" and xp is numpy:
+            array = to_device(array, default)
+    elif device_of(array) != device:
+        array = to_device(array, device)
     return Tensor(array, requires_grad=requires_grad, name=name)
 
 
@@ -136,7 +153,7 @@ class Tensor:
     wraps ``array`` without copying.
 
     Attributes:
-        data: the underlying array (NumPy ``ndarray`` on the CPU).
+        data: the underlying array (NumPy ``ndarray`` on the CPU, e.g. ``cupy.ndarray`` on a GPU).
         grad: a Tensor with the accumulated gradient (leaves only), or None.
         requires_grad: whether gradients flow to this tensor.
         op: the :class:`Function` that produced it (None for leaves).
@@ -189,6 +206,35 @@ class Tensor:
         return get_array_module(self.data)
 
     @property
+    def device(self):
+        """Where the data lives: ``"cpu"`` (NumPy) or a device name such as ``"gpu"``.
+
+        Example:
+            >>> import nerve
+            >>> nerve.tensor([1.0]).device
+            'cpu'
+        """
+        return device_of(self.data)
+
+    def to(self, device):
+        """This tensor on ``device`` (``"cpu"``, ``"gpu"``): itself when already there, else a copy.
+
+        The copy keeps ``requires_grad``: under gradient recording it is an
+        op, so the gradient flows back to this tensor's device.
+
+        Example:
+            >>> import nerve
+            >>> t = nerve.tensor([1.0, 2.0])
+            >>> t.to("cpu") is t
+            True
+        """
+        if device_of(self.data) == device:
+            return self
+        if self.requires_grad and _GradMode.enabled:
+            return _Copy.apply(self, device=device)
+        return Tensor(to_device(self.data, device), name=self.name)
+
+    @property
     def is_leaf(self):
         """True for tensors made by the user rather than by an op."""
         return self.op is None
@@ -200,7 +246,9 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         op = f", op={type(self.op).__name__}" if self.op is not None else ""
         body = numpy.array2string(to_numpy(self.data), separator=", ", precision=4, threshold=20)
-        return f"Tensor({body}, dtype={self.dtype}{grad}{op})"
+        device = device_of(self.data)
+        where = "" if device == "cpu" else f", device={device!r}"
+        return f"Tensor({body}, dtype={self.dtype}{where}{grad}{op})"
 
     def __bool__(self):
         if self.size != 1:
@@ -608,7 +656,7 @@ def _accumulate(leaf, grad, handed):
     """Add ``grad`` to ``leaf.grad``; a leaf's first gradient is its own writable array, shared with nobody."""
     if leaf.grad is None:
         if (grad.dtype != leaf.dtype or id(grad) in handed or grad.base is not None
-                or not grad.flags.writeable):
+                or not getattr(grad.flags, "writeable", True)):  # device arrays (CuPy) have no such flag
             grad = grad.astype(leaf.dtype, copy=True)
         handed.add(id(grad))
         leaf.grad = Tensor(grad)
@@ -643,6 +691,17 @@ def run_backward(root, grad, retain_graph=False):
             grads[key] = parent_grad if previous is None else previous + parent_grad
         if not retain_graph:
             op.release()
+
+
+class _Copy(Function):
+    """``Tensor.to``: a copy to another device; the gradient is copied back."""
+
+    def forward(self, x):
+        self.source = device_of(x)
+        return to_device(x, self.device)
+
+    def backward(self, grad):
+        return (to_device(grad, self.source),)
 
 
 class _OpsOnFirstUse:

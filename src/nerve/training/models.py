@@ -28,6 +28,7 @@ from nerve.blocks.layers.base import serialize as serialize_layer
 from nerve.blocks.layers.core import Input, InputLayer
 from nerve.blocks.layers.symbolic import Node, SymbolicTensor, call_symbolic
 from nerve.engine import registry
+from nerve.engine.backend import to_device
 from nerve.engine.nest import flatten as _flatten
 from nerve.engine.nest import map_structure as _map
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
@@ -172,15 +173,24 @@ class Model(Trainer, Layer):
                     values[id(s)] = o
         return _map(self.outputs, lambda s: values[id(s)])
 
+    def _on_device(self, value):
+        """An input (array or list) as an array on the model's device (Tensors are left as they are)."""
+        data = value if hasattr(value, "dtype") and hasattr(value, "shape") else numpy.asarray(value)
+        if type(data) is numpy.ndarray:
+            device = self.device
+            if device != "cpu":
+                data = to_device(data, device)
+        return data
+
     def _prepare(self, x):
         if self._functional:
             symbolic = _flatten(self.inputs)
             if isinstance(x, dict):
-                return {k: (v if isinstance(v, Tensor) else Tensor(numpy.asarray(v))) for k, v in x.items()}
+                return {k: (v if isinstance(v, Tensor) else Tensor(self._on_device(v))) for k, v in x.items()}
             values = x if isinstance(x, (list, tuple)) else [x]
             prepared = []
             for s, v in zip(symbolic, values):
-                data = v.data if isinstance(v, Tensor) else numpy.asarray(v)
+                data = v.data if isinstance(v, Tensor) else self._on_device(v)
                 if data.dtype.kind in "iub" and s.dtype.kind in "iu":
                     prepared.append(v if isinstance(v, Tensor) else Tensor(data))
                 elif isinstance(v, Tensor) and v.dtype.kind == "f":
@@ -467,13 +477,15 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"Sequential: a layer named '{layer.name}' is already in the model")
+        if self._device is not None and layer._device is None:
+            layer.to(self._device)  # a model placed before its layers came: they go where it is
         self._layers.append(layer)
         note_weights_changed()
         hint = self._input.shape if self._input is not None else (
             (None,) + self._layers[0].input_shape_hint if self._layers[0].input_shape_hint else None)
         if hint is not None:
             dtype = self._input.dtype if self._input is not None else DEFAULT_FLOAT
-            example = Tensor(numpy.zeros((1,) + tuple(hint[1:]), dtype=dtype))
+            example = Tensor(to_device(numpy.zeros((1,) + tuple(hint[1:]), dtype=dtype), self.device))
             with no_grad():
                 self._forward(example, training=False)
             self.built = True
@@ -487,7 +499,7 @@ class Sequential(Model):
         if self._input is not None and self._input.dtype.kind in "iu":
             if isinstance(x, Tensor):
                 return x
-            return Tensor(numpy.asarray(x))
+            return Tensor(self._on_device(x))
         return Layer._prepare(self, x)
 
     def _check_input(self, x):

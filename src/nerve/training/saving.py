@@ -39,6 +39,7 @@ from nerve.blocks.layers.base import deserialize as deserialize_layer
 from nerve.blocks.layers.base import serialize as serialize_layer
 from nerve.engine import random as nerve_random
 from nerve.engine import registry
+from nerve.engine.backend import to_numpy
 from nerve.engine.registry import (
     UnknownObjectError,
     custom_object_scope,
@@ -164,7 +165,7 @@ def _assign_weights(model, arrays, source, order=None):
         array = arrays[key]
         if array.shape != weight.shape:
             raise ValueError(f"{source}: weight '{key}' has shape {array.shape} in the file but {weight.shape} in the model")
-        weight.data[...] = array
+        weight.data[...] = weight.xp.asarray(array)  # copied to the weight's device
 
 
 def _ensure_built(model, build_input_shape):
@@ -284,7 +285,7 @@ def save_model(model, path, include_optimizer=True, epoch=None):
         for slot, values in state["slots"].items():
             for i, value in enumerate(values):
                 if value is not None:
-                    arrays[f"{slot}/{i}"] = numpy.ascontiguousarray(value)
+                    arrays[f"{slot}/{i}"] = numpy.ascontiguousarray(to_numpy(value))  # device state copied to the host
         files["optimizer.safetensors"] = _safetensors_bytes(arrays)
         config["optimizer_state"] = {"iterations": int(state["iterations"]), "config": state.get("config"),
                                      "slots": {k: len(v) for k, v in state["slots"].items()}}

@@ -7,6 +7,10 @@ the forward pass, the loss (plus regularisation penalties), backpropagation
 and one optimizer step. ``batch_size=1`` is stochastic gradient descent;
 ``batch_size=len(x)`` is full-batch gradient descent.
 
+The data may be NumPy arrays or arrays on a device; each batch is copied to
+the model's device (``model.to("gpu")``) as it is used, and ``predict``
+returns NumPy arrays.
+
 Example:
     >>> import numpy as np, nerve
     >>> from nerve import layers
@@ -30,6 +34,7 @@ from nerve.blocks import metrics as metrics_module
 from nerve.blocks import optimizers as optimizers_module
 from nerve.blocks.layers.base import weights_version
 from nerve.engine import random as nerve_random
+from nerve.engine.backend import get_array_module, to_device, to_numpy
 from nerve.engine.nest import flatten as _leaves
 from nerve.engine.nest import map_structure as _map
 from nerve.engine.tensor import Tensor, no_grad
@@ -46,18 +51,38 @@ __all__ = [
 
 # ----------------------------------------------------------- data plumbing
 def _as_arrays(structure):
-    """Tensors and lists of numbers to NumPy arrays, keeping list/dict structure of arrays."""
+    """Tensors and lists of numbers to arrays (device arrays stay on their device), keeping list/dict structure."""
     if structure is None:
         return None
     if isinstance(structure, Tensor):
-        return structure.numpy()
+        return structure.data if _on_device(structure.data) else structure.numpy()
     if isinstance(structure, dict):
         return {k: _as_arrays(v) for k, v in structure.items()}
     if isinstance(structure, (list, tuple)):
-        if structure and all(isinstance(v, (numpy.ndarray, Tensor)) for v in structure):
+        if structure and all(isinstance(v, (numpy.ndarray, Tensor)) or _on_device(v) for v in structure):
             return [_as_arrays(v) for v in structure]
         return numpy.asarray(structure)
+    if _on_device(structure):
+        return structure
     return numpy.asarray(structure)
+
+
+def _on_device(array):
+    """True for an array of a device module (CuPy...), which must not be converted implicitly."""
+    return not isinstance(array, numpy.ndarray) and get_array_module(array) is not numpy
+
+
+def _placer(device):
+    """A function copying a batch (a nest of arrays) to ``device``; None on the CPU, where batches stay as they are."""
+    if device == "cpu":
+        return None
+
+    def place(structure):
+        if structure is None:
+            return None
+        return _map(structure, lambda a: a.to(device) if isinstance(a, Tensor) else to_device(a, device))
+
+    return place
 
 
 def _num_samples(structure):
@@ -65,7 +90,8 @@ def _num_samples(structure):
 
 
 def _is_loader(x):
-    return hasattr(x, "__iter__") and hasattr(x, "__len__") and not isinstance(x, (numpy.ndarray, list, tuple, dict, Tensor))
+    return (hasattr(x, "__iter__") and hasattr(x, "__len__") and not isinstance(x, (numpy.ndarray, list, tuple, dict, Tensor))
+            and not _on_device(x))
 
 
 class _ArrayBatches:
@@ -135,6 +161,7 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._compiled = False
+        self._place = None  # copies batches to the model's device (None on the CPU); set by _ensure_ready
 
     # --------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
@@ -249,10 +276,10 @@ class Trainer:
     def _update_metrics(self, outs, targets, sample_weight):
         if self.__dict__.get("_share") is not None and any(self._metrics):
             # data-parallel: every process updates its metrics on the outputs of the whole batch
-            outs = [Tensor(distributed.allgather_rows(out.data)) for out in outs]
-            targets = [distributed.allgather_rows(numpy.asarray(target)) for target in targets]
+            outs = [Tensor(distributed.allgather_rows(to_numpy(out.data))) for out in outs]
+            targets = [distributed.allgather_rows(to_numpy(target)) for target in targets]
             if sample_weight is not None:
-                sample_weight = distributed.allgather_rows(numpy.asarray(sample_weight))
+                sample_weight = distributed.allgather_rows(to_numpy(sample_weight))
         for built, out, target in zip(self._metrics, outs, targets):
             if not built:
                 continue
@@ -289,6 +316,7 @@ class Trainer:
             # else only frozen weights are left over: they get no gradient, so the optimizer leaves them alone
         self._penalty_terms = self.regularized_weights()
         self._constraints = self.constrained_weights()
+        self._place = _placer(self.device)  # batches go where the weights are
         self._ready_for = (weights_version(), id(self.optimizer), len(self.optimizer.params))
 
     def train_step(self, x, y, sample_weight=None):
@@ -333,8 +361,8 @@ class Trainer:
     def _prepare_data(self, x, y, sample_weight, class_weight, name):
         x = _as_arrays(x)
         y = _as_arrays(y)
-        if sample_weight is not None:
-            sample_weight = numpy.asarray(_as_arrays(sample_weight), dtype="float32").reshape(-1)
+        if sample_weight is not None:  # on the host, like class weights; batches of it move with x and y
+            sample_weight = numpy.asarray(to_numpy(_as_arrays(sample_weight)), dtype="float32").reshape(-1)
         data_module.validate_arrays(x, y, name=name)
         if sample_weight is not None and len(sample_weight) != _num_samples(x):
             raise ValueError(f"{name}(): sample_weight has {len(sample_weight)} entries for {_num_samples(x)} samples")
@@ -348,7 +376,7 @@ class Trainer:
         for loss_fn, target, shape in zip(self._losses, self._split_targets(y), self._output_shapes()):
             if not isinstance(loss_fn, losses_module.SparseCategoricalCrossentropy) or shape is None:
                 continue
-            labels = numpy.asarray(target)
+            labels = to_numpy(target)
             classes = shape[-1]
             if labels.size and (labels.min() < 0 or labels.max() >= classes):
                 hint = ("; an output of size 1 cannot hold classes for sparse_categorical_crossentropy: for two classes "
@@ -457,6 +485,7 @@ class Trainer:
 
     def _fit_epochs(self, train, val_batches, callback_list, initial_epoch, epochs, parallel):
         logs = {}
+        place = self._place
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             callback_list.on_epoch_begin(epoch)
@@ -473,6 +502,8 @@ class Trainer:
                         # augmentation), a stream 2**64 draws away from rank 0's
                         nerve_random.generator().bit_generator.advance(distributed.rank() << 64)
                     bx, by, bsw = self._local_share(bx, by, bsw, n)
+                if place is not None:
+                    bx, by, bsw = place(bx), place(by), place(bsw)
                 loss_value, parts = self.train_step(bx, by, bsw)
                 seen += n
                 loss_sum += loss_value * n
@@ -540,12 +571,15 @@ class Trainer:
         seen, loss_sum, part_sums = 0, 0.0, None
         parallel = distributed.active()
         share = self.__dict__.get("_share")
+        place = self._place
         for step, (bx, by, bsw) in enumerate(batches):
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
             n = _num_samples(bx)
             if parallel:
                 bx, by, bsw = self._local_share(bx, by, bsw, n)
+            if place is not None:
+                bx, by, bsw = place(bx), place(by), place(bsw)
             loss_value, parts = self.test_step(bx, by, bsw)
             seen += n
             loss_sum += loss_value * n
@@ -609,8 +643,11 @@ class Trainer:
             batches = _ArrayBatches(x, None, None, 32 if batch_size is None else batch_size, False)
             chunks = (bx for bx, _, _ in batches)
         outputs = []
+        place = _placer(self.device)
         with no_grad():
             for bx in chunks:
+                if place is not None:
+                    bx = place(bx)
                 out = self(bx, training=False)
                 outputs.append(_map(out, lambda t: t.numpy()))
         if not outputs:
@@ -653,6 +690,8 @@ class Trainer:
         x, y, sample_weight = self._prepare_data(x, y, sample_weight, class_weight, "train_on_batch")
         self._ensure_ready(x)
         self._reset_metrics()
+        if self._place is not None:
+            x, y, sample_weight = self._place(x), self._place(y), self._place(sample_weight)
         loss_value, parts = self.train_step(x, y, sample_weight)
         return self._batch_result(loss_value, parts, _num_samples(x), return_dict)
 
@@ -662,6 +701,8 @@ class Trainer:
         x, y, sample_weight = self._prepare_data(x, y, sample_weight, None, "test_on_batch")
         self._ensure_ready(x)
         self._reset_metrics()
+        if self._place is not None:
+            x, y, sample_weight = self._place(x), self._place(y), self._place(sample_weight)
         loss_value, parts = self.test_step(x, y, sample_weight)
         return self._batch_result(loss_value, parts, _num_samples(x), return_dict)
 
@@ -671,6 +712,22 @@ class Trainer:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
+
+    # --------------------------------------------------------------- devices
+    def to(self, device):
+        """Move the model's weights, and its optimizer's state once compiled, to ``device``; returns the model.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)]).to("cpu")
+            >>> m.device, type(m.predict(np.ones((3, 2)))).__name__
+            ('cpu', 'ndarray')
+        """
+        super().to(device)
+        if self.optimizer is not None:
+            self.optimizer.to(device)
+        return self
 
     # ---------------------------------------------------------------- saving
     def save(self, path, include_optimizer=True):
@@ -703,7 +760,7 @@ def _loss_name(loss):
 def _class_weights_to_samples(class_weight, y):
     if isinstance(y, (list, dict)):
         raise ValueError("class_weight is only supported for models with a single output")
-    labels = numpy.asarray(y)
+    labels = to_numpy(y)
     if labels.ndim > 1 and labels.shape[-1] > 1:
         labels = labels.argmax(axis=-1)
     labels = numpy.rint(labels.reshape(len(labels), -1)[:, 0]).astype(numpy.int64)

@@ -32,7 +32,7 @@ import numpy
 from nerve.blocks import activations, constraints, initializers, regularizers
 from nerve.blocks.layers.symbolic import SymbolicTensor, call_symbolic
 from nerve.engine import registry
-from nerve.engine.backend import get_array_module
+from nerve.engine.backend import device_of, get_array_module, get_device, to_device
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor
 
 _NAME_COUNTS = {}
@@ -182,6 +182,8 @@ class Layer:
 
     #: layers that take integer ids (Embedding) set this to keep ints intact
     accepts_integer_input = False
+    #: the device set by ``to()`` (or found from the weights, see ``device``); None until then
+    _device = None
     #: minimum input rank (including the batch axis); checked before build
     min_ndim = None
 
@@ -273,7 +275,10 @@ class Layer:
             raise ValueError(f"layer '{self.name}' already has a weight named '{name}'")
         dtype = numpy.dtype(dtype or self.dtype or DEFAULT_FLOAT)
         init = initializers.get(initializer)
-        data = numpy.ascontiguousarray(init(tuple(shape), dtype=dtype), dtype=dtype)
+        data = numpy.ascontiguousarray(init(tuple(shape), dtype=dtype), dtype=dtype)  # drawn on the host
+        device = self._device or get_device()
+        if device != "cpu":
+            data = to_device(data, device)
         weight = Tensor(data, requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")
         records.append(_Weight(name, weight, bool(trainable), regularizers.get(regularizer),
                                constraints.get(constraint), None))
@@ -410,10 +415,63 @@ class Layer:
         if len(arrays) != len(weights):
             raise ValueError(f"{self.name}: set_weights got {len(arrays)} arrays, the layer has {len(weights)} weights")
         for weight, array in zip(weights, arrays):
-            array = numpy.asarray(array)
+            array = weight.xp.asarray(array)  # host arrays are copied to the weight's device
             if array.shape != weight.shape:
                 raise ValueError(f"{self.name}: weight {weight.name} has shape {weight.shape}, got an array of shape {array.shape}")
             weight.data[...] = array
+
+    @property
+    def device(self):
+        """Where the layer's weights live: ``"cpu"`` or a device such as ``"gpu"``.
+
+        Set by :meth:`to`; otherwise the device of the first weight, or the
+        default device (:func:`nerve.set_device`) while the layer has none.
+        Inputs given as host arrays are copied there.
+
+        Example:
+            >>> import numpy as np
+            >>> from nerve import layers
+            >>> d = layers.Dense(2); _ = d(np.ones((1, 3)))
+            >>> d.device
+            'cpu'
+        """
+        device = self._device
+        if device is None:
+            for _, weight, _ in self.named_weights():
+                device = device_of(weight.data)
+                object.__setattr__(self, "_device", device)  # remembered: to() is what moves weights
+                return device
+            return get_device()
+        return device
+
+    def to(self, device):
+        """Move every weight of this layer and its sub-layers to ``device`` (``"cpu"``, ``"gpu"``); returns the layer.
+
+        The weights stay the same Tensor objects (an optimizer holding them
+        keeps working); their arrays are copied to the device and their
+        gradients dropped. A layer not built yet creates its weights there.
+        A model moves its optimizer's state too.
+
+        Example:
+            >>> import numpy as np
+            >>> from nerve import layers
+            >>> d = layers.Dense(2).to("cpu"); _ = d(np.ones((1, 3)))
+            >>> d.kernel.device
+            'cpu'
+        """
+        to_device(numpy.zeros(0), device)  # an unknown device fails here, before anything moved
+        for _, weight, _ in self.named_weights():
+            weight.data = to_device(weight.data, device)
+            weight.grad = None
+        seen, stack = set(), [self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                object.__setattr__(layer, "_device", device)
+                stack.extend(layer._sublayers())
+        _CHANGES[0] += 1
+        return self
 
     def _walk_records(self):
         """``(record, trainable)`` for the weights of this layer and its sub-layers, once each."""
@@ -490,6 +548,10 @@ class Layer:
                 return Tensor(x.data.astype(self.dtype or DEFAULT_FLOAT))
             return x
         array = x if hasattr(x, "dtype") and hasattr(x, "shape") else numpy.asarray(x)
+        if type(array) is numpy.ndarray:
+            device = self.device
+            if device != "cpu":
+                array = to_device(array, device)  # host data for a layer on a device
         if array.dtype.kind in "iub" and self.accepts_integer_input:
             return Tensor(array)
         if array.dtype.kind not in "fiub":

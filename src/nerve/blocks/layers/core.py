@@ -19,6 +19,7 @@ from nerve.blocks import activations, constraints, initializers, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry, unique_name
 from nerve.blocks.layers.symbolic import Node, SymbolicTensor
 from nerve.engine import ops, random
+from nerve.engine.backend import get_device, to_device
 from nerve.engine.tensor import Tensor, is_grad_enabled
 
 
@@ -500,7 +501,7 @@ def Input(shape, dtype="float32", name=None):  # noqa: N802 - Keras name
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     layer = InputLayer(shape, input_dtype=dtype, name=name or unique_name("input_layer"))
     node = Node(layer, None, {})
-    example = Tensor(numpy.zeros((1,) + shape, dtype=numpy.dtype(dtype)))
+    example = Tensor(to_device(numpy.zeros((1,) + shape, dtype=numpy.dtype(dtype)), get_device()))
     tensor = SymbolicTensor(example, node, 0, name=layer.name)
     node.outputs = [tensor]
     return tensor

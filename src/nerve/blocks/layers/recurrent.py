@@ -149,7 +149,8 @@ def _regular_array(layer, x):
 
 def _is_nested_data(x):
     """True for a list of Python lists/numbers (data), False for a list of tensors/arrays (several inputs)."""
-    return isinstance(x, (list, tuple)) and len(x) > 0 and not isinstance(x[0], (Tensor, numpy.ndarray))
+    return (isinstance(x, (list, tuple)) and len(x) > 0 and not isinstance(x[0], (Tensor, numpy.ndarray))
+            and get_array_module(x[0]) is numpy)  # device arrays are inputs too
 
 
 def _split_inputs(inputs):
@@ -373,7 +374,7 @@ class _Recurrent(Layer):
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width), self.recurrent_initializer,
                                                 self.recurrent_regularizer)
         for weight in (self.kernel, self.recurrent_kernel):  # the orthogonal initializer may return a transposed view
-            weight.data = numpy.ascontiguousarray(weight.data)
+            weight.data = weight.xp.ascontiguousarray(weight.data)
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight("bias", self._bias_shape(), self._bias_init(), self.bias_regularizer)

@@ -921,7 +921,7 @@ class Transpose(Function):
     def backward(self, grad):
         if self.axes is None:
             return (self.xp.transpose(grad),)
-        return (self.xp.transpose(grad, numpy.argsort(self.axes)),)
+        return (self.xp.transpose(grad, tuple(numpy.argsort(self.axes).tolist())),)  # host axes as a tuple
 
 
 def reshape(x, shape):
@@ -998,8 +998,9 @@ unsqueeze = expand_dims
 def _has_advanced(index):
     items = index if isinstance(index, tuple) else (index,)
     for item in items:
-        if isinstance(item, (list, numpy.ndarray)) or hasattr(item, "__array_interface__") or hasattr(item, "__cuda_array_interface__"):
-            return True
+        if (isinstance(item, (list, numpy.ndarray)) or hasattr(item, "__array_interface__")
+                or hasattr(item, "__cuda_array_interface__") or get_array_module(item) is not numpy):
+            return True  # an index array, on the host or on a device
     return False
 
 
@@ -1048,7 +1049,7 @@ class Concatenate(Function):
         return self.xp.concatenate(arrays, axis=self.axis)
 
     def backward(self, grad):
-        bounds = numpy.cumsum(self.sizes)[:-1]
+        bounds = numpy.cumsum(self.sizes)[:-1].tolist()  # host numbers, not a host array
         parts = self.xp.split(grad, bounds, axis=self.axis)
         return tuple(p if need else None for p, need in zip(parts, self.needs_grad))
 
@@ -1516,7 +1517,7 @@ class SquaredDifferenceMean(Function):
         if self.reduction is None:
             g = diff * (grad[..., None] * (2.0 / diff.shape[-1])).astype(diff.dtype, copy=False)
         else:
-            g = diff * diff.dtype.type(2.0 * self.scale * grad)
+            g = diff * (grad * (2.0 * self.scale)).astype(diff.dtype, copy=False)  # grad: a 0-d array, on the device too
         ga = sum_to(xp, g, self.inputs[0].shape) if self.needs_grad[0] else None
         gb = sum_to(xp, -g, self.inputs[1].shape) if self.needs_grad[1] else None
         return ga, gb
