@@ -7,6 +7,10 @@ every batch between the processes (``--batch-size`` is the *global* batch: with 
 computes 64 of the 128 samples), sum the gradients in one Allreduce per step and apply the same
 update everywhere; only rank 0 prints. See docs/distributed.md.
 
+The network is small (a step of 128 takes about a millisecond), so on one machine two processes train
+it hardly faster than one, if at all: the point here is the script. Larger steps gain more (LeNet-5:
+see the figures in docs/distributed.md and benchmarks/bench_distributed.py).
+
 Run:
     mpiexec -n 2 python examples/distributed_digits.py             # 2 processes (pip install "nerve[mpi]")
     mpiexec -n 2 python examples/distributed_digits.py --epochs 10
@@ -19,14 +23,13 @@ import argparse
 import os
 import time
 
-# One BLAS thread per process (set before NumPy is imported; an OPENBLAS_NUM_THREADS of your own wins):
-# processes that share a machine must not fight over its cores with BLAS threads, and the matrices of
-# this small network are too small for threads to pay even in one process (measured on 2 cores: 1.6 ms
-# per step with one thread, about 10 ms with two). It also makes 1 and N processes compare fairly.
+# One BLAS thread per process, set before NumPy is imported (an OPENBLAS_NUM_THREADS of your own wins):
+# processes that share a machine must not fight over its cores with BLAS threads, and one process with
+# one thread is the fair baseline for N processes with one each.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import nerve  # noqa: E402 - after the BLAS setting
-from nerve import layers  # noqa: E402
+import nerve  # after the BLAS setting
+from nerve import layers
 
 
 def mlp():
@@ -49,7 +52,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    rank, size = nerve.distributed.initialize()  # (0, 1) without mpiexec
+    _, size = nerve.distributed.initialize()  # (rank, size): (0, 1) without mpiexec
     main_process = nerve.distributed.is_main()
     (x_train, y_train), (x_test, y_test) = nerve.datasets.load_digits_5k(flatten=True, seed=args.seed)
     nerve.random.seed(args.seed)  # fit starts every process from rank 0's weights and random state anyway

@@ -157,18 +157,36 @@ def abort(message, code=1):
     raise DistributedError(message)  # pragma: no cover - Abort does not return
 
 
+#: Seconds a collective polls without sleeping before it falls back to sleeping 1 ms between polls.
+_POLL_SECONDS = 1.0
+
+
 def _wait(request, what):
-    """Wait for a non-blocking collective, spinning briefly, then sleeping; abort after the timeout."""
+    """Wait for a non-blocking collective: poll without sleeping, then (after a second) sleeping; abort at the timeout.
+
+    MPI moves a non-blocking collective forward only inside ``Test``: a process that sleeps between
+    polls holds up every step of the exchange for as long as it sleeps (and a large Allreduce has
+    several steps), so for the first second the wait polls continuously, handing the core to any other
+    runnable process between polls (``os.sched_yield()`` returns at once when there is none). A peer
+    that is later than that is writing a checkpoint or stuck: then it sleeps 1 ms between polls.
+    """
     timeout = _STATE["timeout"]
     start = time.perf_counter()
-    spins = 0
+    polls, sleep = 0, False
     while not request.Test():
-        spins += 1
-        if spins > 2000:
-            time.sleep(0.0005)
-            if time.perf_counter() - start > timeout:
+        polls += 1
+        if polls < 64:
+            continue
+        if polls % 256 == 0:
+            waited = time.perf_counter() - start
+            if waited > timeout:
                 abort(f"{what} did not complete within {timeout:g} s: another process died, raised or is stuck "
                       "(set the limit with nerve.distributed.initialize(timeout=...))")
+            sleep = waited > _POLL_SECONDS
+        if sleep:
+            time.sleep(0.001)
+        else:
+            os.sched_yield()
 
 
 def _active():
