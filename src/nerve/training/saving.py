@@ -165,6 +165,10 @@ def _assign_weights(model, arrays, source, order=None):
         array = arrays[key]
         if array.shape != weight.shape:
             raise ValueError(f"{source}: weight '{key}' has shape {array.shape} in the file but {weight.shape} in the model")
+        if array.dtype.kind != weight.dtype.kind:
+            raise CorruptFileError(f"{source}: weight '{key}' is {array.dtype} in the file but {weight.dtype} in the model")
+        if array.dtype.kind == "f" and not numpy.isfinite(array).all():
+            raise CorruptFileError(f"{source}: weight '{key}' holds NaN or infinite values")
         weight.data[...] = weight.xp.asarray(array)  # copied to the weight's device
 
 
@@ -206,7 +210,7 @@ def load_weights(model, path):
     """
     path = os.fspath(path)
     data = _read(path)
-    if zipfile.is_zipfile(io.BytesIO(data)):
+    if data[:4] == b"PK\x03\x04":  # a model file (a zip); a weights file starts with its header size
         archive = _open_archive(path, data)
         config = _read_config(archive, path)
         _ensure_built(model, config.get("build_input_shape"))
@@ -311,12 +315,35 @@ def _read(path):
         raise FileNotFoundError(f"no model file at '{path}'") from None
 
 
+#: The members a model file may hold, and the most bytes nerve reads from each (a file whose entries claim
+#: more is refused before anything is decompressed).
+_MEMBERS = {"config.json": 16 << 20, "model.safetensors": 1 << 40, "optimizer.safetensors": 1 << 40}
+
+
 def _open_archive(path, data):
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        bad = archive.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as error:
         raise CorruptFileError(f"cannot load '{path}': the file is truncated or corrupted, or not a nerve model file ({error})") from None
+    names = [info.filename for info in infos]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise CorruptFileError(f"cannot load '{path}': the archive holds {duplicates} more than once")
+    for info in infos:
+        if info.filename not in _MEMBERS:
+            raise CorruptFileError(f"cannot load '{path}': unexpected member {info.filename[:80]!r} (a nerve model file "
+                                   f"holds {', '.join(_MEMBERS)})")
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            raise CorruptFileError(f"cannot load '{path}': member '{info.filename}' is compressed or encrypted; nerve "
+                                   "writes its members stored, and reads only those")
+        if info.file_size > _MEMBERS[info.filename] or info.file_size > len(data):
+            raise CorruptFileError(f"cannot load '{path}': member '{info.filename}' claims {info.file_size} bytes, more "
+                                   "than the file holds")
+    try:
+        bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as error:
+        raise CorruptFileError(f"cannot load '{path}': the file is truncated or corrupted ({error})") from None
     if bad is not None:
         raise CorruptFileError(f"cannot load '{path}': member '{bad}' is truncated or corrupted (checksum mismatch)")
     return archive
@@ -333,13 +360,20 @@ def _member(archive, name, path):
 
 def _read_config(archive, path):
     try:
-        config = json.loads(_member(archive, "config.json", path))
-    except json.JSONDecodeError as error:
-        raise CorruptFileError(f"cannot load '{path}': config.json is not valid JSON ({error})") from None
+        config = json.loads(_member(archive, "config.json", path).decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise CorruptFileError(f"cannot load '{path}': config.json is not valid JSON ({type(error).__name__}: "
+                               f"{str(error)[:200]})") from None
+    if not isinstance(config, dict):
+        raise CorruptFileError(f"cannot load '{path}': config.json holds a {type(config).__name__}, not an object")
     if config.get("format") != FORMAT:
-        raise CorruptFileError(f"cannot load '{path}': not a nerve model file (format {config.get('format')!r})")
-    if config.get("version", 0) > VERSION:
-        raise ValueError(f"cannot load '{path}': written by a newer nerve (file version {config['version']}, this nerve reads {VERSION})")
+        raise CorruptFileError(f"cannot load '{path}': not a nerve model file (format {str(config.get('format'))[:80]!r})")
+    version = config.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise CorruptFileError(f"cannot load '{path}': the file version must be a non-negative integer, "
+                               f"got {str(version)[:40]!r}")
+    if version > VERSION:
+        raise ValueError(f"cannot load '{path}': written by a newer nerve (file version {version}, this nerve reads {VERSION})")
     return config
 
 
@@ -378,7 +412,7 @@ def load_model(path, custom_objects=None, compile=True, restore_random_state=Tru
             return _build_from_config(archive, config, path, compile, restore_random_state)
         except (registry.UnknownObjectError, CorruptFileError):
             raise
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as error:
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError) as error:
             raise CorruptFileError(f"cannot load '{path}': its configuration does not describe a valid model "
                                    f"({type(error).__name__}: {str(error)[:300]})") from error
 
@@ -398,6 +432,14 @@ def _build_from_config(archive, config, path, compile, restore_random_state):  #
         if "optimizer_state" in config:
             info = config["optimizer_state"]
             arrays = _safetensors_load(_member(archive, "optimizer.safetensors", path), path)
+            params = len(info["params"]) if isinstance(info.get("params"), list) else len(model.trainable_weights)
+            if not isinstance(info.get("slots"), dict) or not all(
+                    isinstance(count, int) and 0 <= count <= params for count in info["slots"].values()):
+                raise CorruptFileError(f"cannot load '{path}': the optimizer state has slot counts that do not fit "
+                                       f"its {params} parameters")
+            for key, value in arrays.items():
+                if value.dtype.kind == "f" and not numpy.isfinite(value).all():
+                    raise CorruptFileError(f"cannot load '{path}': optimizer slot '{key}' holds NaN or infinite values")
             slots = {name: [arrays.get(f"{name}/{i}") for i in range(count)] for name, count in info["slots"].items()}
             owners = info.get("params")
             if owners is not None:

@@ -1,0 +1,113 @@
+"""Hostile and damaged model files: each ends in nerve's own error, quickly and without large allocations."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import layers
+from nerve.training.saving import CorruptFileError
+
+
+@pytest.fixture()
+def good(tmp_path):
+    nerve.random.seed(0)
+    model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2, name="d")])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
+    path = tmp_path / "good.nerve"
+    model.save(path)
+    return path
+
+
+def _members(path):
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _write(path, members, compression=zipfile.ZIP_STORED, extra=()):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, payload in list(members.items()) + list(extra):
+            archive.writestr(name, payload)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def _with_config(good, tmp_path, config_bytes):
+    members = _members(good)
+    members["config.json"] = config_bytes
+    return _write(tmp_path / "bad.nerve", members)
+
+
+@pytest.mark.parametrize("config_bytes", [
+    b"[" * 100_000 + b"]" * 100_000,                       # nested deeper than the JSON parser recurses
+    b"\xff\xfe not utf-8",
+    json.dumps([1, 2, 3]).encode(),                        # a list, not an object
+    json.dumps({"format": "nerve-model", "version": "1"}).encode(),
+    json.dumps({"format": "nerve-model", "version": 1, "model": []}).encode(),
+    json.dumps({"format": "nerve-model", "version": 1, "model": {"class_name": "Dense", "config": "units"}}).encode(),
+])
+def test_broken_configs_raise_nerve_errors(good, tmp_path, config_bytes):
+    with pytest.raises((CorruptFileError, nerve.saving.UnknownObjectError)):
+        nerve.load_model(_with_config(good, tmp_path, config_bytes))
+
+
+def test_duplicate_compressed_and_unknown_members_are_refused(good, tmp_path):
+    members = _members(good)
+    with pytest.warns(UserWarning, match="Duplicate name"):  # zipfile itself warns while writing it
+        duplicate = _write(tmp_path / "dup.nerve", members, extra=[("config.json", members["config.json"])])
+    with pytest.raises(CorruptFileError, match="more than once"):
+        nerve.load_model(duplicate)
+    with pytest.raises(CorruptFileError, match="compressed"):
+        nerve.load_model(_write(tmp_path / "bz.nerve", members, compression=zipfile.ZIP_BZIP2))
+    with pytest.raises(CorruptFileError, match="unexpected member"):
+        nerve.load_model(_write(tmp_path / "extra.nerve", members, extra=[("payload.py", b"print('hi')")]))
+
+
+def test_a_huge_slot_count_is_refused_before_any_loop(good, tmp_path):
+    config = json.loads(_members(good)["config.json"])
+    config["optimizer_state"]["slots"] = {"m": 10 ** 10}
+    with pytest.raises(CorruptFileError, match="slot counts"):
+        nerve.load_model(_with_config(good, tmp_path, json.dumps(config).encode()))
+
+
+def _with_weights(good, tmp_path, change):
+    from safetensors.numpy import load, save
+
+    members = _members(good)
+    arrays = load(members["model.safetensors"])
+    change(arrays)
+    members["model.safetensors"] = save(arrays)
+    return _write(tmp_path / "weights.nerve", members)
+
+
+def test_non_finite_or_wrongly_typed_weights_are_refused(good, tmp_path):
+    def nan(arrays):
+        arrays["d/kernel"] = arrays["d/kernel"].copy()
+        arrays["d/kernel"][0, 0] = np.nan
+
+    with pytest.raises(CorruptFileError, match="NaN"):
+        nerve.load_model(_with_weights(good, tmp_path, nan))
+
+    def integers(arrays):
+        arrays["d/kernel"] = np.ones(arrays["d/kernel"].shape, np.int8)
+
+    with pytest.raises(CorruptFileError, match="int8"):
+        nerve.load_model(_with_weights(good, tmp_path, integers))
+
+
+def test_a_weights_file_containing_zip_signature_bytes_still_loads(tmp_path):
+    model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(2)])
+    signature = np.frombuffer(b"PK\x05\x06" * 2, dtype=np.float32).reshape(2)  # the end-of-zip marker, as bytes
+    model.layers[0].bias.data[...] = signature
+    path = tmp_path / "w.safetensors"
+    model.save_weights(path)
+    twin = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(2)])
+    twin.load_weights(path)
+    np.testing.assert_array_equal(twin.layers[0].bias.numpy(), signature)
