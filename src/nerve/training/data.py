@@ -147,10 +147,18 @@ def _load_batch(dataset, collate_fn, indices):
 
 
 def _start_method(context):
-    """The ``multiprocessing`` context for ``context``: None picks fork on Linux, spawn elsewhere."""
+    """The ``multiprocessing`` context for ``context``: None picks forkserver where it exists, spawn elsewhere.
+
+    Not fork: forking a process that runs other threads (BLAS pools, PyTorch, a prefetch thread) can
+    leave a lock held in the child, which then hangs; Python 3.14 made forkserver the default on Linux for
+    this reason. The fork server imports nerve once, so starting workers stays cheap.
+    """
     if context is None:
-        fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
-        return multiprocessing.get_context("fork" if fork else "spawn")
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["nerve"])
+            return ctx
+        return multiprocessing.get_context("spawn")
     if isinstance(context, str):
         try:
             return multiprocessing.get_context(context)
@@ -193,7 +201,7 @@ class DataLoader:
             ``TimeoutError`` (None waits as long as the workers are alive).
         multiprocessing_context: with workers, the start method (``"fork"``,
             ``"spawn"``, ``"forkserver"``) or a ``multiprocessing`` context; None
-            uses fork on Linux and spawn elsewhere.
+            uses forkserver where it exists (Linux) and spawn elsewhere.
 
     ``len(loader)`` is the number of batches per epoch.
 
@@ -227,8 +235,8 @@ class DataLoader:
       so the generator is also left in a different state); reproducibility of
       transforms created with their own ``seed=``: each worker holds a copy of
       their private generator (with fork, the same copy in every worker).
-    * With the ``spawn`` and ``forkserver`` start methods (the default on macOS
-      and Windows) the dataset and ``collate_fn`` are pickled to each worker every
+    * With the ``forkserver`` and ``spawn`` start methods (the defaults: forkserver
+      on Linux, spawn on macOS and Windows) the dataset and ``collate_fn`` are pickled to each worker every
       epoch: they must be picklable (defined at module level, no lambdas), and
       the script must guard its entry point with ``if __name__ == "__main__":``.
       Workers should produce NumPy arrays (not GPU arrays).
