@@ -257,3 +257,23 @@ def test_one_process_without_mpiexec_is_a_job_of_one():
     assert opt.step() and w.tolist() == [0.5, 0.5]
     part = nerve.distributed.shard(nerve.data.TensorDataset(np.arange(9)), index=2, count=4)
     assert len(part) == 2 and [int(part[i][0]) for i in range(2)] == [2, 6]
+
+
+@pytest.mark.parametrize("under_mpiexec", [False, True])
+def test_without_mpi4py_a_plain_run_is_a_job_of_one_and_mpiexec_is_an_error(under_mpiexec):
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.modules["mpi4py"] = None          # as if mpi4py were not installed
+        for name in ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "HYDRA_CONTROL_FD"):
+            os.environ.pop(name, None)
+        if {under_mpiexec}:
+            os.environ["PMI_RANK"] = "1"
+        import nerve
+        try:
+            print("RESULT", nerve.distributed.initialize())
+        except ImportError as error:
+            print("RESULT ImportError", "mpi4py" in str(error))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    line = [x for x in result.stdout.splitlines() if x.startswith("RESULT")][-1]
+    assert line == ("RESULT ImportError True" if under_mpiexec else "RESULT (0, 1)"), result.stderr

@@ -58,11 +58,19 @@ def _mpi():
     return MPI
 
 
+def _launched_by_mpi():
+    """True when an MPI launcher started this process (its environment says so), else False."""
+    markers = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "HYDRA_CONTROL_FD")
+    return any(name in os.environ for name in markers)
+
+
 def initialize(timeout=None):
     """Join the MPI job this process belongs to; returns ``(rank, size)``.
 
     Call it once, at the start of the script, on every process. Under ``mpiexec -n N``, ``fit`` and
     ``evaluate`` then train data-parallel. An uncaught exception in any process aborts the whole job.
+    Without ``mpiexec`` and without mpi4py installed, the script runs as a job of one process; under
+    ``mpiexec`` without mpi4py it raises ``ImportError`` (each process would otherwise train alone).
 
     Args:
         timeout: seconds a collective waits for the others before raising :class:`DistributedError`
@@ -73,7 +81,15 @@ def initialize(timeout=None):
         >>> nerve.distributed.initialize()      # one process without mpiexec
         (0, 1)
     """
-    MPI = _mpi()
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"initialize(): timeout must be a positive number of seconds, got {timeout!r}")
+    if _launched_by_mpi() is False:
+        try:
+            MPI = _mpi()
+        except ImportError:  # not under mpiexec and no mpi4py: a job of one process, as without MPI
+            return 0, 1
+    else:
+        MPI = _mpi()  # under mpiexec without mpi4py every process would train alone: a clear error instead
     if not MPI.Is_initialized():  # pragma: no cover - mpi4py initialises MPI on import by default
         MPI.Init()
     comm = MPI.COMM_WORLD
