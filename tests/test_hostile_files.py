@@ -111,3 +111,32 @@ def test_a_weights_file_containing_zip_signature_bytes_still_loads(tmp_path):
     twin = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(2)])
     twin.load_weights(path)
     np.testing.assert_array_equal(twin.layers[0].bias.numpy(), signature)
+
+
+def test_saving_keeps_the_file_mode_and_the_symlink(tmp_path):
+    import os
+    import stat
+
+    model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+    target = tmp_path / "model.nerve"
+    model.save(target)
+    os.chmod(target, 0o644)
+    model.save(target)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
+    link = tmp_path / "latest.nerve"
+    link.symlink_to(target)
+    model.save(link)
+    assert link.is_symlink() and os.path.realpath(link) == os.path.realpath(target)
+    nerve.load_model(link)
+
+
+def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_save(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".tmp-{int(dead.stdout)}-abc123-model.nerve"   # what a kill -9 mid-save leaves
+    stale.write_bytes(b"half a model")
+    nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)]).save(tmp_path / "model.nerve")
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.nerve"]

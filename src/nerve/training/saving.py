@@ -79,26 +79,74 @@ class CorruptFileError(ValueError):
 def atomic_write(path, data):
     """Write ``data`` (bytes) to ``path`` atomically: temporary file in the same folder, fsync, rename.
 
+    A crash or a kill mid-write leaves the previous file as it was. The file keeps the mode of the one it
+    replaces (a new file gets the usual mode under the umask); writing through a symbolic link replaces
+    the link's target, not the link. Temporary files left by a writer that was killed (their names carry
+    the writer's process id) are removed by the next write to the same folder.
+
     Example:
         >>> import os, tempfile
         >>> p = os.path.join(tempfile.mkdtemp(), "x.bin")
         >>> atomic_write(p, b"abc"); open(p, "rb").read()
         b'abc'
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    path = os.path.realpath(os.fspath(path))  # through a symlink: the target is replaced, the link stays
+    folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=folder)
+    _remove_stale_temporaries(folder, os.path.basename(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", suffix="-" + os.path.basename(path), dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    """The process's umask, read without changing it where the system says it (Linux), else set and restored."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def _remove_stale_temporaries(folder, name):
+    """Delete ``.tmp-<pid>-*-<name>`` files of writers that no longer run (killed mid-write)."""
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(".tmp-") and entry.endswith("-" + name)):
+            continue
+        pid = entry[len(".tmp-"):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # still running: its write is in progress
+        except ProcessLookupError:
+            try:
+                os.unlink(os.path.join(folder, entry))
+            except OSError:
+                pass
+        except OSError:  # exists but not ours to signal: leave it
+            continue
 
 
 def _weight_dict(model):
