@@ -349,3 +349,40 @@ def test_early_stopping_restores_best_weights_when_epochs_run_out():
     assert history.epoch == [0, 1, 2, 3] and stop.stopped_epoch is None
     for got, want in zip(model.get_weights(), recorder.weights[1]):
         numpy.testing.assert_array_equal(got, want)
+
+
+def test_resume_continues_reduce_lr_on_plateau_and_early_stopping_exactly(tmp_path):
+    """The checkpoint (listed first) still sees the learning rate the plateau callback lowers at that epoch."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    y = (x @ np.array([[1.0], [-1.0], [0.5]], "float32") + rng.normal(size=(64, 1)).astype("float32"))
+
+    def build():
+        nerve.random.seed(0)
+        m = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(8, activation="relu"), layers.Dense(1)])
+        m.compile(optimizer=nerve.optimizers.Adam(0.05), loss="mse")
+        return m
+
+    def plateau():
+        return nerve.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10.0)
+
+    def stopper():
+        return nerve.callbacks.EarlyStopping(monitor="loss", patience=50, min_delta=10.0)
+
+    straight = build()
+    straight_stop = stopper()
+    history = straight.fit(x, y, epochs=6, batch_size=16, verbose=0, callbacks=[plateau(), straight_stop])
+    path = tmp_path / "ckpt.nerve"
+    build().fit(x, y, epochs=3, batch_size=16, verbose=0,
+                callbacks=[nerve.callbacks.ModelCheckpoint(str(path)), plateau(), stopper()])
+    resumed = nerve.load_model(path)
+    stop = stopper()
+    rest = resumed.fit(x, y, epochs=6, initial_epoch=resumed.initial_epoch, batch_size=16, verbose=0,
+                       callbacks=[plateau(), stop])
+    assert rest.history["learning_rate"] == history.history["learning_rate"][3:]
+    assert len(set(history.history["learning_rate"])) > 2  # the plateau callback did lower it, several times
+    assert stop.wait == straight_stop.wait == 5 and stop.best == straight_stop.best
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)

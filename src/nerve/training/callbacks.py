@@ -38,6 +38,12 @@ __all__ = [
 ]
 
 
+def _json_number(value):
+    """``inf``/``nan`` as strings JSON holds (``float()`` reads them back)."""
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
+
+
 class Callback:
     """Base class: every hook is a no-op; override the ones you need.
 
@@ -56,6 +62,13 @@ class Callback:
 
     def set_params(self, params):
         self.params = params
+
+    def get_state(self):
+        """What a checkpoint must hold to resume this callback exactly (JSON values), or None (stateless)."""
+        return None
+
+    def set_state(self, state):
+        """Restore :meth:`get_state` output when training resumes from a checkpoint."""
 
     def on_train_begin(self, logs=None): ...
     def on_train_end(self, logs=None): ...
@@ -94,7 +107,10 @@ class CallbackList:
         if not comm.is_main():  # data-parallel: only rank 0 prints, logs and writes checkpoints
             self.callbacks = [c for c in self.callbacks if not getattr(c, "main_process_only", False)]
         params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        self.model = model
         for c in self.callbacks:
+            if isinstance(c, ModelCheckpoint):
+                c.callback_list = self
             c.set_model(model)
             c.set_params(params)
         # only call hooks that some callback overrides: per-batch calls are on the hot path
@@ -110,6 +126,10 @@ class CallbackList:
 
     def on_train_begin(self, logs=None):
         self._call("on_train_begin", logs or {})
+        states = getattr(self.model, "resumed_callback_states", None)
+        if states:  # the first fit after loading a checkpoint continues where the callbacks stopped
+            self.restore_states(states)
+            self.model.resumed_callback_states = None
 
     def on_train_end(self, logs=None):
         self._call("on_train_end", logs or {})
@@ -118,7 +138,29 @@ class CallbackList:
         self._call("on_epoch_begin", epoch, logs or {})
 
     def on_epoch_end(self, epoch, logs=None):
-        self._call("on_epoch_end", epoch, logs)
+        # checkpoints last: they must see the epoch's final state (a learning rate just reduced, counters)
+        for c in sorted(self.callbacks, key=lambda c: isinstance(c, ModelCheckpoint)):
+            c.on_epoch_end(epoch, logs)
+
+    def states(self):
+        """``{"ClassName/index": state}`` of the callbacks that have one, for a checkpoint."""
+        out, seen = {}, {}
+        for c in self.callbacks:
+            name = type(c).__name__
+            index = seen[name] = seen.get(name, -1) + 1
+            state = c.get_state()
+            if state is not None:
+                out[f"{name}/{index}"] = state
+        return out
+
+    def restore_states(self, states):
+        """Give each callback its state from a checkpoint (matched by class name and position)."""
+        seen = {}
+        for c in self.callbacks:
+            name = type(c).__name__
+            index = seen[name] = seen.get(name, -1) + 1
+            if f"{name}/{index}" in states:
+                c.set_state(states[f"{name}/{index}"])
 
     def on_train_batch_begin(self, batch, logs=None):
         for hook in self._batch_hooks["on_train_batch_begin"]:
@@ -273,6 +315,13 @@ class EarlyStopping(Callback):
         self.best_epoch = None
         self.stopped_epoch = None
 
+    def get_state(self):
+        # the best weights are not saved: restore_best_weights after a resume restores the best since the resume
+        return {"wait": self.wait, "best": _json_number(self.best), "best_epoch": self.best_epoch}
+
+    def set_state(self, state):
+        self.wait, self.best, self.best_epoch = int(state["wait"]), float(state["best"]), state["best_epoch"]
+
     def _improved(self, value):
         if self.mode == "min":
             return value < self.best - self.min_delta
@@ -340,7 +389,8 @@ class ModelCheckpoint(Callback):
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
-                saving.save_model(self.model, path, include_optimizer=True, epoch=epoch + 1)
+                states = self.callback_list.states() if getattr(self, "callback_list", None) else None
+                saving.save_model(self.model, path, include_optimizer=True, epoch=epoch + 1, callback_states=states)
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}")
 
@@ -385,6 +435,13 @@ class ReduceLROnPlateau(Callback):
     def on_train_begin(self, logs=None):
         self.wait, self.cooldown_counter = 0, 0
         self.best = math.inf if self.mode == "min" else -math.inf
+
+    def get_state(self):
+        return {"wait": self.wait, "cooldown_counter": self.cooldown_counter, "best": _json_number(self.best)}
+
+    def set_state(self, state):
+        self.wait, self.cooldown_counter = int(state["wait"]), int(state["cooldown_counter"])
+        self.best = float(state["best"])
 
     def on_epoch_end(self, epoch, logs=None):
         value = _get_monitored(logs, self.monitor, type(self).__name__)

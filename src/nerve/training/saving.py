@@ -306,11 +306,13 @@ def _only_names(spec):
     return False
 
 
-def save_model(model, path, include_optimizer=True, epoch=None):
+def save_model(model, path, include_optimizer=True, epoch=None, callback_states=None):
     """Save architecture, weights, compile settings and (optionally) optimizer state to one zip file.
 
     ``epoch`` marks a checkpoint: the file then also records nerve's random
-    state, so a run resumed from it is bit-identical to an uninterrupted one.
+    state and ``callback_states`` (what ``ModelCheckpoint`` collects from callbacks
+    such as ``ReduceLROnPlateau`` and ``EarlyStopping``), so a run resumed from it
+    is bit-identical to an uninterrupted one.
 
     Example:
         >>> import os, tempfile, nerve
@@ -346,7 +348,8 @@ def save_model(model, path, include_optimizer=True, epoch=None):
         if all(owner is not None for owner in owners):  # which weight each slot entry belongs to
             config["optimizer_state"]["params"] = owners
     if epoch is not None:
-        config["training_state"] = {"epoch": int(epoch), "random_state": nerve_random.get_state()}
+        config["training_state"] = {"epoch": int(epoch), "random_state": nerve_random.get_state(),
+                                    "callbacks": callback_states or {}}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr("config.json", json.dumps(config, indent=1))
@@ -502,6 +505,7 @@ def _build_from_config(archive, config, path, compile, restore_random_state):  #
             model.optimizer.load_state_dict({"iterations": info["iterations"], "config": info.get("config"), "slots": slots})
     state = config.get("training_state")
     model.initial_epoch = state["epoch"] if state else 0
+    model.resumed_callback_states = dict(state.get("callbacks") or {}) if state else None
     if state and restore_random_state:
         nerve_random.set_state(state["random_state"])
     return model
