@@ -101,6 +101,12 @@ def test_non_finite_or_wrongly_typed_weights_are_refused(good, tmp_path):
     with pytest.raises(CorruptFileError, match="int8"):
         nerve.load_model(_with_weights(good, tmp_path, integers))
 
+    def half(arrays):
+        arrays["d/kernel"] = arrays["d/kernel"].astype(np.float16)
+
+    with pytest.raises(CorruptFileError, match="float16"):
+        nerve.load_model(_with_weights(good, tmp_path, half))
+
 
 def test_a_weights_file_containing_zip_signature_bytes_still_loads(tmp_path):
     model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(2)])
@@ -140,3 +146,12 @@ def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_save(tmp_pat
     nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)]).save(tmp_path / "model.nerve")
     assert not stale.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.nerve"]
+
+
+def test_load_weights_casts_between_float_widths_on_purpose(tmp_path):
+    """``load_weights`` into a model of another float width (e.g. float64 for a gradient check) is a cast, by design."""
+    model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(2)])
+    model.save_weights(tmp_path / "w.safetensors")
+    wide = nerve.Sequential([nerve.Input(shape=(2,), dtype="float64"), layers.Dense(2, dtype="float64")])
+    wide.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(wide.get_weights()[0], model.get_weights()[0].astype(np.float64))

@@ -193,7 +193,7 @@ def _safetensors_load(data, what):
         raise CorruptFileError(f"{what}: the weights data is truncated or corrupted ({error})") from None
 
 
-def _assign_weights(model, arrays, source, order=None):
+def _assign_weights(model, arrays, source, order=None, exact_dtype=False):
     expected = {}
     prefix = model.name + "/"
     for path, weight, _ in model.named_weights():
@@ -213,7 +213,8 @@ def _assign_weights(model, arrays, source, order=None):
         array = arrays[key]
         if array.shape != weight.shape:
             raise ValueError(f"{source}: weight '{key}' has shape {array.shape} in the file but {weight.shape} in the model")
-        if array.dtype.kind != weight.dtype.kind:
+        if array.dtype.kind != weight.dtype.kind or (exact_dtype and array.dtype != weight.dtype):
+            # a model file builds its layers with the dtypes it was saved with: another dtype was put there by hand
             raise CorruptFileError(f"{source}: weight '{key}' is {array.dtype} in the file but {weight.dtype} in the model")
         if array.dtype.kind == "f" and not numpy.isfinite(array).all():
             raise CorruptFileError(f"{source}: weight '{key}' holds NaN or infinite values")
@@ -474,7 +475,7 @@ def _build_from_config(archive, config, path, compile, restore_random_state):  #
         raise CorruptFileError(f"cannot load '{path}': config.json has no model architecture")
     model = deserialize_layer(architecture)
     _ensure_built(model, config.get("build_input_shape"))
-    _assign_weights(model, _safetensors_load(_member(archive, "model.safetensors", path), path), path)
+    _assign_weights(model, _safetensors_load(_member(archive, "model.safetensors", path), path), path, exact_dtype=True)
     compile_config = config.get("compile")
     if compile and compile_config:
         loss = _rebuild_loss(compile_config["loss"])
