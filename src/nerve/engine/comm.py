@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -274,8 +275,6 @@ def broadcast_object(value, root=0):
     comm = _active()
     if comm is None:
         return value
-    import json
-
     payload = json.dumps(value).encode() if comm.Get_rank() == root else b""
     length = numpy.array([len(payload)], dtype=numpy.int64)
     broadcast(length, root)

@@ -143,7 +143,8 @@ def get_registered_name(obj):
         >>> get_registered_name(len)
         'len'
     """
-    target = obj if isinstance(obj, type) or callable(obj) and not hasattr(obj, "get_config") else type(obj)
+    is_class_or_function = isinstance(obj, type) or (callable(obj) and not hasattr(obj, "get_config"))
+    target = obj if is_class_or_function else type(obj)  # an instance is saved under its class's name
     name = _NAME_OF_CUSTOM.get(id(target))
     if name is not None:
         return name

@@ -33,7 +33,6 @@ import pickle
 import queue
 import secrets
 import signal
-import sys
 import threading
 import time
 import traceback

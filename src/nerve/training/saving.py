@@ -149,23 +149,21 @@ def _remove_stale_temporaries(folder, name):
             continue
 
 
-def _weight_dict(model):
-    """{relative path: array} for every weight of the model."""
+def _weights_by_key(model):
+    """{relative path: weight tensor}, the keys of the weights file (``dense/kernel``), each path once."""
     out = {}
     prefix = model.name + "/"
     for path, weight, _ in model.named_weights():
         key = path[len(prefix):] if path.startswith(prefix) else path
         if key in out:
             raise ValueError(f"two weights share the path '{key}'; give the layers unique names")
-        out[key] = numpy.ascontiguousarray(weight.numpy())
+        out[key] = weight
     return out
 
 
-def _weights_by_key(model):
-    """{relative path: weight tensor}, the keys of the weights file."""
-    prefix = model.name + "/"
-    return {path[len(prefix):] if path.startswith(prefix) else path: weight
-            for path, weight, _ in model.named_weights()}
+def _weight_dict(model):
+    """{relative path: array} for every weight of the model."""
+    return {key: numpy.ascontiguousarray(weight.numpy()) for key, weight in _weights_by_key(model).items()}
 
 
 def _safetensors_bytes(arrays, metadata=None):
@@ -194,11 +192,7 @@ def _safetensors_load(data, what):
 
 
 def _assign_weights(model, arrays, source, order=None, exact_dtype=False):
-    expected = {}
-    prefix = model.name + "/"
-    for path, weight, _ in model.named_weights():
-        key = path[len(prefix):] if path.startswith(prefix) else path
-        expected[key] = weight
+    expected = _weights_by_key(model)
     missing = sorted(set(expected) - set(arrays))
     unexpected = sorted(set(arrays) - set(expected))
     if (missing or unexpected) and order is not None and sorted(order) == sorted(arrays) and len(order) == len(expected):
