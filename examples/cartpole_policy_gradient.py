@@ -98,6 +98,18 @@ def evaluate(policy, env, episodes, seed):
             for i in range(episodes)]
 
 
+def moving_average(returns, window=WINDOW):
+    """Mean of the last ``window`` returns at every episode (of all of them before episode ``window``).
+
+    Defined for runs of any length: a 30-episode run gets 30 points, the first ones averaging fewer episodes.
+    """
+    returns = np.asarray(returns, dtype=float)
+    totals = np.concatenate([[0.0], np.cumsum(returns)])
+    ends = np.arange(1, len(returns) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (totals[ends] - totals[starts]) / (ends - starts)
+
+
 def plot(curves, outdir):
     try:
         import matplotlib
@@ -110,10 +122,10 @@ def plot(curves, outdir):
     os.makedirs(outdir, exist_ok=True)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for seed, returns in curves.items():
-        returns = np.asarray(returns)
-        moving = np.convolve(returns, np.ones(WINDOW) / WINDOW, mode="valid")
-        line, = ax.plot(np.arange(WINDOW, len(returns) + 1), moving, label=f"seed {seed}: mean of last {WINDOW}")
-        ax.plot(np.arange(1, len(returns) + 1), returns, alpha=0.2, color=line.get_color())
+        returns = np.asarray(returns, dtype=float)
+        episodes = np.arange(1, len(returns) + 1)
+        line, = ax.plot(episodes, moving_average(returns), label=f"seed {seed}: mean of last {WINDOW}")
+        ax.plot(episodes, returns, alpha=0.2, color=line.get_color())
     ax.axhline(SOLVED_AVERAGE, color="k", linestyle="--", linewidth=1, label="solved (475)")
     ax.set_xlabel("episode"), ax.set_ylabel("return")
     ax.set_title("REINFORCE with a value baseline on CartPole-v1 (nerve)")
@@ -138,7 +150,7 @@ def main(argv=None):
         curves[seed] = returns
         if solved_at is None:
             print(f"seed {seed}: NOT solved within {args.max_episodes} episodes ({seconds:.0f}s); "
-                  f"last {WINDOW} average {np.mean(returns[-WINDOW:]):.1f}")
+                  f"last {min(WINDOW, len(returns))} average {np.mean(returns[-WINDOW:]):.1f}")
         else:
             print(f"seed {seed}: solved after {solved_at} episodes (episodes {solved_at - WINDOW + 1}-{solved_at} "
                   f"average {np.mean(returns[-WINDOW:]):.1f} >= {SOLVED_AVERAGE:.0f}) in {seconds:.0f}s")
