@@ -18,10 +18,11 @@ Example:
 from __future__ import annotations
 
 from nerve.engine import ops, registry
+from nerve.engine.tensor import Tensor, tensor
 
 __all__ = [
     "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "gelu", "silu", "swish", "softplus",
-    "get", "serialize",
+    "step", "get", "serialize",
 ]
 
 
@@ -142,6 +143,22 @@ def softplus(x):
     return ops.softplus(x)
 
 
+def step(x):
+    """Heaviside step: 1 where ``x >= 0``, 0 elsewhere, in ``x``'s dtype (the threshold unit of McCulloch-Pitts).
+
+    The unit of Rosenblatt's perceptron (:class:`nerve.applications.Perceptron`). Its derivative is 0 wherever it
+    exists, so nothing flows back through it: the output is a constant of the graph, and a network of step units
+    cannot be trained by backpropagation (that is why the smooth sigmoid replaced it).
+
+    Example:
+        >>> import nerve
+        >>> step(nerve.tensor([-2.0, 0.0, 0.5])).tolist()
+        [0.0, 1.0, 1.0]
+    """
+    x = x if isinstance(x, Tensor) else tensor(x)
+    return ops.cast(ops.greater_equal(x, 0), x.dtype if x.dtype.kind == "f" else "float32")
+
+
 _BY_NAME = {
     "linear": linear,
     "sigmoid": sigmoid,
@@ -154,6 +171,7 @@ _BY_NAME = {
     "silu": silu,
     "swish": swish,
     "softplus": softplus,
+    "step": step,
 }
 
 # Functions that serialize to a name. The ops with the same meaning and defaults

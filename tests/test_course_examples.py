@@ -1,0 +1,27 @@
+"""The examples added for the lectures' missing concepts run end to end (short settings, in subprocesses)."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_example(name, *args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / name), *args], capture_output=True, text=True,
+                            env=env, timeout=timeout, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_perceptron_example(tmp_path):
+    out = run_example("perceptron.py", "--outdir", str(tmp_path))
+    rows = dict(re.findall(r"^(AND|OR|2-D cloud|XOR)\s.*\s\s(converged|cycles|not converged)\b", out, flags=re.M))
+    assert rows == {"AND": "converged", "OR": "converged", "2-D cloud": "converged", "XOR": "cycles"}
+    assert "on XOR after 500 Adam steps: accuracy 100%" in out
+    if "matplotlib is not installed" not in out:
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "perceptron_2-d_cloud.png", "perceptron_and.png", "perceptron_or.png", "perceptron_xor.png"]
