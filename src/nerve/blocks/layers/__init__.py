@@ -7,7 +7,7 @@ Example:
     (1, 2)
 """
 
-from nerve.blocks.layers import augmentation, convolutional, recurrent
+from nerve.blocks.layers import augmentation, convolutional, merging, operations, recurrent
 from nerve.blocks.layers.base import Layer, deserialize, get_registered, register, reset_names, serialize
 from nerve.blocks.layers.core import (
     Activation, Add, Average, BatchNormalization, Concatenate, Dense, Dropout, Flatten, Input, InputLayer, Lambda,
@@ -16,9 +16,11 @@ from nerve.blocks.layers.core import (
 from nerve.blocks.layers.convolutional import *  # noqa: F401,F403
 from nerve.blocks.layers.augmentation import *  # noqa: F401,F403
 from nerve.blocks.layers.recurrent import *  # noqa: F401,F403
+from nerve.blocks.layers.merging import *  # noqa: F401,F403
+from nerve.blocks.layers.operations import OpLayer
 
 __all__ = [
     "Layer", "register", "get_registered", "reset_names", "serialize", "deserialize",
     "Activation", "Add", "Average", "BatchNormalization", "Concatenate", "Dense", "Dropout", "Flatten", "Input",
     "InputLayer", "Lambda", "Maximum", "Maxout", "Multiply", "Reshape", "Subtract",
-] + convolutional.__all__ + augmentation.__all__ + recurrent.__all__
+] + convolutional.__all__ + augmentation.__all__ + recurrent.__all__ + merging.__all__ + operations.__all__

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from nerve.engine import ops as _ops
 from nerve.engine.nest import flatten, map_structure
 from nerve.engine.tensor import no_grad
 
@@ -67,14 +68,54 @@ class SymbolicTensor:
     def __repr__(self):
         return f"<SymbolicTensor shape={self.shape} dtype={self.dtype} from {self.node.layer.name}>"
 
-    # arithmetic on symbolic tensors is not recorded: say so clearly
-    def _unsupported(self, *args):
+    #: marks functional-API tensors for the ops, which record themselves as graph nodes when given one
+    _nerve_symbolic = True
+
+    def __array__(self, *args, **kwargs):
         raise TypeError(
-            "arithmetic on functional-API tensors is not recorded; use layers instead "
-            "(nerve.layers.Add, Multiply, Lambda...)"
+            f"{self!r} is a placeholder of a functional model and holds no values; call the model on data, "
+            "or apply nerve.ops / layers to it to add nodes to the graph"
         )
 
-    __add__ = __radd__ = __mul__ = __rmul__ = __sub__ = __rsub__ = __truediv__ = __matmul__ = _unsupported
+    # operators record the matching op of nerve.ops as a node of the graph (Keras 3 behaviour)
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __pow__(self, other):
+        return _ops.pow(self, other)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
 
 
 def call_symbolic(layer, inputs, training=None, **kwargs):
@@ -95,6 +136,7 @@ def call_symbolic(layer, inputs, training=None, **kwargs):
     with no_grad():
         out = layer(examples, training=False, **kwargs)
     node = Node(layer, inputs, kwargs)
+    layer.__dict__.setdefault("_inbound_nodes", []).append(node)  # layer.input / layer.output read the first
     if isinstance(out, (list, tuple)):
         node.outputs = [SymbolicTensor(o, node, i) for i, o in enumerate(out)]
         return type(out)(node.outputs)

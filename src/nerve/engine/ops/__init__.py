@@ -18,3 +18,45 @@ from nerve.engine.ops.recurrent import *  # noqa: F401,F403
 from nerve.engine.ops.attention import *  # noqa: F401,F403
 
 __all__ = core.__all__ + conv.__all__ + recurrent.__all__ + attention.__all__
+
+#: set by :mod:`nerve.blocks.layers.operations`: ``handler(name, args, kwargs)`` records an op called on
+#: functional-API tensors as a node of the graph (Keras 3 behaviour); None until the layers are imported
+_symbolic_call = None
+
+
+def _has_symbolic(value):
+    if getattr(type(value), "_nerve_symbolic", False):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_symbolic(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_symbolic(v) for v in value.values())
+    return False
+
+
+def _graph_aware(name, fn):
+    """``fn`` as it is for tensors; on functional-API tensors (which it cannot compute) a recorded graph node."""
+
+    def op(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:  # the fast path pays nothing: symbolic inputs are looked for only when fn failed
+            if _symbolic_call is not None and (_has_symbolic(args) or _has_symbolic(kwargs)):
+                return _symbolic_call(name, args, kwargs)
+            raise
+
+    op.__name__, op.__qualname__, op.__doc__, op.__wrapped__ = fn.__name__, fn.__qualname__, fn.__doc__, fn
+    op.__module__ = fn.__module__
+    return op
+
+
+def _install_graph_aware():
+    import inspect
+
+    for name in __all__:
+        fn = globals()[name]
+        if inspect.isfunction(fn) and not hasattr(fn, "__wrapped__"):
+            globals()[name] = _graph_aware(name, fn)
+
+
+_install_graph_aware()
