@@ -55,8 +55,8 @@ class Dot(Layer):
         >>> import numpy as np
         >>> Dot(axes=1)([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])]).tolist()
         [[11.0]]
-        >>> Dot(axes=1, normalize=True)([np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])]).numpy().round(4).tolist()
-        [[0.7071]]
+        >>> round(Dot(axes=1, normalize=True)([np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])]).item(), 4)
+        0.7071
     """
 
     def __init__(self, axes, normalize=False, **kwargs):
