@@ -1,4 +1,4 @@
-"""Classic convolutional networks, built with the functional API: LeNet-5, VGG and ResNet.
+"""Classic convolutional networks, built with the functional API: LeNet-5, AlexNet, VGG and ResNet.
 
 Every builder returns an uncompiled :class:`nerve.Model` for channels-last
 images ``(H, W, C)``; compile and fit it like any other model. The networks
@@ -9,6 +9,7 @@ classes) they have the published number of parameters:
 model      trainable parameters            reference
 =========  ==============================  =====================================
 LeNet-5    61,706 (28x28x1, 10 classes)    LeCun et al., 1998
+AlexNet    61,100,840                      Krizhevsky et al., 2012 (torchvision's one-tower layout)
 VGG-16     138,357,544                     Simonyan & Zisserman, 2014
 ResNet-18  11,689,512                      He et al., 2015 (torchvision layout)
 ResNet-34  21,797,672
@@ -19,7 +20,7 @@ ResNet-50  25,557,032
 batch-normalisation layers (non-trainable, like Keras), e.g. 25,610,152 for
 ResNet-50; the published figures are the trainable parameters.
 
-For small images, ``ResNet(..., small_input=True)`` replaces the 7x7 stride-2
+For small images, ``AlexNet(..., small_input=True)`` and ``ResNet(..., small_input=True)`` replace the 7x7 stride-2
 stem and its max pooling by one 3x3 stride-1 convolution, so that 28x28 or
 32x32 images keep their resolution into the first stage.
 
@@ -38,7 +39,7 @@ from nerve.blocks import initializers, layers
 from nerve.training.models import Input, Model
 
 __all__ = [
-    "LeNet5", "VGG", "VGG11", "VGG13", "VGG16", "VGG19", "VGG_BLOCKS", "ResNet", "ResNet18", "ResNet34", "ResNet50",
+    "LeNet5", "AlexNet", "VGG", "VGG11", "VGG13", "VGG16", "VGG19", "VGG_BLOCKS", "ResNet", "ResNet18", "ResNet34", "ResNet50",
     "basic_block", "bottleneck_block",
 ]
 
@@ -84,6 +85,60 @@ def LeNet5(input_shape=(28, 28, 1), num_classes=10, activation="relu", classifie
     x = layers.Dense(120, activation=activation)(x)
     x = layers.Dense(84, activation=activation)(x)
     outputs = layers.Dense(num_classes, activation=classifier_activation)(x)
+    return Model(inputs, outputs, name=name)
+
+
+# ----------------------------------------------------------------- AlexNet
+def AlexNet(input_shape=(224, 224, 3), num_classes=1000, small_input=False, dense_units=(4096, 4096),  # noqa: N802
+            dropout=0.5, classifier_activation="softmax", name="alexnet"):
+    """AlexNet, the network that won ImageNet 2012 (Krizhevsky, Sutskever and Hinton), in torchvision's layout.
+
+    Conv(64, 11x11, stride 4, pad 2) -> MaxPool(3, stride 2) -> Conv(192, 5x5, 'same') -> MaxPool(3, 2)
+    -> Conv(384, 3x3) -> Conv(256, 3x3) -> Conv(256, 3x3) -> MaxPool(3, 2) -> Dropout -> Dense(4096)
+    -> Dropout -> Dense(4096) -> Dense(classes), ReLU after every hidden layer. This is the one-tower
+    variant of the paper ("One weird trick", Krizhevsky 2014) that torchvision builds: 64 and 192
+    filters in the first two layers instead of 96 and 256 split over two GPUs, and no local response
+    normalisation. On 224x224x3 images with 1000 classes it has torchvision's 61,100,840 parameters
+    (the last pooling gives 6x6x256 = 9,216 features; torchvision's adaptive pooling to 6x6 does
+    nothing at that size, and other sizes here feed the Dense layer whatever the pooling gives).
+
+    Args:
+        input_shape: (height, width, channels) of one image (at least 63x63 without ``small_input``).
+        num_classes: outputs of the last layer.
+        small_input: for 32x32 images: a 3x3 stride-1 'same' first convolution instead of the 11x11
+            stride-4 one, so that the three overlapping poolings take 32x32 to 15, 7 and 3x3.
+        dense_units: sizes of the two hidden fully connected layers.
+        dropout: dropout rate before each hidden fully connected layer (0 for none).
+        classifier_activation: ``"softmax"`` or ``None`` for logits.
+        name: the model's name.
+
+    Example:
+        >>> import numpy as np
+        >>> small = AlexNet(input_shape=(32, 32, 3), num_classes=10, small_input=True, dense_units=(64, 64))
+        >>> small(np.zeros((2, 32, 32, 3), dtype=np.float32)).shape
+        (2, 10)
+        >>> small.get_layer("pool3").output.shape
+        (None, 3, 3, 256)
+    """
+    inputs = Input(shape=input_shape)
+    if small_input:
+        x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv1")(inputs)
+    else:
+        x = layers.ZeroPadding2D(2, name="conv1_pad")(inputs)
+        x = layers.Conv2D(64, 11, strides=4, activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+    x = layers.Conv2D(192, 5, padding="same", activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool2")(x)
+    x = layers.Conv2D(384, 3, padding="same", activation="relu", name="conv3")(x)
+    x = layers.Conv2D(256, 3, padding="same", activation="relu", name="conv4")(x)
+    x = layers.Conv2D(256, 3, padding="same", activation="relu", name="conv5")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool3")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(dense_units, 1):
+        if dropout:
+            x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+        x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
+    outputs = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
     return Model(inputs, outputs, name=name)
 
 
