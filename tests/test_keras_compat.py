@@ -102,3 +102,94 @@ def test_dot_errors_name_the_layer():
         layers.Dot(axes=1, name="d")([np.ones((2, 3)), np.ones((2, 4))])
     with pytest.raises(ValueError, match="batch axis"):
         layers.Dot(axes=0)([np.ones((2, 3)), np.ones((2, 3))])
+
+
+def _trained_sequential():
+    nerve.random.seed(0)
+    model = nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(8, activation="relu"), layers.Dense(6),
+                              layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).normal(size=(16, 4))
+    model.fit(x, np.ones((16, 2)), epochs=2, verbose=0)
+    return model, x
+
+
+def test_feature_extractor_from_layer_output_of_sequential_and_functional():
+    model, x = _trained_sequential()
+    extractor = nerve.Model(inputs=model.input, outputs=model.layers[1].output)
+    hidden = np.maximum(x @ model.layers[0].kernel.numpy() + model.layers[0].bias.numpy(), 0)
+    expected = hidden @ model.layers[1].kernel.numpy() + model.layers[1].bias.numpy()
+    np.testing.assert_allclose(extractor.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert extractor.layers[0] is model.layers[0]  # shares the trained layers
+    inputs = nerve.Input(shape=(4,))
+    functional = nerve.Model(inputs, layers.Dense(1, name="head")(layers.Dense(3, name="body")(inputs)))
+    sub = nerve.Model(functional.input, functional.get_layer("body").output)
+    assert sub.output_shape == (None, 3) and functional.get_layer("body").input is inputs
+    multi = nerve.Model(inputs=model.inputs, outputs=[l.output for l in model.layers])
+    assert [tuple(o.shape) for o in multi(x[:3])] == [(3, 8), (3, 6), (3, 2)]
+
+
+def test_layer_output_without_functional_call_says_what_to_do():
+    with pytest.raises(AttributeError, match="never called on a functional-API tensor"):
+        layers.Dense(2).output
+    with pytest.raises(AttributeError, match="nerve.Input"):
+        nerve.Sequential([layers.Dense(2)]).input
+
+
+def test_output_attribute_of_a_subclassed_layer_still_assignable():
+    class Net(nerve.Model):
+        def __init__(self):
+            super().__init__()
+            self.output = layers.Dense(1)
+
+        def call(self, x):
+            return self.output(x)
+
+    net = Net()
+    assert net(np.ones((2, 3))).shape == (2, 1) and len(net.trainable_variables) == 2
+
+
+def test_sequential_pop():
+    model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(4), layers.Dense(1)])
+    last = model.pop()
+    assert last.units == 1 and model.output_shape == (None, 4) and len(model.layers) == 1
+    assert model.output.shape == (None, 4)
+    model.add(layers.Dense(3))
+    assert model(np.ones((5, 2))).shape == (5, 3)
+
+
+def test_to_json_model_from_json_and_clone_model_keep_architecture_not_weights():
+    model, x = _trained_sequential()
+    text = model.to_json()
+    assert json.loads(text)["class_name"] == "Sequential"
+    for copy in (nerve.models.model_from_json(text), nerve.models.clone_model(model)):
+        assert [type(l).__name__ for l in copy.layers] == ["Dense", "Dense", "Dense"]
+        assert copy.count_params() == model.count_params()
+        assert not np.allclose(copy.layers[0].kernel.numpy(), model.layers[0].kernel.numpy())
+        copy.set_weights(model.get_weights())
+        np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_clone_functional_model_with_shared_layer_and_clone_function():
+    a, b = nerve.Input(shape=(3,), name="a"), nerve.Input(shape=(3,), name="b")
+    shared = layers.Dense(2, name="shared")
+    model = nerve.Model([a, b], layers.concatenate([shared(a), shared(b), nerve.ops.relu(a)]))
+    copy = nerve.models.clone_model(model)
+    assert len(copy.layers) == len(model.layers) and copy.count_params() == 8
+    copy.set_weights(model.get_weights())
+    xa, xb = np.ones((2, 3)), np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(copy([xa, xb]).numpy(), model([xa, xb]).numpy(), rtol=1e-6)
+    same = nerve.models.clone_model(model, clone_function=lambda layer: layer)
+    assert same.get_layer("shared") is shared
+    new_a, new_b = nerve.Input(shape=(3,)), nerve.Input(shape=(3,))
+    rooted = nerve.models.clone_model(model, input_tensors=[new_a, new_b])
+    assert rooted.inputs == [new_a, new_b]
+
+
+def test_models_namespace_save_and_load(tmp_path):
+    model, x = _trained_sequential()
+    nerve.models.save_model(model, tmp_path / "m.nerve")
+    loaded = nerve.models.load_model(tmp_path / "m.nerve")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="model_from_json"):
+        nerve.models.model_from_json("not json")

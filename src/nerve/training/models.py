@@ -19,10 +19,12 @@ Example:
 from __future__ import annotations
 
 import inspect
+import json
 
 import numpy
 
-from nerve.blocks.layers.base import Layer, builtin_layer, construct_from_config, get_registered, note_weights_changed
+from nerve.blocks.layers.base import Layer, _graph_attribute, builtin_layer, construct_from_config, get_registered
+from nerve.blocks.layers.base import note_weights_changed
 from nerve.blocks.layers.base import deserialize as deserialize_layer
 from nerve.blocks.layers.base import serialize as serialize_layer
 from nerve.blocks.layers.core import Input, InputLayer
@@ -32,10 +34,12 @@ from nerve.engine.backend import to_device
 from nerve.engine.nest import flatten as _flatten
 from nerve.engine.nest import map_structure as _map
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor, no_grad
+from nerve.training.saving import load_model, save_model
 from nerve.training.trainer import Trainer
 
 __all__ = [
     "Node", "SymbolicTensor", "InputLayer", "Input", "call_symbolic", "Model", "Sequential",
+    "load_model", "save_model", "clone_model", "model_from_json",
 ]
 
 
@@ -212,6 +216,52 @@ class Model(Trainer, Layer):
         return False
 
     # ------------------------------------------------------------- structure
+    @_graph_attribute
+    def input(self):
+        """The model's symbolic input(s): one tensor, or the list/dict given to ``Model(inputs, ...)``.
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> x = nerve.Input(shape=(3,)); model = nerve.Model(x, layers.Dense(1)(x))
+            >>> model.input is x
+            True
+        """
+        if self._functional:
+            inputs = self.inputs
+            return inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else inputs
+        return Layer.input.fget(self)
+
+    @_graph_attribute
+    def output(self):
+        """The model's symbolic output(s), as given to ``Model(..., outputs)``.
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> x = nerve.Input(shape=(3,)); model = nerve.Model(x, layers.Dense(1)(x))
+            >>> model.output.shape
+            (None, 1)
+        """
+        if self._functional:
+            outputs = self.outputs
+            return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+        return Layer.output.fget(self)
+
+    def to_json(self, **kwargs):
+        """The model's architecture as a JSON string (no weights); :func:`model_from_json` rebuilds it.
+
+        ``kwargs`` go to ``json.dumps`` (``indent=2``...).
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2)])
+            >>> nerve.models.model_from_json(model.to_json()).output_shape
+            (None, 2)
+        """
+        return json.dumps(serialize_layer(self), **kwargs)
+
     @property
     def layers(self):
         """The model's layers in order (functional: topological order, input layers excluded)."""
@@ -455,6 +505,7 @@ class Sequential(Model):
         super().__init__(name=name, **kwargs)
         self._layers = []
         self._input = None
+        self._graph = None  # (symbolic input, symbolic output) once the input shape is known
         for layer in layers or []:
             self.add(layer)
 
@@ -490,10 +541,63 @@ class Sequential(Model):
                 self._forward(example, training=False)
             self.built = True
             self.input_spec = (len(hint), None)
+            if self._graph is None and len(self._layers) == 1:  # the functional graph behind layer.output
+                start = self._input if self._input is not None else Input(tuple(hint[1:]), dtype=dtype)
+                self._graph = (start, start)
+            if self._graph is not None:
+                self._graph = (self._graph[0], call_symbolic(layer, self._graph[1]))
 
     @property
     def layers(self):
         return list(self._layers)
+
+    def _graph_end(self, index, what):
+        if self._graph is None:
+            raise AttributeError(f"Sequential model '{self.name}' has no {what} yet: start it with "
+                                 "nerve.Input(shape=...) (or give its first layer input_shape=...)")
+        return self._graph[index]
+
+    @_graph_attribute
+    def input(self):
+        """The symbolic input of the stack (known once the input shape is)."""
+        return self._graph_end(0, "input")
+
+    @_graph_attribute
+    def output(self):
+        """The symbolic output of the stack's last layer."""
+        return self._graph_end(1, "output")
+
+    @property
+    def inputs(self):
+        """``[model.input]``, as in Keras."""
+        return [self.input]
+
+    @property
+    def outputs(self):
+        """``[model.output]``, as in Keras."""
+        return [self.output]
+
+    def pop(self):
+        """Remove the last layer and return it (Keras's ``Sequential.pop``).
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(4), layers.Dense(1)])
+            >>> m.pop().output_shape, m.output_shape
+            ((None, 1), (None, 4))
+        """
+        if not self._layers:
+            raise ValueError(f"Sequential model '{self.name}' has no layers to pop")
+        layers = self._layers[:-1]
+        removed = self._layers[-1]
+        self._layers, self._graph = [], None
+        note_weights_changed()
+        for layer in layers:
+            self.add(layer)
+        if not layers:
+            self.output_shape = None
+        return removed
 
     def _prepare(self, x):
         if self._input is not None and self._input.dtype.kind in "iu":
@@ -545,3 +649,86 @@ class Sequential(Model):
         for entry in config["layers"]:
             model.add(deserialize_layer(entry))
         return model
+
+
+# ------------------------------------------------------- Keras's nerve.models functions
+def model_from_json(json_string, custom_objects=None):
+    """Rebuild a model (fresh weights) from :meth:`Model.to_json`'s string.
+
+    Example:
+        >>> import nerve
+        >>> from nerve import layers
+        >>> x = nerve.Input(shape=(4,)); model = nerve.Model(x, layers.Dense(2)(x))
+        >>> model_from_json(model.to_json()).count_params()
+        10
+    """
+    try:
+        config = json.loads(json_string)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"model_from_json: expected the JSON string of model.to_json(), got {str(json_string)[:60]!r} "
+                         f"({error})") from None
+    return deserialize_layer(config, custom_objects=custom_objects)
+
+
+def _clone_layer(layer):
+    return type(layer).from_config(layer.get_config())
+
+
+def clone_model(model, input_tensors=None, clone_function=None, **kwargs):
+    """A new model with the same architecture and freshly initialised weights (Keras semantics).
+
+    Args:
+        model: a Sequential, functional or subclassed model.
+        input_tensors: for a functional model, new ``nerve.Input`` tensors to start the clone from.
+        clone_function: ``layer -> new layer`` applied to each layer (default: ``from_config(get_config())``);
+            return the layer itself to share it, or a modified layer to change the architecture.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> from nerve import layers
+        >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2)])
+        >>> twin = clone_model(model)
+        >>> twin.count_params(), twin.layers[0] is model.layers[0]
+        (8, False)
+        >>> twin.set_weights(model.get_weights())
+        >>> bool(np.allclose(twin(np.ones((1, 3))).numpy(), model(np.ones((1, 3))).numpy()))
+        True
+    """
+    if kwargs:
+        raise TypeError(f"clone_model: unexpected keyword arguments {sorted(kwargs)}")
+    clone = clone_function or _clone_layer
+    if isinstance(model, Sequential):
+        copy = Sequential(name=model.name, dtype=model.dtype)
+        if model._input is not None:
+            copy.add(Input(model._input.shape[1:], dtype=model._input.dtype, name=model._input.node.layer.name))
+        for layer in model.layers:
+            copy.add(clone(layer))
+        return copy
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model expects a nerve Model, got {type(model).__name__}")
+    if not model._functional:
+        if clone_function is not None:
+            raise ValueError(f"clone_model: model '{model.name}' is subclassed; clone_function applies to the "
+                             "layers of Sequential and functional models only")
+        return type(model).from_config(model.get_config())
+    new_inputs = _flatten(input_tensors) if input_tensors is not None else None
+    old_inputs = _flatten(model.inputs)
+    if new_inputs is not None and len(new_inputs) != len(old_inputs):
+        raise ValueError(f"clone_model: model '{model.name}' has {len(old_inputs)} inputs, input_tensors holds "
+                         f"{len(new_inputs)}")
+    values, clones = {}, {}
+    for index, s in enumerate(old_inputs):
+        layer = s.node.layer
+        values[id(s)] = (new_inputs[index] if new_inputs is not None
+                         else Input(layer.shape, dtype=layer.input_dtype, name=layer.name))
+    for node in model._nodes:
+        if node.inputs is None:
+            continue
+        if id(node.layer) not in clones:
+            clones[id(node.layer)] = clone(node.layer)
+        out = clones[id(node.layer)](_map(node.inputs, lambda s: values[id(s)]), **node.kwargs)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        for s, o in zip(node.outputs, outs):
+            values[id(s)] = o
+    return Model(_map(model.inputs, lambda s: values[id(s)]), _map(model.outputs, lambda s: values[id(s)]),
+                 name=model.name)

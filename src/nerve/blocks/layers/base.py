@@ -162,6 +162,18 @@ class _CallContext:
     training = False
 
 
+class _graph_attribute:  # noqa: N801 - used as a decorator, like property
+    """A read-only property that an instance attribute of the same name overrides (``self.output = Dense(1)``
+    in a subclass keeps working, as ``input``/``output`` are common attribute names)."""
+
+    def __init__(self, fget):
+        self.fget = fget
+        self.__doc__ = fget.__doc__
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else self.fget(obj)
+
+
 class Layer:
     """Base class of all layers and models.
 
@@ -521,6 +533,42 @@ class Layer:
     def layers(self):
         """Direct sub-layers."""
         return self._sublayers()
+
+    def _first_node(self, what):
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"layer '{self.name}' has no {what}: it was never called on a functional-API tensor "
+                "(start the model with nerve.Input(shape=...))")
+        return nodes[0]
+
+    @_graph_attribute
+    def input(self):
+        """The symbolic input of the layer's first call in a functional graph (Keras's ``layer.input``).
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> x = nerve.Input(shape=(3,)); dense = layers.Dense(2)
+            >>> dense(x).shape, dense.input is x
+            ((None, 2), True)
+        """
+        return self._first_node("input").inputs
+
+    @_graph_attribute
+    def output(self):
+        """The symbolic output of the layer's first call in a functional graph; with ``model.input`` it
+        builds a feature extractor: ``nerve.Model(model.input, model.layers[1].output)``.
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(4), layers.Dense(1)])
+            >>> nerve.Model(model.input, model.layers[0].output).output_shape
+            (None, 4)
+        """
+        outputs = self._first_node("output").outputs
+        return outputs[0] if len(outputs) == 1 else list(outputs)
 
     # --------------------------------------------------------- build and call
     def build(self, input_shape):
