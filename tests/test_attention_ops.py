@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import nerve
-from nerve.gradcheck import gradcheck
 from nerve import ops
+from nerve.gradcheck import gradcheck
 
 RTOL, ATOL = 1e-10, 1e-12
 
@@ -27,7 +27,7 @@ def mask_args(kind, batch, lk):
 def test_sdpa_gradcheck(rng, kind):
     q, k, v = rng.normal(size=(2, 2, 4, 3)), rng.normal(size=(2, 2, 5, 3)), rng.normal(size=(2, 2, 5, 2))
     mask, causal = mask_args(kind, 2, 5)
-    fn = lambda q, k, v: ops.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)  # noqa: E731
+    fn = lambda q, k, v: ops.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
     assert gradcheck(fn, [q, k, v], max_elements=None).passed
 
 
@@ -100,10 +100,10 @@ def test_layer_norm_gradcheck(rng, rms, n_axes):
     shape = x.shape[3 - n_axes:]
     gamma, beta = rng.normal(size=shape), rng.normal(size=shape)
     if rms:
-        fn = lambda x, g: ops.rms_norm(x, g, epsilon=1e-3, n_axes=n_axes)  # noqa: E731
+        fn = lambda x, g: ops.rms_norm(x, g, epsilon=1e-3, n_axes=n_axes)
         assert gradcheck(fn, [x, gamma], max_elements=None).passed
     else:
-        fn = lambda x, g, b: ops.layer_norm(x, g, b, epsilon=1e-3, n_axes=n_axes)  # noqa: E731
+        fn = lambda x, g, b: ops.layer_norm(x, g, b, epsilon=1e-3, n_axes=n_axes)
         assert gradcheck(fn, [x, gamma, beta], max_elements=None).passed
 
 

@@ -16,6 +16,8 @@ from nerve.blocks.layers.core import (
 from nerve.blocks.layers.convolutional import *  # noqa: F401,F403
 from nerve.blocks.layers.augmentation import *  # noqa: F401,F403
 from nerve.blocks.layers.recurrent import *  # noqa: F401,F403
+from nerve.blocks.layers.normalization import *  # noqa: F401,F403
+from nerve.blocks.layers.attention import *  # noqa: F401,F403
 from nerve.blocks.layers.merging import *  # noqa: F401,F403
 from nerve.blocks.layers.operations import OpLayer
 
