@@ -193,3 +193,49 @@ def test_models_namespace_save_and_load(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     with pytest.raises(ValueError, match="model_from_json"):
         nerve.models.model_from_json("not json")
+
+
+def test_apply_gradients_matches_step_and_torch_adam():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    start, grads = rng.normal(size=(3, 2)), [rng.normal(size=(3, 2)) for _ in range(3)]
+    w = nerve.tensor(start.copy(), requires_grad=True)
+    opt = nerve.optimizers.Adam(0.1)
+    tw = torch.tensor(start.copy(), requires_grad=True)
+    topt = torch.optim.Adam([tw], lr=0.1, eps=1e-7)
+    for g in grads:
+        assert opt.apply_gradients(zip([g], [w])) == opt.iterations
+        tw.grad = torch.tensor(g)
+        topt.step()
+        assert w.grad is None
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-10)
+
+
+def test_custom_training_loop_with_apply_gradients_learns():
+    nerve.random.seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]])
+    model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(1)])
+    optimizer = nerve.optimizers.SGD(0.1)
+    loss_fn = nerve.losses.MeanSquaredError()
+    for _ in range(100):
+        loss = loss_fn(y, model(x, training=True))
+        loss.backward()
+        grads = [v.grad for v in model.trainable_variables]
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    np.testing.assert_allclose(model.layers[0].kernel.numpy().ravel(), [1.0, -2.0, 0.5], atol=1e-3)
+
+
+def test_apply_gradients_errors():
+    w, v = nerve.tensor([1.0], requires_grad=True), nerve.tensor([1.0], requires_grad=True)
+    opt = nerve.optimizers.SGD(0.1)
+    opt.apply_gradients([(np.ones(1), w)])
+    with pytest.raises(ValueError, match="not among the 1 this optimizer"):
+        opt.apply_gradients([(np.ones(1), v)])
+    with pytest.raises(ValueError, match="shape"):
+        opt.apply_gradients([(np.ones(2), w)])
+    with pytest.raises(TypeError, match="pairs"):
+        opt.apply_gradients([np.ones(1)])
+    opt.apply_gradients([(None, w)])  # a None gradient leaves the variable alone
+    assert w.numpy().tolist() == pytest.approx([0.9])

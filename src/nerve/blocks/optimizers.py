@@ -374,6 +374,86 @@ class Optimizer:
             self._flush_subnormals()
         return True
 
+    def _master(self, index, param):
+        """The float32 master copy of the float16 parameter ``param``; made again when the parameter was changed
+        from outside (``set_weights``, loading) since the last update."""
+        kept = self._masters.get(id(param))
+        data = param.data
+        if kept is not None:
+            master, written = kept
+            if written.shape == data.shape and get_array_module(data).array_equal(written, data):
+                return master
+        return data.astype(numpy.float32)
+
+    def apply_gradients(self, grads_and_vars):
+        """Keras's update call: apply ``(gradient, variable)`` pairs, e.g. ``zip(grads, model.trainable_variables)``.
+
+        Same as :meth:`apply`; returns ``iterations``.
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([1.0, 2.0], requires_grad=True)
+            >>> opt = SGD(0.5)
+            >>> opt.apply_gradients(zip([nerve.tensor([1.0, -2.0])], [w]))
+            1
+            >>> w.tolist()
+            [0.5, 3.0]
+        """
+        pairs = list(grads_and_vars)
+        for i, pair in enumerate(pairs):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+                raise TypeError(f"{type(self).__name__}.apply_gradients expects (gradient, variable) pairs, e.g. "
+                                f"zip(grads, model.trainable_variables); item {i} is a {type(pair).__name__}")
+        return self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def apply(self, grads, trainable_variables=None):
+        """Update ``trainable_variables`` (default: the optimizer's params) with ``grads`` (Tensors or arrays).
+
+        The first call builds the optimizer on the variables it is given (as Keras does); later calls may
+        update any subset of them. A ``None`` gradient leaves its variable as it is. After the update the
+        variables' ``.grad`` are cleared, so the next ``backward()`` starts from zero as in a Keras loop.
+        Clipping, the NaN check and the learning-rate schedule apply as in :meth:`step`. Returns ``iterations``.
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([3.0], requires_grad=True)
+            >>> opt = Adam(0.1)
+            >>> (w * w).sum().backward()
+            >>> opt.apply([w.grad], [w])
+            1
+            >>> round(w.item(), 2), w.grad
+            (2.9, None)
+        """
+        owner = type(self).__name__
+        grads = list(grads)
+        variables = list(self._params) if trainable_variables is None else list(trainable_variables)
+        if len(grads) != len(variables):
+            raise ValueError(f"{owner}.apply: got {len(grads)} gradients for {len(variables)} variables")
+        if not self._params:
+            self.build(variables)
+        known = {id(p) for p in self._params}
+        unknown = [_describe(i, v) for i, v in enumerate(variables) if id(v) not in known]
+        if unknown:
+            raise ValueError(f"{owner}.apply: variables {unknown} are not among the {len(self._params)} this optimizer "
+                             "was built for (on its first update); use one optimizer per set of variables")
+        given = {}
+        for i, (g, v) in enumerate(zip(grads, variables)):
+            if g is None:
+                continue
+            data = g.data if isinstance(g, Tensor) else g
+            if tuple(getattr(data, "shape", ())) != tuple(v.shape):
+                raise ValueError(f"{owner}.apply: gradient {i} has shape {tuple(getattr(data, 'shape', ()))}, its "
+                                 f"variable {_describe(i, v)} has shape {tuple(v.shape)}")
+            given[id(v)] = g if isinstance(g, Tensor) else Tensor(v.xp.asarray(g, dtype=v.dtype))
+        for p in self._params:
+            p.grad = given.get(id(p))
+        try:
+            self.step()
+        finally:
+            for p in self._params:
+                p.grad = None
+        return self.iterations
+
     def _checked_and_clipped(self, items, grads):
         """The gradients to apply after the NaN/inf check and clipping, or None when the step is skipped.
 
