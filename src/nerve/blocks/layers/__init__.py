@@ -7,7 +7,7 @@ Example:
     (1, 2)
 """
 
-from nerve.blocks.layers import augmentation, convolutional, merging, operations, recurrent
+from nerve.blocks.layers import attention, augmentation, convolutional, merging, normalization, operations, recurrent
 from nerve.blocks.layers.base import Layer, deserialize, get_registered, register, reset_names, serialize
 from nerve.blocks.layers.core import (
     Activation, Add, Average, BatchNormalization, Concatenate, Dense, Dropout, Flatten, Input, InputLayer, Lambda,
@@ -26,3 +26,4 @@ __all__ = [
     "Activation", "Add", "Average", "BatchNormalization", "Concatenate", "Dense", "Dropout", "Flatten", "Input",
     "InputLayer", "Lambda", "Maximum", "Maxout", "Multiply", "Reshape", "Subtract",
 ] + convolutional.__all__ + augmentation.__all__ + recurrent.__all__ + merging.__all__ + operations.__all__
+__all__ += normalization.__all__ + attention.__all__
