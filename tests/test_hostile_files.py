@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 
+import model_files as files
 import numpy as np
 import pytest
 
@@ -31,11 +31,7 @@ def _members(path):
 
 
 def _write(path, members, compression=zipfile.ZIP_STORED, extra=()):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
-        for name, payload in list(members.items()) + list(extra):
-            archive.writestr(name, payload)
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(files.rebuild(members, compression=compression, extra=extra))  # manifest kept in step
     return path
 
 

@@ -184,13 +184,14 @@ def test_file_holds_only_json_and_safetensors(tmp_path):
     model.save(tmp_path / "m.nerve")
     with zipfile.ZipFile(tmp_path / "m.nerve") as archive:
         names = sorted(archive.namelist())
-        assert names == ["config.json", "model.safetensors", "optimizer.safetensors"]
+        assert names == ["config.json", "manifest.json", "model.safetensors", "optimizer.safetensors"]
         config = json.loads(archive.read("config.json"))
+        assert sorted(json.loads(archive.read("manifest.json"))["entries"]) == [n for n in names if n != "manifest.json"]
         assert config["format"] == "nerve-model"
         assert config["model"]["class_name"] == "Sequential"
         from safetensors.numpy import load  # the weights are plain safetensors
 
-        for name in names[1:]:
+        for name in ("model.safetensors", "optimizer.safetensors"):
             assert all(isinstance(a, numpy.ndarray) for a in load(archive.read(name)).values())
     source = pathlib.Path(saving.__file__).read_text()
     assert "import pickle" not in source and "allow_pickle=True" not in source
@@ -202,6 +203,8 @@ def _rewrite_config(path, change):
     config = json.loads(members["config.json"])
     change(config)
     members["config.json"] = json.dumps(config).encode()
+    if "manifest.json" in members:  # edited consistently (or crafted): the SHA-256 manifest follows the edit
+        members["manifest.json"] = saving._manifest_bytes({k: v for k, v in members.items() if k != "manifest.json"})
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
