@@ -239,3 +239,27 @@ def test_apply_gradients_errors():
         opt.apply_gradients([np.ones(1)])
     opt.apply_gradients([(None, w)])  # a None gradient leaves the variable alone
     assert w.numpy().tolist() == pytest.approx([0.9])
+
+
+def test_backend_settings():
+    backend = nerve.backend
+    assert backend.floatx() == "float32" and backend.epsilon() == 1e-7 and backend.backend() == "nerve"
+    backend.set_floatx("float64")
+    try:
+        model = nerve.Sequential([nerve.Input(shape=(3,), dtype="float64"), layers.Dense(2)])
+        assert model.layers[0].kernel.dtype == np.float64 and backend.floatx() == "float64"
+    finally:
+        backend.set_floatx("float32")
+    assert layers.Dense(2)(np.ones((1, 3))).dtype == np.float32
+    with pytest.raises(ValueError, match="float16"):
+        backend.set_floatx("int32")
+    with pytest.raises(ValueError, match="channels_last"):
+        backend.set_image_data_format("channels_first")
+    backend.set_epsilon(1e-4)
+    assert backend.epsilon() == 1e-4
+    backend.set_epsilon(1e-7)
+    backend.clear_session()
+    assert layers.Dense(1).name == "dense" and backend.get_uid("x") == 1 and backend.get_uid("x") == 2
+    assert backend.result_type("int32", "float16") == "float16" and backend.result_type("int8", "uint8") == "int16"
+    assert backend.is_keras_tensor(nerve.Input(shape=(1,))) and not backend.is_keras_tensor(np.ones(1))
+    assert backend.standardize_dtype(np.dtype("float16")) == "float16"

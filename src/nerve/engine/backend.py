@@ -23,13 +23,16 @@ import sys
 
 import numpy
 
+from nerve.engine import config as _config
+from nerve.engine.config import *  # noqa: F401,F403  (Keras's backend settings: floatx, epsilon, clear_session...)
+
 __all__ = [
     "PARALLEL_MIN_ELEMENTS",
     "register_array_module", "get_array_module", "to_numpy", "set_num_threads", "get_num_threads",
     "split_batch", "keep_freed_memory",
     "register_device", "unregister_device", "gpu_available", "set_device", "get_device", "device", "device_of",
     "to_device",
-]
+] + _config.__all__
 
 _MODULES = []  # (array type, module) pairs of extra backends, e.g. (cupy.ndarray, cupy)
 

@@ -21,8 +21,9 @@ import inspect
 
 import numpy
 
-from nerve.blocks.layers.base import Layer, builtin_layer
+from nerve.blocks.layers.base import Layer, builtin_layer, reset_names
 from nerve.blocks.layers.symbolic import SymbolicTensor
+from nerve.engine import config as _engine_config
 from nerve.engine import ops as engine_ops
 from nerve.engine.tensor import Tensor
 
@@ -167,3 +168,15 @@ def _record(name, args, kwargs):
 
 
 engine_ops._symbolic_call = _record
+
+
+# --------------------------------------------- what nerve.backend's settings change in the layers
+def _follow_floatx(name):
+    """``nerve.backend.set_floatx(name)``: layers created from now on compute and keep weights in ``name``."""
+    from nerve.blocks import mixed_precision
+
+    mixed_precision.set_global_policy(name)
+
+
+_engine_config.floatx_hooks.append(_follow_floatx)
+_engine_config.clear_session_hooks.append(reset_names)
