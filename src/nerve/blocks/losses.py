@@ -42,7 +42,7 @@ __all__ = [
     "mean_squared_error", "mean_absolute_error", "huber", "binary_crossentropy", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "mse", "mae", "Loss", "MeanSquaredError", "MeanAbsoluteError",
     "Huber", "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-    "LossFunctionWrapper", "get", "serialize", "deserialize",
+    "ctc", "CTC", "LossFunctionWrapper", "get", "serialize", "deserialize",
 ]
 
 EPSILON = 1e-7
@@ -304,6 +304,24 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     return -ops.sum(one_hot * _log_clipped(probs), axis=-1)
 
 
+def ctc(y_true, y_pred):
+    """Per-sample CTC loss (connectionist temporal classification) of label sequences read from frames.
+
+    Keras 3's ``keras.losses.ctc``: ``y_pred`` holds logits ``(batch, frames, classes)`` (not softmaxed),
+    ``y_true`` integer labels ``(batch, max_label_length)``; class 0 is the blank and must not be a label,
+    and a label sequence ends at its first 0 (pad shorter ones with 0). See :func:`nerve.ops.ctc_loss`.
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> logits = nerve.tensor(np.zeros((1, 2, 2)))      # 2 uniform frames: 3 of 4 alignments read "1"
+        >>> round(ctc([[1, 0]], logits).item(), 4)
+        0.2877
+    """
+    y_pred = _as_prediction(y_pred, "CTC")
+    labels = y_true.numpy() if isinstance(y_true, Tensor) else y_true
+    return ops.ctc_loss(labels, y_pred, mask_index=0)
+
+
 mse = mean_squared_error
 mae = mean_absolute_error
 
@@ -523,6 +541,29 @@ class SparseCategoricalCrossentropy(Loss):
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
+class CTC(Loss):
+    """Connectionist temporal classification loss (``'ctc'``): reads label sequences out of per-frame logits.
+
+    For speech and handwriting, where the frames outnumber the labels and nobody marked which frame says
+    which label. ``y_true``: integer labels ``(batch, max_label_length)``, each sequence ended by 0 (the
+    blank) if shorter; ``y_pred``: logits ``(batch, frames, classes)``, class 0 the blank. Decode the
+    predictions with :func:`nerve.ops.ctc_decode` (best class per frame, repeats merged, blanks
+    dropped).
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> logits = nerve.tensor(np.zeros((2, 4, 3)), requires_grad=True)
+        >>> loss = CTC()([[1, 2], [2, 0]], logits)
+        >>> loss.backward(); round(loss.item(), 4), logits.grad.shape
+        (1.8891, (2, 4, 3))
+    """
+
+    default_name = "ctc"
+
+    def call(self, y_true, y_pred):
+        return ctc(y_true, y_pred)
+
+
 class LossFunctionWrapper(Loss):
     """Turn a plain function ``fn(y_true, y_pred, **kwargs)`` into a :class:`Loss`.
 
@@ -592,6 +633,7 @@ _CLASSES = (
     BinaryCrossentropy,
     CategoricalCrossentropy,
     SparseCategoricalCrossentropy,
+    CTC,
 )
 _BY_NAME = {
     "mse": MeanSquaredError,
@@ -604,6 +646,7 @@ _BY_NAME = {
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "ctc": CTC,
     **{cls.__name__: cls for cls in _CLASSES},
 }
 _CLASS_OF_FUNCTION = {
@@ -613,6 +656,7 @@ _CLASS_OF_FUNCTION = {
     id(binary_crossentropy): BinaryCrossentropy,
     id(categorical_crossentropy): CategoricalCrossentropy,
     id(sparse_categorical_crossentropy): SparseCategoricalCrossentropy,
+    id(ctc): CTC,
 }
 
 
@@ -620,7 +664,7 @@ registry.register_builtins("loss", _CLASSES + (LossFunctionWrapper,), _BY_NAME)
 
 # The loss functions a LossFunctionWrapper config can name without registration.
 _FUNCTIONS = {fn.__name__: fn for fn in (mean_squared_error, mean_absolute_error, huber, binary_crossentropy,
-                                         categorical_crossentropy, sparse_categorical_crossentropy)}
+                                         categorical_crossentropy, sparse_categorical_crossentropy, ctc)}
 
 
 def _class_named(name):

@@ -3,7 +3,9 @@
 * :mod:`nerve.engine.ops.core`: arithmetic, reductions, shapes, indexing, activations, softmax, fused losses, batch norm;
 * :mod:`nerve.engine.ops.conv`: convolutions and pooling (when present);
 * :mod:`nerve.engine.ops.recurrent`: recurrent cells (when present);
-* :mod:`nerve.engine.ops.attention`: scaled dot-product attention, layer and RMS normalisation.
+* :mod:`nerve.engine.ops.attention`: scaled dot-product attention, layer and RMS normalisation;
+* :mod:`nerve.engine.ops.audio`: short-time Fourier transform, mel filters, DCT (spectrograms, MFCCs);
+* :mod:`nerve.engine.ops.ctc`: the connectionist temporal classification loss.
 
 Example:
     >>> import nerve
@@ -11,13 +13,15 @@ Example:
     [0.0, 1.0]
 """
 
-from nerve.engine.ops import attention, conv, core, recurrent
+from nerve.engine.ops import attention, audio, conv, core, ctc, recurrent
 from nerve.engine.ops.core import *  # noqa: F401,F403
 from nerve.engine.ops.conv import *  # noqa: F401,F403
 from nerve.engine.ops.recurrent import *  # noqa: F401,F403
 from nerve.engine.ops.attention import *  # noqa: F401,F403
+from nerve.engine.ops.audio import *  # noqa: F401,F403
+from nerve.engine.ops.ctc import *  # noqa: F401,F403
 
-__all__ = core.__all__ + conv.__all__ + recurrent.__all__ + attention.__all__
+__all__ = core.__all__ + conv.__all__ + recurrent.__all__ + attention.__all__ + audio.__all__ + ctc.__all__
 
 #: set by :mod:`nerve.blocks.layers.operations`: ``handler(name, args, kwargs)`` records an op called on
 #: functional-API tensors as a node of the graph (Keras 3 behaviour); None until the layers are imported
