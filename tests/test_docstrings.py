@@ -63,6 +63,7 @@ NAMESPACES = [
     "nerve.sequence",
     "nerve.sklearn",
     "nerve.distributed",
+    "nerve.utils",
 ]
 
 # Op implementation classes (nerve.tensor.Function subclasses, e.g. nerve.ops.Exp)
