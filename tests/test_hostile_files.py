@@ -151,3 +151,69 @@ def test_load_weights_casts_between_float_widths_on_purpose(tmp_path):
     wide = nerve.Sequential([nerve.Input(shape=(2,), dtype="float64"), layers.Dense(2, dtype="float64")])
     wide.load_weights(tmp_path / "w.safetensors")
     np.testing.assert_array_equal(wide.get_weights()[0], model.get_weights()[0].astype(np.float64))
+
+
+# ------------------------------------------------------------ the corpus
+#: cases that end in the registry's error (nerve.saving.UnknownObjectError: an unknown name, or a layer entry that
+#: is not a {"class_name", "config"} pair), which is nerve's own but not a CorruptFileError
+UNKNOWN_NAME_CASES = {"compile_loss_unknown", "layer_config_is_a_string"}
+SECONDS, BYTES = 2.0, 512 << 20
+
+
+def run_corpus(folder):
+    """Build the hostile corpus in ``folder`` and load it in one audited subprocess; ``(cases, outcomes by name)``."""
+    import os
+    import subprocess
+    import sys
+
+    import hostile_corpus
+
+    good_model, good_weights = hostile_corpus.make_good_files(folder)
+    cases = hostile_corpus.corpus(good_model, good_weights)
+    listing = []
+    for i, (name, kind, data, limits) in enumerate(cases):
+        (folder / f"case{i:03d}.bin").write_bytes(data)
+        listing.append({"name": name, "kind": kind, "file": f"case{i:03d}.bin", "limits": limits})
+    (folder / "cases.json").write_text(json.dumps(listing))
+    loader = os.path.join(os.path.dirname(__file__), "corpus_loader.py")
+    result = subprocess.run([sys.executable, loader, str(folder)], capture_output=True, text=True, timeout=900,
+                            check=False, cwd=folder)
+    outcomes = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("CASE "):
+            outcome = json.loads(line[5:])
+            outcomes[outcome["name"]] = outcome
+    assert "DONE" in result.stdout, f"the corpus loader stopped:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return cases, outcomes
+
+
+def judge(outcome):
+    """What is wrong with one corpus outcome ('' when nothing is)."""
+    problems = []
+    if outcome.get("skipped"):
+        return ""
+    if outcome["error"] is None:
+        problems.append("loaded without an error")
+    elif not outcome["module"].startswith("nerve."):
+        problems.append(f"generic {outcome['error']}: {outcome['message'][:160]}")
+    elif not outcome["corrupt"] and outcome["name"] not in UNKNOWN_NAME_CASES:
+        problems.append(f"{outcome['error']} is not a CorruptFileError: {outcome['message'][:160]}")
+    if outcome["seconds"] > SECONDS:
+        problems.append(f"took {outcome['seconds']:.1f} s")
+    if outcome["max_rss_bytes"] > BYTES:  # the process's peak so far: 512 MB for nerve, NumPy and every case
+        problems.append(f"peak resident size {outcome['max_rss_bytes'] >> 20} MB")
+    if outcome["events"]:
+        problems.append(f"did more than read the file: {outcome['events'][:5]}")
+    return "; ".join(problems)
+
+
+def test_hostile_corpus_ends_in_nerve_errors_quickly_in_little_memory_and_runs_nothing(tmp_path):
+    """At least 60 hostile files of every kind (zip structure, bombs, limits, JSON, tensors, slots, manifest)."""
+    cases, outcomes = run_corpus(tmp_path)
+    assert len(cases) >= 60
+    kinds = {name.split("_")[0] for name, *_ in cases}
+    assert {"truncated", "deflate", "duplicate", "encrypted", "config", "weight", "slot", "manifest", "weights",
+            "version", "units"} <= kinds
+    assert sorted(outcomes) == sorted(name for name, *_ in cases)
+    failures = {name: judge(outcome) for name, outcome in outcomes.items() if judge(outcome)}
+    assert not failures, "\n".join(f"{name}: {problem}" for name, problem in failures.items())

@@ -280,15 +280,15 @@ def _safetensors_bytes(arrays, metadata=None):
     return save(arrays, metadata={**(metadata or {}), "order": json.dumps(list(arrays))})
 
 
-def _saved_order(metadata):
-    """The weight keys in saving order, from the safetensors header's metadata (None if absent or malformed)."""
-    try:
-        order = json.loads(metadata["order"])
-    except (KeyError, TypeError, ValueError, RecursionError):
+def _saved_order(metadata, source, limits):
+    """The weight keys in saving order, from the safetensors header's metadata (None if the file has none)."""
+    if "order" not in metadata:
         return None
-    if isinstance(order, list) and all(isinstance(key, str) for key in order) and len(set(order)) == len(order):
-        return order
-    return None
+    order = _parse_json(metadata["order"].encode(), "the weights' order metadata", source, limits)
+    if not isinstance(order, list) or not all(isinstance(key, str) for key in order) or len(set(order)) != len(order):
+        raise CorruptFileError(f"cannot load '{source}': the weights' order metadata must list distinct names, got "
+                               f"{str(order)[:80]}")
+    return order
 
 
 # ---------------------------------------------------------- reading, checked
@@ -428,26 +428,32 @@ def _check_finite(arrays, what, source, allow_nonfinite):
                                    "allow_nonfinite=True to load them anyway)")
 
 
-def _assign_weights(model, data, table, metadata, source, exact_dtype=False, allow_nonfinite=False):
-    """Check every stored tensor against the model's weights (names, shapes, dtypes), then read and assign them."""
+def _assign_weights(model, data, table, metadata, path, limits, model_file=False, allow_nonfinite=False):
+    """Check every stored tensor against the model's weights (names, shapes, dtypes), then read and assign them.
+
+    ``model_file``: the model was built from the same file, so a mismatch means the file is corrupt, and each
+    dtype must be the layer's own (``load_weights`` into a model of another float width casts).
+    """
+    source = f"cannot load '{path}'"
+    mismatch = CorruptFileError if model_file else ValueError
     expected = _weights_by_key(model)
     names = {key: key for key in expected}  # model key -> tensor name in the file
     missing = sorted(set(expected) - set(table))
     unexpected = sorted(set(table) - set(expected))
-    order = _saved_order(metadata)
+    order = _saved_order(metadata, path, limits)
     if (missing or unexpected) and order is not None and sorted(order) == sorted(table) and len(order) == len(expected):
         names = dict(zip(expected, order))  # same architecture, other layer names
         missing = unexpected = []
     if missing or unexpected:
-        raise ValueError(
+        raise mismatch(
             f"{source}: the saved weights do not match model '{model.name}': missing {missing[:5]}"
             f"{'...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
         )
     for key, weight in expected.items():
         dtype, shape, _, _ = table[names[key]]
         if shape != tuple(weight.shape):
-            raise ValueError(f"{source}: weight '{key}' has shape {shape} in the file but {weight.shape} in the model")
-        if dtype.kind != weight.dtype.kind or (exact_dtype and dtype != weight.dtype):
+            raise mismatch(f"{source}: weight '{key}' has shape {shape} in the file but {weight.shape} in the model")
+        if dtype.kind != weight.dtype.kind or (model_file and dtype != weight.dtype):
             # a model file builds its layers with the dtypes it was saved with: another dtype was put there by hand
             raise CorruptFileError(f"{source}: weight '{key}' is {dtype} in the file but {weight.dtype} in the model")
     arrays = {key: _tensor(data, table[names[key]]) for key in expected}
@@ -523,7 +529,7 @@ def load_weights(model, path, *, limits=None, allow_nonfinite=False):
             data = f.read()
             metadata, table = _tensor_table(data, entry, path, limits)
             _ensure_built(model, None)
-    _assign_weights(model, data, table, metadata, path, allow_nonfinite=allow_nonfinite)
+    _assign_weights(model, data, table, metadata, path, limits, allow_nonfinite=allow_nonfinite)
 
 
 # -------------------------------------------------------------------- model
@@ -844,7 +850,7 @@ def _build_from_config(model_file, config, compile, restore_random_state, allow_
     build_input_shape = _build_input_shape(config, path)
     model = deserialize_layer(architecture)
     _ensure_built(model, build_input_shape)
-    _assign_weights(model, data, table, metadata, path, exact_dtype=True, allow_nonfinite=allow_nonfinite)
+    _assign_weights(model, data, table, metadata, path, limits, model_file=True, allow_nonfinite=allow_nonfinite)
     del data
     compile_config = config.get("compile")
     if compile and compile_config:
