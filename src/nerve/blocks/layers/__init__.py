@@ -9,6 +9,7 @@ Example:
 
 from nerve.blocks.layers import attention, augmentation, convolutional, merging, normalization, operations, recurrent
 from nerve.blocks.layers import text
+from nerve.blocks.layers import audio
 from nerve.blocks.layers.base import Layer, deserialize, get_registered, register, reset_names, serialize
 from nerve.blocks.layers.core import (
     Activation, Add, Average, BatchNormalization, Concatenate, Dense, Dropout, Flatten, Input, InputLayer, Lambda,
@@ -20,6 +21,7 @@ from nerve.blocks.layers.recurrent import *  # noqa: F401,F403
 from nerve.blocks.layers.normalization import *  # noqa: F401,F403
 from nerve.blocks.layers.attention import *  # noqa: F401,F403
 from nerve.blocks.layers.text import *  # noqa: F401,F403
+from nerve.blocks.layers.audio import *  # noqa: F401,F403
 from nerve.blocks.layers.merging import *  # noqa: F401,F403
 from nerve.blocks.layers.operations import OpLayer
 
@@ -29,3 +31,4 @@ __all__ = [
     "InputLayer", "Lambda", "Maximum", "Maxout", "Multiply", "Reshape", "Subtract",
 ] + convolutional.__all__ + augmentation.__all__ + recurrent.__all__ + merging.__all__ + operations.__all__
 __all__ += normalization.__all__ + attention.__all__ + text.__all__
+__all__ += audio.__all__
