@@ -8,6 +8,6 @@ The old paths of its submodules keep working (``nerve.datasets.images`` is ``ner
 import importlib as _importlib
 import sys as _sys
 
-for _old, _new in {'images': 'nerve.training.datasets.images'}.items():
+for _old, _new in {'images': 'nerve.training.datasets.images', 'audio': 'nerve.training.datasets.audio'}.items():
     _sys.modules.setdefault(f"{__name__}.{_old}", _importlib.import_module(_new))
 _sys.modules[__name__] = _importlib.import_module("nerve.training.datasets")

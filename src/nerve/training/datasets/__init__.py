@@ -5,6 +5,10 @@
 * :func:`make_house_prices`: a synthetic regression (area, rooms, location, wealth -> price).
 * :func:`make_flight_delays`: a synthetic binary classification (temperature, wind -> delayed).
 
+Downloaded once into a cache (:mod:`nerve.training.datasets.images`, :mod:`nerve.training.datasets.audio`):
+:func:`load_mnist`, :func:`load_fashion_mnist`, :func:`load_cifar10`, :func:`load_spoken_digits` (the Free
+Spoken Digit Dataset).
+
 The generators use their own seeded ``numpy.random.Generator``, so the same
 ``seed`` always gives the same data, whatever ``nerve.random`` is doing.
 
@@ -26,7 +30,7 @@ from nerve.training.data import train_test_split
 
 __all__ = [
     "load_digits_5k", "load_xor", "make_house_prices", "make_flight_delays",
-    "load_mnist", "load_fashion_mnist", "load_cifar10", "DatasetError",
+    "load_mnist", "load_fashion_mnist", "load_cifar10", "load_spoken_digits", "DatasetError",
 ]
 
 _DIGITS_PATH = pathlib.Path(__file__).with_name("mnist_5k.npz")
@@ -168,3 +172,4 @@ def make_flight_delays(n=1000, seed=0):
 
 
 from nerve.training.datasets.images import DatasetError, load_cifar10, load_fashion_mnist, load_mnist  # noqa: E402
+from nerve.training.datasets.audio import load_spoken_digits  # noqa: E402
