@@ -30,11 +30,13 @@ import warnings
 import numpy
 
 from nerve.engine import comm
+from nerve.engine.backend import to_numpy
 from nerve.training import saving
 
 __all__ = [
     "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
     "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN", "CSVLogger", "LambdaCallback",
+    "TensorBoard", "BackupAndRestore",
 ]
 
 
@@ -554,3 +556,178 @@ def _get_monitored(logs, monitor, who):
         return None
     value = logs[monitor]
     return float(numpy.asarray(value))
+
+
+class TensorBoard(Callback):
+    """Write TensorBoard event files: losses and metrics per epoch (and per batch), weight histograms.
+
+    Training values go to ``log_dir/train``, validation values to ``log_dir/validation``, under Keras's
+    tags (``epoch_loss``, ``epoch_accuracy``, ``epoch_learning_rate``; ``batch_loss`` with
+    ``update_freq``), so ``tensorboard --logdir log_dir`` shows train and validation curves together.
+    The files are written by :mod:`nerve.training.event_file` (no TensorFlow needed).
+
+    Args:
+        log_dir: the folder of the run.
+        histogram_freq: every this many epochs, a histogram of each weight (``<layer>/<weight>/histogram``);
+            0 for none.
+        write_steps_per_second: also write ``epoch_steps_per_second``.
+        update_freq: ``"epoch"``, ``"batch"`` (every batch) or an int N (every N batches): how often the
+            running training values are written as ``batch_*`` scalars (step: the global batch count).
+        write_graph, write_images, profile_batch, embeddings_freq, embeddings_metadata: accepted for Keras
+            programs; nerve has no TensorFlow graph, images of weights, profiler or embeddings to write.
+
+    Example:
+        >>> import os, tempfile, numpy as np, nerve
+        >>> from nerve import layers
+        >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> log_dir = tempfile.mkdtemp()
+        >>> _ = model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=2, verbose=0,
+        ...               callbacks=[TensorBoard(log_dir, histogram_freq=1)])
+        >>> sorted(os.listdir(log_dir))
+        ['train']
+    """
+
+    main_process_only = True
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None):
+        super().__init__()
+        if update_freq not in ("epoch", "batch") and not (
+                isinstance(update_freq, int) and not isinstance(update_freq, bool) and update_freq > 0):
+            raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive int, got {update_freq!r}")
+        if not (isinstance(histogram_freq, int) and histogram_freq >= 0):
+            raise ValueError(f"TensorBoard: histogram_freq must be an int >= 0, got {histogram_freq!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph, self.write_images = write_graph, write_images
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self.profile_batch, self.embeddings_freq, self.embeddings_metadata = profile_batch, embeddings_freq, embeddings_metadata
+        self._writers = {}
+
+    def _writer(self, run):
+        from nerve.training.event_file import EventFileWriter
+
+        if run not in self._writers:
+            self._writers[run] = EventFileWriter(os.path.join(self.log_dir, run))
+        return self._writers[run]
+
+    def on_train_begin(self, logs=None):
+        self._global_batch = int(getattr(getattr(self.model, "optimizer", None), "iterations", 0) or 0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._epoch_batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._global_batch += 1
+        self._epoch_batches += 1
+        if self.update_freq != "epoch" and self._global_batch % self.update_freq == 0:
+            writer = self._writer("train")
+            for key, value in (logs or {}).items():
+                if isinstance(value, (int, float, numpy.floating)):
+                    writer.add_scalar(f"batch_{key}", value, self._global_batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        train, validation = self._writer("train"), None
+        for key, value in (logs or {}).items():
+            if not isinstance(value, (int, float, numpy.floating, numpy.integer)):
+                continue
+            if key.startswith("val_"):
+                validation = validation or self._writer("validation")
+                validation.add_scalar(f"epoch_{key[4:]}", value, epoch)
+            else:
+                train.add_scalar(f"epoch_{key}", value, epoch)
+        if self.write_steps_per_second:
+            elapsed = time.perf_counter() - self._epoch_start
+            train.add_scalar("epoch_steps_per_second", self._epoch_batches / max(elapsed, 1e-12), epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            own = f"{self.model.name}/"
+            for name, weight, _ in self.model.named_weights():
+                name = name[len(own):] if name.startswith(own) else name  # <layer>/<weight>, as Keras tags them
+                train.add_histogram(f"{name}/histogram", to_numpy(weight.data), epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+class BackupAndRestore(ModelCheckpoint):
+    """Resume an interrupted ``fit``: a full checkpoint after every epoch, restored when ``fit`` starts again.
+
+    The backup (``backup_dir/latest.nerve``) holds the weights, the optimizer state, the epoch, nerve's random
+    state and the other callbacks' state, so a run killed after epoch k and started again with the same
+    ``fit(...)`` call trains epochs k+1... and ends with the same weights as a run never interrupted. The
+    backup is deleted when ``fit`` ends normally (``delete_checkpoint=False`` keeps it).
+
+    Args:
+        backup_dir: the folder of the backup (one per run).
+        save_freq: ``"epoch"`` (nerve backs up at epoch ends only).
+        double_checkpoint: also keep the previous backup (``previous.nerve``), used when the latest one
+            cannot be read (the process died while writing it).
+        delete_checkpoint: delete the backup when training completes.
+
+    Example:
+        >>> import tempfile, numpy as np, nerve
+        >>> from nerve import layers
+        >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+        >>> model.compile(optimizer="adam", loss="mse")
+        >>> backup = BackupAndRestore(tempfile.mkdtemp())
+        >>> len(model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=3, verbose=0, callbacks=[backup]).epoch)
+        3
+    """
+
+    main_process_only = False  # every process restores; only the main one writes (see on_epoch_end)
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        if save_freq != "epoch":
+            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' (nerve backs up at the end of each epoch), "
+                             f"got {save_freq!r}")
+        super().__init__(os.path.join(os.fspath(backup_dir), "latest.nerve"), monitor="loss")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.double_checkpoint = bool(double_checkpoint)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._previous = os.path.join(self.backup_dir, "previous.nerve")
+
+    def on_train_begin(self, logs=None):
+        self._completed = False
+        for path in (self.filepath, self._previous) if self.double_checkpoint else (self.filepath,):
+            if not os.path.exists(path):
+                continue
+            try:
+                saved = saving.load_model(path, restore_random_state=True)
+            except (saving.CorruptFileError, OSError, ValueError) as error:
+                warnings.warn(f"BackupAndRestore: cannot read the backup {path} ({error})", RuntimeWarning, stacklevel=2)
+                continue
+            self._restore(saved)
+            return
+
+    def _restore(self, saved):
+        model = self.model
+        model.set_weights(saved.get_weights())
+        if getattr(saved, "optimizer", None) is not None and getattr(model, "optimizer", None) is not None:
+            model.optimizer.build(list(model.trainable_weights))
+            model.optimizer.load_state_dict(saved.optimizer.state_dict())
+        model.resumed_callback_states = getattr(saved, "resumed_callback_states", None)
+        model._initial_epoch_from_backup = saved.initial_epoch  # fit starts there (read after on_train_begin)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not comm.is_main():
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self.filepath):
+            os.replace(self.filepath, self._previous)
+        states = self.callback_list.states() if getattr(self, "callback_list", None) else None
+        saving.save_model(self.model, self.filepath, include_optimizer=True, epoch=epoch + 1, callback_states=states)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and comm.is_main():
+            for path in (self.filepath, self._previous):
+                if os.path.exists(path):
+                    os.remove(path)

@@ -515,6 +515,7 @@ class Trainer:
             logs = self._epoch_logs(loss_sum, part_sums, seen)
             if val_batches is not None and not self.stop_training:
                 callback_list.on_test_begin()
+            initial_epoch = self.__dict__.pop("_initial_epoch_from_backup", None) or initial_epoch  # BackupAndRestore
                 val_logs = self._run_evaluation(val_batches, callback_list)
                 callback_list.on_test_end(val_logs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
