@@ -263,3 +263,42 @@ def test_backend_settings():
     assert backend.result_type("int32", "float16") == "float16" and backend.result_type("int8", "uint8") == "int16"
     assert backend.is_keras_tensor(nerve.Input(shape=(1,))) and not backend.is_keras_tensor(np.ones(1))
     assert backend.standardize_dtype(np.dtype("float16")) == "float16"
+
+
+class _Terminal:
+    """A text stream that says it is a terminal (the progress bar draws only on terminals)."""
+
+    def __init__(self):
+        import io
+
+        self.buffer = io.StringIO()
+
+    def write(self, text):
+        return self.buffer.write(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("width", [200, 120, 80, 50])
+def test_progress_bar_never_cuts_a_metric(width, monkeypatch):
+    import nerve.training.callbacks as callbacks_module
+
+    monkeypatch.setattr(callbacks_module, "_terminal_width", lambda stream: width)
+    out = _Terminal()
+    nerve.random.seed(0)
+    model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = np.random.default_rng(0).normal(size=(64, 3)), np.arange(64) % 3
+    history = model.fit(x, y, epochs=1, batch_size=8, validation_split=0.25, verbose=0,
+                        callbacks=[nerve.callbacks.ProgbarLogger(stream=out)])
+    final = out.buffer.getvalue().split("\r")[-1]
+    assert max(len(line) for line in final.splitlines()) < max(width, 160)  # tqdm's own 10-column bar at 200
+    if width <= 120:
+        assert max(len(line) for line in final.splitlines()) < width
+    for key, values in history.history.items():
+        formatted = f"{values[-1]:.3g}" if key == "learning_rate" else f"{values[-1]:.4f}"
+        assert f"{key}: {formatted}" in final, (key, final)
