@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -222,6 +223,26 @@ def _format_logs(logs):
     return " - ".join(parts)
 
 
+def _terminal_width(stream):
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return shutil.get_terminal_size((80, 24)).columns
+
+
+def _wrap_parts(parts, width):
+    """Lines of at most ``width`` characters holding ``parts`` joined by ``" - "``, none of them cut."""
+    lines, line = [], ""
+    for part in parts:
+        candidate = part if not line else f"{line} - {part}"
+        if line and len(candidate) > width:
+            lines.append(line)
+            line = "  " + part
+        else:
+            line = candidate
+    return lines + [line]
+
+
 class ProgbarLogger(Callback):
     """Progress output: a per-batch bar with ETA, loss and metrics on a terminal; one line per epoch otherwise.
 
@@ -257,20 +278,44 @@ class ProgbarLogger(Callback):
 
             self._bar = tqdm(total=self.params.get("steps"), desc=f"Epoch {epoch + 1}/{self.params.get('epochs')}",
                              unit="batch", file=self._out(), leave=True, dynamic_ncols=True)
+            self._layout = None
+
+    def _fit_bar(self, text):
+        """Choose the bar's layout for the terminal width: with a bar, then without it, then (when even the
+        metrics alone are too long) without them on the bar line; returns the text the bar shows."""
+        width = _terminal_width(self._out()) - 1
+        steps = self.params.get("steps") or 0
+        counts = 2 * len(str(steps)) + 1
+        desc = len(self._bar.desc)
+        full = desc + 7 + 3 + counts + len(" [00:00<00:00, 99.99batch/s, ]") + len(text)
+        if full + 10 <= width:  # room for the default layout with a bar of 10 columns or more
+            layout, shown = None, text
+        elif desc + 2 + counts + len(" [00:00<00:00, ]") + len(text) <= width:
+            layout, shown = "{desc}: {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]", text
+        else:
+            layout, shown = "{desc}: {n_fmt}/{total_fmt} [{elapsed}<{remaining}]", ""
+        if layout != self._layout:
+            self._bar.bar_format = layout
+            self._layout = layout
+        return shown
 
     def on_train_batch_end(self, batch, logs=None):
         if self._bar is not None:
             self._bar.update(1)
             if batch % 5 == 0 or batch + 1 == self.params.get("steps"):
-                self._bar.set_postfix_str(_format_logs(logs or {}), refresh=False)
+                self._bar.set_postfix_str(self._fit_bar(_format_logs(logs or {})), refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
         elapsed = time.perf_counter() - self._start
         text = _format_logs(logs or {})
         if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=True)
+            shown = self._fit_bar(text)
+            self._bar.set_postfix_str(shown, refresh=True)
             self._bar.close()
             self._bar = None
+            if shown != text:  # the metrics did not fit beside the counts: they go on their own lines, whole
+                width = _terminal_width(self._out()) - 1
+                print("\n".join(_wrap_parts(text.split(" - "), width)), file=self._out(), flush=True)
         else:
             steps = self.params.get("steps")
             print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {steps} steps - {elapsed:.1f}s - {text}",
