@@ -273,11 +273,32 @@ def _weight_dict(model):
     return {key: numpy.ascontiguousarray(weight.numpy()) for key, weight in _weights_by_key(model).items()}
 
 
-def _safetensors_bytes(arrays, metadata=None):
+def _safetensors_bytes(arrays, metadata=None, digest=False):
+    """safetensors bytes of ``arrays``; ``digest``: with the SHA-256 of its own contents in the metadata."""
     from safetensors.numpy import save
 
     # the weights' order, so a rebuilt model whose layers got other automatic names can still load them by position
-    return save(arrays, metadata={**(metadata or {}), "order": json.dumps(list(arrays))})
+    metadata = {**(metadata or {}), "order": json.dumps(list(arrays))}
+    data = save(arrays, metadata=metadata)
+    if digest:  # the layout of the data does not depend on the metadata: the digest holds for the second save
+        stored, table = _tensor_table(data, "weights", "(memory)", LoadLimits())
+        metadata["sha256"] = _weights_digest(data, stored, table)
+        data = save(arrays, metadata=metadata)
+    return data
+
+
+def _weights_digest(data, metadata, table):
+    """SHA-256 of a weights file's contents: every tensor's name, dtype, shape and place, the metadata, the data.
+
+    Everything the header says, written canonically (the header itself changes when the digest is added), so that
+    a change to any of it, or to the data, is caught.
+    """
+    body = len(data) - sum(stop - start for _, _, start, stop in table.values())  # tensors tile the data exactly
+    listing = sorted((name, dtype.str, list(shape), start - body) for name, (dtype, shape, start, _) in table.items())
+    described = {"tensors": listing, "metadata": {k: v for k, v in metadata.items() if k != "sha256"}}
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
+    digest.update(memoryview(data)[body:])
+    return digest.hexdigest()
 
 
 def _saved_order(metadata, source, limits):
@@ -483,7 +504,8 @@ def save_weights(model, path):
         >>> m = nerve.Sequential([layers.Dense(1)]); _ = m(np.ones((1, 2)))
         >>> save_weights(m, os.path.join(tempfile.mkdtemp(), "w.safetensors"))
     """
-    atomic_write(path, _safetensors_bytes(_weight_dict(model), {"format": "nerve-weights"}))
+    atomic_write(path, _safetensors_bytes(_weight_dict(model), {"format": "nerve-weights", "version": str(VERSION)},
+                                          digest=True))
 
 
 def load_weights(model, path, *, limits=None, allow_nonfinite=False):
@@ -528,6 +550,7 @@ def load_weights(model, path, *, limits=None, allow_nonfinite=False):
             f.seek(0)
             data = f.read()
             metadata, table = _tensor_table(data, entry, path, limits)
+            _verify_weights_file(data, metadata, table, path)
             _ensure_built(model, None)
     _assign_weights(model, data, table, metadata, path, limits, allow_nonfinite=allow_nonfinite)
 
@@ -620,6 +643,18 @@ def save_model(model, path, include_optimizer=True, epoch=None, callback_states=
         for name, payload in entries.items():
             archive.writestr(name, payload)
     atomic_write(path, buffer.getvalue())
+
+
+def _verify_weights_file(data, metadata, table, path):
+    """Check a weights file against the SHA-256 in its metadata (written by nerve since format version 2)."""
+    if "sha256" not in metadata:
+        if metadata.get("format") == "nerve-weights" and metadata.get("version", "1") != "1":
+            raise CorruptFileError(f"cannot load '{path}': a nerve weights file of version {metadata['version'][:8]} "
+                                   "records its SHA-256, and this one has none: the file is corrupted")
+        return  # written by an older nerve or another program
+    if _weights_digest(data, metadata, table) != metadata["sha256"]:
+        raise IntegrityError(f"cannot load '{path}': the weights file is corrupted: its contents differ from the "
+                             "SHA-256 recorded in its metadata (it was changed after saving)")
 
 
 def _open_file(path):
