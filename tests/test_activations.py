@@ -19,6 +19,10 @@ def _gelu_tanh(x):
     return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
 
 
+def _gelu_exact(x):
+    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+
+
 def _softmax(x, axis=-1):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -33,7 +37,7 @@ REFERENCES = {
     "leaky_relu": (activations.leaky_relu, lambda x: np.where(x > 0, x, 0.2 * x)),
     "elu": (activations.elu, lambda x: np.where(x > 0, x, np.exp(x) - 1.0)),
     "softmax": (activations.softmax, _softmax),
-    "gelu": (activations.gelu, _gelu_tanh),
+    "gelu": (activations.gelu, _gelu_exact),
     "silu": (activations.silu, lambda x: x * _sigmoid(x)),
     "swish": (activations.swish, lambda x: x * _sigmoid(x)),
     "softplus": (activations.softplus, lambda x: np.log1p(np.exp(x))),
@@ -158,7 +162,7 @@ TORCH_EQUIVALENTS = {
     "leaky_relu": lambda F, t: F.leaky_relu(t, 0.2),
     "elu": lambda F, t: F.elu(t, 1.0),
     "softmax": lambda F, t: F.softmax(t, dim=-1),
-    "gelu": lambda F, t: F.gelu(t, approximate="tanh"),
+    "gelu": lambda F, t: F.gelu(t),
     "silu": lambda F, t: F.silu(t),
     "softplus": lambda F, t: F.softplus(t),
 }

@@ -302,3 +302,44 @@ def test_progress_bar_never_cuts_a_metric(width, monkeypatch):
     for key, values in history.history.items():
         formatted = f"{values[-1]:.3g}" if key == "learning_rate" else f"{values[-1]:.4f}"
         assert f"{key}: {formatted}" in final, (key, final)
+
+
+def test_erf_matches_math_erf_over_the_line():
+    import math
+
+    x = np.linspace(-7, 7, 20001)
+    expected = np.vectorize(math.erf)(x)
+    np.testing.assert_allclose(nerve.ops.erf(nerve.tensor(x)).numpy(), expected, rtol=0, atol=3e-15)
+    np.testing.assert_allclose(nerve.ops.erf(nerve.tensor(x.astype(np.float32))).numpy(), expected, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_gelu_values_and_gradients_match_torch(approximate):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).normal(scale=3, size=(4, 50))
+    upstream = np.random.default_rng(1).normal(size=x.shape)
+    ours = nerve.tensor(x, requires_grad=True)
+    nerve.activations.gelu(ours, approximate=approximate).backward(nerve.tensor(upstream))
+    theirs = torch.tensor(x, requires_grad=True)
+    out = torch.nn.functional.gelu(theirs, approximate="tanh" if approximate else "none")
+    out.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(nerve.activations.gelu(nerve.tensor(x), approximate=approximate).numpy(),
+                               out.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_erf_and_exact_gelu_gradient_check():
+    x = nerve.tensor(np.linspace(-4, 4, 17), requires_grad=True)
+    assert nerve.gradcheck.gradcheck(nerve.ops.erf, [x], max_elements=None)
+    assert nerve.gradcheck.gradcheck(nerve.ops.gelu_exact, [x], max_elements=None)
+
+
+def test_gelu_activation_name_is_exact_and_layers_agree():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    dense = layers.Dense(5, activation="gelu", dtype="float64")
+    out = dense(x.astype(np.float64)).numpy()
+    pre = x @ dense.kernel.numpy() + dense.bias.numpy()
+    np.testing.assert_allclose(out, torch.nn.functional.gelu(torch.tensor(pre)).numpy(), rtol=1e-10)
+    assert nerve.ops.gelu is not nerve.activations.gelu
+    assert nerve.activations.get("gelu") is nerve.activations.gelu

@@ -103,19 +103,19 @@ def softmax(x, axis=-1):
     return ops.softmax(x, axis=axis)
 
 
-def gelu(x):
-    """Gaussian error linear unit, tanh approximation.
+def gelu(x, approximate=False):
+    """Gaussian error linear unit ``x * Phi(x)``: exact (erf) by default, as in Keras and PyTorch.
 
-    This is Keras's ``gelu(x, approximate=True)`` and PyTorch's
-    ``gelu(x, approximate="tanh")``; the two differ from the exact (erf) form
-    by less than 1e-3.
+    ``approximate=True`` is the tanh form ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` (GPT-2,
+    PyTorch's ``approximate="tanh"``); the two differ by less than 1e-3. ``activation="gelu"`` is the
+    exact form.
 
     Example:
         >>> import nerve
-        >>> round(gelu(nerve.tensor([1.0])).item(), 4)
-        0.8412
+        >>> round(gelu(nerve.tensor([1.0])).item(), 4), round(gelu(nerve.tensor([1.0]), approximate=True).item(), 4)
+        (0.8413, 0.8412)
     """
-    return ops.gelu(x)
+    return ops.gelu(x, approximate=approximate)
 
 
 def silu(x):
@@ -176,7 +176,8 @@ _BY_NAME = {
 
 # Functions that serialize to a name. The ops with the same meaning and defaults
 # count too, so ``Dense(activation=nerve.ops.relu)`` can be saved. ``ops.leaky_relu``
-# is left out: its default alpha (0.01) differs from this module's (0.2).
+# is left out: its default alpha (0.01) differs from this module's (0.2); so is ``ops.gelu``
+# (tanh form by default, as Keras's ops.gelu; the "gelu" activation is the exact form).
 _NAME_OF = {id(fn): name for name, fn in _BY_NAME.items() if name != "swish"}
 _NAME_OF.update({id(getattr(ops, name)): name for name in ("sigmoid", "tanh", "relu", "elu", "softmax", "gelu", "silu", "softplus")})
 registry.register_builtins("activation", [], _BY_NAME)

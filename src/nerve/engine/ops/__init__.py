@@ -13,15 +13,17 @@ Example:
     [0.0, 1.0]
 """
 
-from nerve.engine.ops import attention, audio, conv, core, ctc, recurrent
+from nerve.engine.ops import attention, audio, conv, core, ctc, recurrent, special
 from nerve.engine.ops.core import *  # noqa: F401,F403
 from nerve.engine.ops.conv import *  # noqa: F401,F403
 from nerve.engine.ops.recurrent import *  # noqa: F401,F403
 from nerve.engine.ops.attention import *  # noqa: F401,F403
 from nerve.engine.ops.audio import *  # noqa: F401,F403
 from nerve.engine.ops.ctc import *  # noqa: F401,F403
+from nerve.engine.ops.special import *  # noqa: F401,F403
 
-__all__ = core.__all__ + conv.__all__ + recurrent.__all__ + attention.__all__ + audio.__all__ + ctc.__all__
+__all__ = (core.__all__ + conv.__all__ + recurrent.__all__ + attention.__all__ + audio.__all__ + ctc.__all__
+           + special.__all__)
 
 #: set by :mod:`nerve.blocks.layers.operations`: ``handler(name, args, kwargs)`` records an op called on
 #: functional-API tensors as a node of the graph (Keras 3 behaviour); None until the layers are imported

@@ -1381,13 +1381,16 @@ def tanh(x):
     return Tanh.apply(_as_tensor(x))
 
 
-def gelu(x):
-    """Gaussian error linear unit (tanh approximation).
+def gelu(x, approximate=True):
+    """Gaussian error linear unit: the tanh approximation, or with ``approximate=False`` the exact erf form.
+
+    Keras's ``ops.gelu`` defaults to ``approximate=True`` like this; ``nerve.activations.gelu`` (the
+    ``"gelu"`` activation) defaults to the exact form, as Keras's activation and PyTorch do.
 
     Example:
         >>> import nerve
-        >>> round(gelu(nerve.tensor([1.0])).item(), 4)
-        0.8412
+        >>> round(gelu(nerve.tensor([1.0])).item(), 4), round(gelu(nerve.tensor([1.0]), approximate=False).item(), 4)
+        (0.8412, 0.8413)
     """
     return GELU.apply(_as_tensor(x))
 
@@ -1395,6 +1398,10 @@ def gelu(x):
 def softplus(x):
     """Smooth ReLU log(1 + exp(x)), stable for large |x|.
 
+    if not approximate:
+        from nerve.engine.ops.special import gelu_exact  # special builds on this module
+
+        return gelu_exact(x)
     Example:
         >>> import nerve
         >>> round(softplus(nerve.tensor([0.0])).item(), 4)

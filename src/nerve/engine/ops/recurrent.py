@@ -473,9 +473,13 @@ def _identity(x):
     return x
 
 
+def _gelu(x):
+    return _core.gelu(x, approximate=False)  # the "gelu" activation is the exact (erf) form, as in Keras
+
+
 # Activations the recurrent ops take by name; the fused kernels compute the first four themselves.
 _ACTIVATION_OPS = {"linear": _identity, "relu": _core.relu, "sigmoid": _core.sigmoid, "tanh": _core.tanh,
-                   "elu": _core.elu, "gelu": _core.gelu, "silu": _core.silu, "softplus": _core.softplus}
+                   "elu": _core.elu, "gelu": _gelu, "silu": _core.silu, "softplus": _core.softplus}
 _NAME_OF_OP = {id(fn): name for name, fn in _ACTIVATION_OPS.items()}
 
 
