@@ -81,19 +81,22 @@ CONV_CASES = [
 ]
 
 
-STRATEGIES = {  # (TOEPLITZ_MAX_INNER, TOEPLITZ_MAX_WASTE)
-    "im2col": (0, 2.2),
-    "toeplitz-whole-rows": (10**9, 10.0**9),  # one block per output row
-    "toeplitz-blocks": (10**9, 1.7),  # several blocks per output row
+STRATEGIES = {  # (TOEPLITZ_MAX_INNER, TOEPLITZ_MAX_WASTE, WINOGRAD_MIN_CHANNELS)
+    "im2col": (0, 2.2, 10**9),
+    "toeplitz-whole-rows": (10**9, 10.0**9, 10**9),  # one block per output row
+    "toeplitz-blocks": (10**9, 1.7, 10**9),  # several blocks per output row
+    "winograd": (0, 2.2, 1),  # 3x3 stride-1 kernels through Winograd F(2x2, 3x3), the others im2col
 }
 
 
 def _force_strategy(monkeypatch, name):
     from nerve.engine.kernels import conv as conv_kernels
+    from nerve.engine.kernels import winograd
 
-    inner, waste = STRATEGIES[name]
+    inner, waste, channels = STRATEGIES[name]
     monkeypatch.setattr(conv_kernels, "TOEPLITZ_MAX_INNER", inner)
     monkeypatch.setattr(conv_kernels, "TOEPLITZ_MAX_WASTE", waste)
+    monkeypatch.setattr(winograd, "WINOGRAD_MIN_CHANNELS", channels)
 
 
 @pytest.fixture(params=sorted(STRATEGIES))
@@ -181,6 +184,55 @@ def test_conv2d_of_a_view_with_odd_strides(name, monkeypatch):
             np.testing.assert_array_equal(ops.conv2d(nerve.Tensor(x), k, padding=padding).numpy(), expected)  # no copy
             np.testing.assert_allclose(expected, reference_conv2d(np.ascontiguousarray(x), k.numpy(), padding=padding),
                                        rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, filters, padding", [
+    ((4, 16, 16, 16), 32, "same"),   # CIFAR-like, even: whole tiles
+    ((3, 9, 7, 16), 20, "same"),     # odd output: one more row and column of tiles, cut off
+    ((2, 8, 11, 17), 16, "valid"),   # no padding, odd width
+])
+def test_winograd_matches_im2col_in_float32(monkeypatch, shape, filters, padding):
+    """Winograd F(2x2, 3x3) against the direct product (im2col, float64 reference) at float32 tolerance:
+    values, input, kernel and bias gradients."""
+    from nerve.engine.kernels import winograd
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(np.float32)
+    k = (rng.standard_normal((3, 3, shape[-1], filters)) / np.sqrt(9 * shape[-1])).astype(np.float32)
+    b = rng.standard_normal(filters).astype(np.float32)
+    upstream = None
+
+    def run(dtype, channels):
+        nonlocal upstream
+        monkeypatch.setattr(winograd, "WINOGRAD_MIN_CHANNELS", channels)
+        xt, kt, bt = (nerve.tensor(a.astype(dtype), requires_grad=True) for a in (x, k, b))
+        out = ops.conv2d(xt, kt, bt, padding=padding, activation="relu")
+        assert out.op.winograd == (channels == 1)
+        if upstream is None:
+            upstream = rng.standard_normal(out.shape)
+        out.backward(upstream.astype(dtype))
+        return [out.numpy(), xt.grad.numpy(), kt.grad.numpy(), bt.grad.numpy()]
+
+    fast = run(np.float32, 1)
+    exact = run(np.float64, 10**9)
+    assert all(a.dtype == np.float32 for a in fast)
+    for a, e in zip(fast, exact):  # measured: at most 6e-7 of the largest entry, like im2col in float32 (5e-7)
+        np.testing.assert_allclose(a, e, rtol=0, atol=2e-6 * np.abs(e).max())
+
+
+def test_winograd_choice():
+    """3x3 stride-1 convolutions with at least 16 input and output channels take Winograd."""
+    from nerve.engine.kernels.conv import Geometry
+    from nerve.engine.kernels.winograd import use_winograd
+
+    def wino(x_shape, kernel_shape, strides=(1, 1), dilation=(1, 1)):
+        return use_winograd(Geometry(x_shape, kernel_shape, strides, dilation, ((1, 1), (1, 1))))
+
+    assert wino((8, 16, 16, 32), (3, 3, 32, 64))
+    assert not wino((8, 32, 32, 3), (3, 3, 3, 16))  # the image layer: few channels, the Toeplitz product
+    assert not wino((8, 16, 16, 32), (3, 3, 32, 64), strides=(2, 2))
+    assert not wino((8, 16, 16, 32), (3, 3, 32, 64), dilation=(2, 2))
+    assert not wino((8, 16, 16, 32), (5, 5, 32, 64))
 
 
 def test_block_width_choice():

@@ -63,6 +63,17 @@ from nerve.engine.kernels.pool import (
     sum_pool_backward,
     unpad_hw,
 )
+from nerve.engine.kernels.winograd import (
+    WinogradPlan,
+    use_winograd,
+    winograd_input,
+    winograd_input_grad,
+    winograd_kernel,
+    winograd_kernel_grad,
+    winograd_output,
+    winograd_output_grad,
+    winograd_products,
+)
 from nerve.engine.ops.core import _as_tensor, column_sums, mean, pad, reshape
 from nerve.engine.ops.core import max as reduce_max
 from nerve.engine.tensor import Function
@@ -177,8 +188,10 @@ class Conv2d(Function):
     Inputs ``x (N, H, W, C)``, ``kernel (KH, KW, C, F)``, optional ``bias (F,)``;
     op parameters ``strides``, ``dilation`` (pairs) and ``pads`` (two
     ``(before, after)`` pairs); ``relu=True`` fuses a ReLU after the bias.
-    The product is a block-Toeplitz one for few input channels, im2col
-    otherwise (:mod:`nerve.engine.kernels.conv`).
+    3x3 stride-1 convolutions with many channels run as Winograd F(2x2, 3x3)
+    (:mod:`nerve.engine.kernels.winograd`); otherwise the product is a
+    block-Toeplitz one for few input channels, im2col for many
+    (:mod:`nerve.engine.kernels.conv`).
     """
 
     relu = False
@@ -186,8 +199,14 @@ class Conv2d(Function):
     def forward(self, x, kernel, bias=None):
         xp = self.xp
         geo = self.geo = Geometry(x.shape, kernel.shape, self.strides, self.dilation, self.pads)
-        plan = self.plan = toeplitz_plan(geo)
-        if plan is not None:
+        self.winograd = use_winograd(geo)
+        plan = self.plan = None if self.winograd else toeplitz_plan(geo)
+        if self.winograd:
+            wplan = self.wplan = WinogradPlan(x.shape, geo.F, geo.pads)
+            self.U = winograd_kernel(xp, kernel)
+            self.V = winograd_input(xp, wplan, x)
+            out = winograd_output(xp, wplan, winograd_products(xp, self.V, self.U))
+        elif plan is not None:
             self.T = toeplitz_matrix(xp, plan, kernel, bias)  # the bias is added inside the product
             self.rows = toeplitz_rows(xp, plan, x, ones=bias is not None)
             out = self.rows @ self.T
@@ -206,7 +225,13 @@ class Conv2d(Function):
             grad = relu_grad(xp, grad, self.mask)
         gx = gk = gb = None
         bias_grad = len(self.needs_grad) > 2 and self.needs_grad[2]
-        if plan is not None:
+        if self.winograd:
+            dM = winograd_output_grad(xp, self.wplan, grad)
+            if self.needs_grad[0]:
+                gx = winograd_input_grad(xp, self.wplan, dM, self.U)
+            if self.needs_grad[1]:
+                gk = winograd_kernel_grad(xp, self.V, dM)
+        elif plan is not None:
             grad2d = grad.reshape(geo.N * geo.OH * plan.nb, plan.Wb * geo.F)
             if self.needs_grad[0]:
                 gx = toeplitz_unrows(xp, plan, grad2d @ self.T[: plan.inner].T)

@@ -1,0 +1,251 @@
+"""Winograd F(2x2, 3x3) convolution kernels: 3x3 stride-1 convolutions as 16 batched matrix products.
+
+The output is cut into 2x2 tiles; each reads a 4x4 tile of the (padded) input,
+and neighbouring input tiles overlap by two pixels. With the transforms
+
+* ``B^T`` (4x4) of the input tiles: ``V = B^T d B``,
+* ``G`` (4x3) of the kernel: ``U = G g G^T``,
+* ``A^T`` (2x4) back to the outputs: ``y = A^T (U . V) A``,
+
+the 36 multiplications of a 2x2 output tile become the 16 of the elementwise
+product ``U . V``, which for many channels is 16 matrix products
+``(tiles, C) @ (C, F)``: 2.25 times fewer multiply-adds than im2col's
+``(pixels, 9 C) @ (9 C, F)``. Each transform is itself one small product with
+a Kronecker matrix (``kron(B^T, B^T)`` is 16x16), run over every tile and
+channel at once, so the extra work is a few percent of the products, and the
+transformed input ``V`` is four times the input (im2col's matrix is nine).
+
+The transforms hold only 0, +-1 and +-1/2: in float32 the results differ
+from the direct convolution by a few units in the last place of the sums
+(the tests compare them, values and gradients, and run float64 gradient checks).
+
+The same machinery gives the backward pass: the input gradient is the
+adjoint (``dV = dM @ U^T`` and the transposed input transform, added back
+over the overlapping tiles), the kernel gradient ``V^T @ dM`` transformed back
+by ``G^T``; both again 16 batched products.
+
+Layouts: images are channels-last ``(N, H, W, C)``; ``V`` is
+``(16, tiles, C)``, tiles ordered ``(N, tile row, tile column)``.
+
+Example:
+    >>> import numpy as np
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
+    >>> V = winograd_input(np, plan, x)
+    >>> y = winograd_output(np, plan, winograd_products(np, V, winograd_kernel(np, np.ones((3, 3, 1, 1)))))
+    >>> y[0, :, :, 0].tolist()  # sums of each 3x3 window
+    [[45.0, 54.0], [81.0, 90.0]]
+"""
+
+from __future__ import annotations
+
+import numpy
+
+__all__ = [
+    "WINOGRAD_MIN_CHANNELS",
+    "WinogradPlan",
+    "use_winograd",
+    "winograd_input",
+    "winograd_input_grad",
+    "winograd_kernel",
+    "winograd_kernel_grad",
+    "winograd_output",
+    "winograd_output_grad",
+    "winograd_products",
+]
+
+#: Winograd is used for 3x3 stride-1 convolutions whose input and output have at least this many channels
+#: (fewer: the 16 products have a tiny inner dimension and im2col or the Toeplitz product is faster)
+WINOGRAD_MIN_CHANNELS = 16
+
+_BT = numpy.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=numpy.float64)
+_G = numpy.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=numpy.float64)
+_AT = numpy.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=numpy.float64)
+#: ``vec(B^T d B) = BB @ vec(d)`` for a 4x4 tile ``d`` flattened row by row
+_BB = numpy.kron(_BT, _BT)
+#: ``vec(G g G^T) = GG @ vec(g)`` for the 3x3 kernel ``g``
+_GG = numpy.kron(_G, _G)
+#: ``vec(A^T m A) = AA @ vec(m)`` for a 4x4 tile ``m``
+_AA = numpy.kron(_AT, _AT)
+
+
+def use_winograd(geo):
+    """True when the convolution ``geo`` (a :class:`~nerve.engine.kernels.conv.Geometry`) runs through Winograd.
+
+    3x3 kernels, stride 1, no dilation, at least :data:`WINOGRAD_MIN_CHANNELS`
+    input and output channels.
+
+    Example:
+        >>> from nerve.engine.kernels.conv import Geometry
+        >>> use_winograd(Geometry((8, 16, 16, 32), (3, 3, 32, 64), (1, 1), (1, 1), ((1, 1), (1, 1))))
+        True
+        >>> use_winograd(Geometry((8, 16, 16, 3), (3, 3, 3, 64), (1, 1), (1, 1), ((1, 1), (1, 1))))
+        False
+    """
+    return ((geo.KH, geo.KW) == (3, 3) and geo.strides == (1, 1) and geo.dilation == (1, 1)
+            and min(geo.C, geo.F) >= WINOGRAD_MIN_CHANNELS)
+
+
+class WinogradPlan:
+    """Tile counts and padding of one F(2x2, 3x3) convolution of an ``(N, H, W, C)`` input.
+
+    ``pads`` are the convolution's ``((top, bottom), (left, right))`` zero
+    padding; the output ``(OH, OW)`` is covered by ``th x tw`` tiles of 2x2
+    (an odd size gets one more row or column of tiles, cut off at the end),
+    which read a padded input of ``(2 th + 2, 2 tw + 2)`` pixels.
+
+    Example:
+        >>> plan = WinogradPlan((8, 16, 16, 32), 64, ((1, 1), (1, 1)))
+        >>> (plan.OH, plan.OW), (plan.th, plan.tw), plan.tiles
+        ((16, 16), (8, 8), 512)
+    """
+
+    def __init__(self, x_shape, filters, pads):
+        self.N, self.H, self.W, self.C = x_shape
+        self.F = filters
+        self.pads = pads
+        (pt, pb), (pl, pr) = pads
+        self.OH, self.OW = self.H + pt + pb - 2, self.W + pl + pr - 2
+        self.th, self.tw = -(-self.OH // 2), -(-self.OW // 2)
+        self.tiles = self.N * self.th * self.tw
+
+
+def winograd_kernel(xp, kernel):
+    """The transformed kernel ``U (16, C, F)`` of a ``(3, 3, C, F)`` kernel.
+
+    Example:
+        >>> import numpy as np
+        >>> winograd_kernel(np, np.ones((3, 3, 2, 5))).shape
+        (16, 2, 5)
+    """
+    _, _, C, F = kernel.shape
+    GG = xp.asarray(_GG, dtype=kernel.dtype)
+    return (GG @ kernel.reshape(9, C * F)).reshape(16, C, F)
+
+
+def _tile_view(xp, padded, th, tw):
+    """``(4, 4, N, th, tw, C)`` view of the overlapping 4x4 tiles (stride 2) of ``padded (N, Hp, Wp, C)``."""
+    s_n, s_h, s_w, s_c = padded.strides
+    N, C = padded.shape[0], padded.shape[3]
+    return xp.lib.stride_tricks.as_strided(padded, shape=(4, 4, N, th, tw, C),
+                                           strides=(s_h, s_w, s_n, 2 * s_h, 2 * s_w, s_c))
+
+
+def winograd_input(xp, plan, x):
+    """The transformed input tiles ``V (16, tiles, C)`` of ``x (N, H, W, C)`` (zero padded as the plan says).
+
+    Example:
+        >>> import numpy as np
+        >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
+        >>> winograd_input(np, plan, np.ones((1, 4, 4, 1)))[:, 0, 0].tolist()  # B^T 1 B: one 4 in the middle
+        [0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    """
+    p = plan
+    (pt, _), (pl, _) = p.pads
+    Hp, Wp = 2 * p.th + 2, 2 * p.tw + 2
+    if (pt, pl, Hp, Wp) != (0, 0, p.H, p.W):
+        padded = xp.zeros((p.N, Hp, Wp, p.C), dtype=x.dtype)
+        rows, cols = min(p.H, Hp - pt), min(p.W, Wp - pl)  # an odd output reads one more zero row/column
+        padded[:, pt: pt + rows, pl: pl + cols] = x[:, :rows, :cols]
+    else:
+        padded = xp.ascontiguousarray(x)
+    d = xp.empty((16, p.tiles * p.C), dtype=x.dtype)
+    d.reshape(4, 4, p.N, p.th, p.tw, p.C)[...] = _tile_view(xp, padded, p.th, p.tw)
+    BB = xp.asarray(_BB, dtype=x.dtype)
+    return (BB @ d).reshape(16, p.tiles, p.C)
+
+
+def winograd_products(xp, V, U):
+    """``M = V @ U``: the 16 products ``(tiles, C) @ (C, F)``, shape ``(16, tiles, F)``.
+
+    Example:
+        >>> import numpy as np
+        >>> winograd_products(np, np.ones((16, 3, 2)), np.ones((16, 2, 4))).shape
+        (16, 3, 4)
+    """
+    return xp.matmul(V, U)
+
+
+def winograd_output(xp, plan, M):
+    """The convolution's output ``(N, OH, OW, F)`` from the products ``M (16, tiles, F)``: ``A^T m A`` per tile.
+
+    Example:
+        >>> import numpy as np
+        >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
+        >>> M = np.zeros((16, 1, 1)); M[5] = 1  # m = 1 at (1, 1) of the tile: A^T m A = outer(A^T[:, 1], A^T[:, 1])
+        >>> winograd_output(np, plan, M)[0, :, :, 0].tolist()
+        [[1.0, 1.0], [1.0, 1.0]]
+    """
+    p = plan
+    AA = xp.asarray(_AA, dtype=M.dtype)
+    y = (AA @ M.reshape(16, -1)).reshape(2, 2, p.N, p.th, p.tw, p.F)
+    out = xp.empty((p.N, p.OH, p.OW, p.F), dtype=M.dtype)
+    if (p.OH, p.OW) == (2 * p.th, 2 * p.tw):
+        out.reshape(p.N, p.th, 2, p.tw, 2, p.F)[...] = y.transpose(2, 3, 0, 4, 1, 5)
+    else:
+        full = y.transpose(2, 3, 0, 4, 1, 5).reshape(p.N, 2 * p.th, 2 * p.tw, p.F)
+        out[...] = full[:, : p.OH, : p.OW]
+    return out
+
+
+def winograd_output_grad(xp, plan, grad):
+    """``dM (16, tiles, F)``: the gradient of :func:`winograd_output`'s ``M`` from the output's ``grad``.
+
+    Example:
+        >>> import numpy as np
+        >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
+        >>> winograd_output_grad(np, plan, np.ones((1, 2, 2, 1))).ravel().tolist()  # AA^T @ ones
+        [1.0, 2.0, 0.0, -1.0, 2.0, 4.0, 0.0, -2.0, 0.0, 0.0, 0.0, 0.0, -1.0, -2.0, 0.0, 1.0]
+    """
+    p = plan
+    g = xp.empty((2, 2, p.N, p.th, p.tw, p.F), dtype=grad.dtype)
+    if (p.OH, p.OW) == (2 * p.th, 2 * p.tw):
+        g[...] = grad.reshape(p.N, p.th, 2, p.tw, 2, p.F).transpose(2, 4, 0, 1, 3, 5)
+    else:
+        full = xp.zeros((p.N, 2 * p.th, 2 * p.tw, p.F), dtype=grad.dtype)
+        full[:, : p.OH, : p.OW] = grad
+        g[...] = full.reshape(p.N, p.th, 2, p.tw, 2, p.F).transpose(2, 4, 0, 1, 3, 5)
+    AA = xp.asarray(_AA, dtype=grad.dtype)
+    return (AA.T @ g.reshape(4, -1)).reshape(16, p.tiles, p.F)
+
+
+def winograd_input_grad(xp, plan, dM, U):
+    """Gradient of the input ``(N, H, W, C)``: ``dV = dM @ U^T``, through ``B^T``'s adjoint, added over the tiles.
+
+    Example:
+        >>> import numpy as np
+        >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
+        >>> U = winograd_kernel(np, np.ones((3, 3, 1, 1)))
+        >>> dM = winograd_output_grad(np, plan, np.ones((1, 2, 2, 1)))
+        >>> winograd_input_grad(np, plan, dM, U)[0, :, :, 0].tolist()  # windows covering each pixel
+        [[1.0, 2.0, 2.0, 1.0], [2.0, 4.0, 4.0, 2.0], [2.0, 4.0, 4.0, 2.0], [1.0, 2.0, 2.0, 1.0]]
+    """
+    p = plan
+    dV = xp.matmul(dM, xp.ascontiguousarray(U.transpose(0, 2, 1)))  # (16, tiles, C); 2x faster than with a view of U
+    BB = xp.asarray(_BB, dtype=dM.dtype)
+    dd = (BB.T @ dV.reshape(16, -1)).reshape(2, 2, 2, 2, p.N, p.th, p.tw, p.C)  # (a, r, b, s, ...): row 2a + r
+    Hp, Wp = 2 * p.th + 2, 2 * p.tw + 2
+    padded = xp.zeros((p.N, Hp, Wp, p.C), dtype=dM.dtype)
+    for a in range(2):
+        for b in range(2):  # the quadrants (a, b) of all tiles cover disjoint 2x2 blocks
+            view = padded[:, 2 * a: 2 * a + 2 * p.th, 2 * b: 2 * b + 2 * p.tw].reshape(p.N, p.th, 2, p.tw, 2, p.C)
+            view += dd[a, :, b].transpose(2, 3, 0, 4, 1, 5)
+    (pt, _), (pl, _) = p.pads
+    return xp.ascontiguousarray(padded[:, pt: pt + p.H, pl: pl + p.W]) if (pt, pl, Hp, Wp) != (0, 0, p.H, p.W) else padded
+
+
+def winograd_kernel_grad(xp, V, dM):
+    """Gradient of the ``(3, 3, C, F)`` kernel: ``dU = V^T @ dM`` (16 products over the tiles), through ``G``'s adjoint.
+
+    Example:
+        >>> import numpy as np
+        >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
+        >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+        >>> dM = winograd_output_grad(np, plan, np.ones((1, 2, 2, 1)))
+        >>> winograd_kernel_grad(np, winograd_input(np, plan, x), dM)[:, :, 0, 0].tolist()  # sum of each shift
+        [[10.0, 14.0, 18.0], [26.0, 30.0, 34.0], [42.0, 46.0, 50.0]]
+    """
+    C, F = V.shape[2], dM.shape[2]
+    dU = xp.matmul(V.transpose(0, 2, 1), dM)  # (16, C, F)
+    GG = xp.asarray(_GG, dtype=V.dtype)
+    return (GG.T @ dU.reshape(16, C * F)).reshape(3, 3, C, F)
