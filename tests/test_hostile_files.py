@@ -217,3 +217,95 @@ def test_hostile_corpus_ends_in_nerve_errors_quickly_in_little_memory_and_runs_n
     assert sorted(outcomes) == sorted(name for name, *_ in cases)
     failures = {name: judge(outcome) for name, outcome in outcomes.items() if judge(outcome)}
     assert not failures, "\n".join(f"{name}: {problem}" for name, problem in failures.items())
+
+
+# ------------------------------------------------------- limits, integrity, versions
+def test_allow_nonfinite_loads_nan_weights_and_slots_on_request(good, tmp_path):
+    from safetensors.numpy import load, save
+
+    members = _members(good)
+    arrays = {k: v.copy() for k, v in load(members["model.safetensors"]).items()}
+    arrays["d/kernel"][0, 0] = np.nan
+    members["model.safetensors"] = save(arrays)
+    slots = {k: v.copy() for k, v in load(members["optimizer.safetensors"]).items()}
+    slots["v/0"][0, 0] = np.inf
+    members["optimizer.safetensors"] = save(slots)
+    path = _write(tmp_path / "diverged.nerve", members)
+    with pytest.raises(CorruptFileError, match=r"'d/kernel' holds NaN.*allow_nonfinite=True"):
+        nerve.load_model(path)
+    model = nerve.load_model(path, allow_nonfinite=True)
+    assert np.isnan(model.get_weights()[0][0, 0])
+    assert np.isinf(model.optimizer.state_dict()["slots"]["v"][0][0, 0])
+
+
+def test_limits_are_checked_named_and_overridable(good):
+    from nerve.saving import LimitExceededError, LoadLimits
+
+    with pytest.raises(LimitExceededError, match=r"model.safetensors holds \d+ bytes, more than max_entry_bytes=10") as error:
+        nerve.load_model(good, limits=LoadLimits(max_entry_bytes=10))
+    assert (error.value.entry, error.value.limit) == ("model.safetensors", "max_entry_bytes")
+    assert isinstance(error.value, CorruptFileError)
+    with pytest.raises(LimitExceededError, match="max_json_depth=2") as error:
+        nerve.load_model(good, limits=LoadLimits(max_json_depth=2))
+    assert error.value.entry == "config.json"
+    with pytest.raises(LimitExceededError, match="max_tensors=1"):
+        nerve.load_model(good, limits=LoadLimits(max_tensors=1))
+    nerve.load_model(good, limits=LoadLimits(max_entry_bytes=4096, max_json_depth=20, max_tensors=8))
+    with pytest.raises(ValueError, match="max_tensors must be a positive integer"):
+        LoadLimits(max_tensors=0)
+    with pytest.raises(TypeError, match="LoadLimits"):
+        nerve.load_model(good, limits={"max_tensors": 5})
+
+
+def test_an_entry_changed_with_a_valid_crc_is_caught_by_the_manifest(good, tmp_path):
+    from nerve.saving import IntegrityError
+
+    members = _members(good)
+    changed = bytearray(members["model.safetensors"])
+    changed[-1] ^= 0x01  # the lowest bit of the last weight: a valid float, a valid file
+    members["model.safetensors"] = bytes(changed)
+    path = tmp_path / "changed.nerve"
+    path.write_bytes(files.rebuild(members, refresh_manifest=False))
+    with pytest.raises(IntegrityError, match=r"'model.safetensors' is corrupted: its size or SHA-256 differs"):
+        nerve.load_model(path)
+    with pytest.raises(IntegrityError):
+        nerve.load_model(good).load_weights(path)
+
+
+def test_files_of_version_1_without_a_manifest_still_load(good, tmp_path):
+    members = _members(good)
+    del members["manifest.json"]
+    config = json.loads(members["config.json"])
+    config["version"] = 1
+    members["config.json"] = json.dumps(config).encode()
+    path = tmp_path / "v1.nerve"
+    path.write_bytes(files.rebuild(members))
+    old = nerve.load_model(path)
+    np.testing.assert_array_equal(old.get_weights()[0], nerve.load_model(good).get_weights()[0])
+    config["version"] = 2  # a version-2 file must have its manifest
+    members["config.json"] = json.dumps(config).encode()
+    path.write_bytes(files.rebuild(members))
+    with pytest.raises(CorruptFileError, match="has manifest.json, and this one has none"):
+        nerve.load_model(path)
+
+
+def test_weights_files_carry_a_digest_and_older_ones_still_load(tmp_path):
+    from nerve.saving import IntegrityError
+    from safetensors.numpy import load, save
+
+    model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(2)])
+    path = tmp_path / "w.safetensors"
+    model.save_weights(path)
+    data = path.read_bytes()
+    header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+    assert len(header["__metadata__"]["sha256"]) == 64
+    arrays = load(data)
+    key = [k for k in arrays if k.endswith("kernel")][0]
+    arrays[key] = arrays[key] + 1
+    path.write_bytes(save(arrays, metadata=header["__metadata__"]))  # new values, the old digest
+    with pytest.raises(IntegrityError, match="SHA-256 recorded in its metadata"):
+        model.load_weights(path)
+    metadata = {k: v for k, v in header["__metadata__"].items() if k not in ("sha256", "version")}
+    path.write_bytes(save(arrays, metadata=metadata))  # what nerve wrote before version 2: loads unchecked
+    model.load_weights(path)
+    np.testing.assert_array_equal(model.get_weights()[0], arrays[key])
