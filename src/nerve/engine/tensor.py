@@ -263,6 +263,35 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    @property
+    def value(self):
+        """The tensor itself: Keras's ``variable.value`` (so ``[v.value.grad for v in model.trainable_weights]``).
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([1.0], requires_grad=True)
+            >>> w.value is w
+            True
+        """
+        return self
+
+    def assign(self, value):
+        """Overwrite the values in place (Keras's ``variable.assign``); the shape must stay. Returns the tensor.
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([1.0, 2.0])
+            >>> w.assign([3.0, 4.0]).tolist()
+            [3.0, 4.0]
+        """
+        data = value.data if isinstance(value, Tensor) else value
+        array = get_array_module(self.data).asarray(data, dtype=self.data.dtype)
+        if array.shape != self.data.shape:
+            raise ValueError(f"assign: tensor {self.name or ''} has shape {self.data.shape}, got a value of shape "
+                             f"{array.shape}")
+        self.data[...] = array
+        return self
+
     def numpy(self):
         """Return the data as a NumPy array (shares memory on the CPU).
 

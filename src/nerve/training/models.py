@@ -248,6 +248,20 @@ class Model(Trainer, Layer):
             return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
         return Layer.output.fget(self)
 
+    def zero_grad(self):
+        """Clear the gradients of all the model's weights (the first line of a Keras-style ``train_step``).
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+            >>> model(np.ones((1, 2))).sum().backward(); model.zero_grad()
+            >>> [w.grad for w in model.trainable_weights]
+            [None, None]
+        """
+        for weight in self.weights:
+            weight.grad = None
+
     def to_json(self, **kwargs):
         """The model's architecture as a JSON string (no weights); :func:`model_from_json` rebuilds it.
 

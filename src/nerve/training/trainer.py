@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy
@@ -173,10 +174,10 @@ class Trainer:
             >>> m = nerve.Sequential([layers.Dense(1)])
             >>> m.compile(optimizer=nerve.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
         """
-        if loss is None:
+        if loss is None and not _takes_data(type(self).train_step):  # a Keras-style train_step computes its own
             raise ValueError("compile(): a loss is required, e.g. loss='mse' or loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers_module.get(optimizer)
-        for spec in _leaves(loss):  # unknown loss names fail here, not at the first batch
+        for spec in _leaves(loss) if loss is not None else ():  # unknown loss names fail here, not at the first batch
             losses_module.get(spec)
         for spec in _leaves(metrics or []):  # unknown metric names too
             if isinstance(spec, str):
@@ -219,7 +220,7 @@ class Trainer:
 
         self._losses, self._metrics, self._weights_per_output = [], [], []
         for i, (out, name) in enumerate(zip(outs, names)):
-            loss = losses_module.get(per_output(self._loss_spec, i, name))
+            loss = None if self._loss_spec is None else losses_module.get(per_output(self._loss_spec, i, name))
             self._losses.append(loss)
             weight = 1.0
             if self._loss_weights is not None:
@@ -476,6 +477,7 @@ class Trainer:
         logs = {}
         try:
             callback_list.on_train_begin()
+            initial_epoch = self.__dict__.pop("_initial_epoch_from_backup", None) or initial_epoch  # BackupAndRestore
             logs = self._fit_epochs(train, val_batches, callback_list, initial_epoch, epochs, parallel)
         finally:
             self._share = None
@@ -486,8 +488,12 @@ class Trainer:
     def _fit_epochs(self, train, val_batches, callback_list, initial_epoch, epochs, parallel):
         logs = {}
         place = self._place
+        keras_step = _takes_data(type(self).train_step)  # a Keras-style train_step(self, data) returning logs
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
+            if keras_step:
+                for metric in getattr(self, "metrics", None) or ():
+                    metric.reset_state()
             callback_list.on_epoch_begin(epoch)
             seen, loss_sum = 0, 0.0
             part_sums = None
@@ -504,7 +510,11 @@ class Trainer:
                     bx, by, bsw = self._local_share(bx, by, bsw, n)
                 if place is not None:
                     bx, by, bsw = place(bx), place(by), place(bsw)
-                loss_value, parts = self.train_step(bx, by, bsw)
+                if keras_step:
+                    step_logs = _plain_logs(self.train_step((bx, by) if bsw is None else (bx, by, bsw)))
+                    loss_value, parts = step_logs.get("loss", 0.0), []
+                else:
+                    loss_value, parts = self.train_step(bx, by, bsw)
                 seen += n
                 loss_sum += loss_value * n
                 part_sums = [p * n for p in parts] if part_sums is None else [s + p * n for s, p in zip(part_sums, parts)]
@@ -512,10 +522,9 @@ class Trainer:
                 callback_list.on_train_batch_end(step, batch_logs)
                 if self.stop_training:
                     break
-            logs = self._epoch_logs(loss_sum, part_sums, seen)
+            logs = dict(step_logs) if keras_step and seen else self._epoch_logs(loss_sum, part_sums, seen)
             if val_batches is not None and not self.stop_training:
                 callback_list.on_test_begin()
-            initial_epoch = self.__dict__.pop("_initial_epoch_from_backup", None) or initial_epoch  # BackupAndRestore
                 val_logs = self._run_evaluation(val_batches, callback_list)
                 callback_list.on_test_end(val_logs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -752,6 +761,23 @@ class Trainer:
     def load_weights(self, path):
         """Load weights saved by :meth:`save_weights` (or from a full model file)."""
         saving.load_weights(self, path)
+
+
+def _takes_data(method):
+    """True for a Keras-style ``train_step(self, data)`` (one argument: the batch), False for nerve's ``(x, y, ...)``."""
+    try:
+        parameters = list(inspect.signature(method).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return False
+    return len(parameters) == 1 and parameters[0].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                           inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _plain_logs(logs):
+    """The dict a Keras-style ``train_step`` returns, with tensors and arrays as Python floats."""
+    if not isinstance(logs, dict):
+        raise TypeError(f"train_step(data) must return a dict of logs such as {{'loss': ...}}, got {type(logs).__name__}")
+    return {k: float(to_numpy(v.data) if isinstance(v, Tensor) else numpy.asarray(v)) for k, v in logs.items()}
 
 
 def _loss_name(loss):
