@@ -31,7 +31,7 @@ from nerve.engine.ops import (
 from nerve import activations, initializers, regularizers, constraints, losses, optimizers, schedules, metrics
 from nerve import layers, callbacks, data, datasets, distributed, gradcheck, saving, models
 from nerve import sequence, transforms, applications
-from nerve import unsupervised, autoencoders, rl, diagnostics
+from nerve import unsupervised, autoencoders, rl, diagnostics, mixed_precision
 from nerve import utils
 from nerve.training.models import Input, Model, Sequential
 from nerve.training.saving import load_model
@@ -42,7 +42,7 @@ __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "backend", "set_device", "device", "ops", "random", "activations", "initializers", "regularizers", "constraints", "losses", "optimizers",
     "schedules", "metrics", "layers", "callbacks", "data", "datasets", "distributed", "gradcheck", "saving", "models",
-    "sequence", "transforms", "applications", "unsupervised", "autoencoders", "rl", "diagnostics", "utils",
+    "sequence", "transforms", "applications", "unsupervised", "autoencoders", "rl", "diagnostics", "mixed_precision", "utils",
     "Input", "Model", "Sequential", "load_model",
     "concatenate", "stack", "split", "pad", "one_hot", "where", "maximum", "minimum", "exp", "log", "sqrt",
     "matmul", "reshape", "transpose", "softmax", "log_softmax", "logsumexp",

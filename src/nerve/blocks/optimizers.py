@@ -42,7 +42,7 @@ import warnings
 import numpy
 
 from nerve.blocks import schedules
-from nerve.engine import registry
+from nerve.engine import registry, validate
 from nerve.engine.backend import get_array_module, to_device
 from nerve.engine.kernels.packing import PACKED, Packing
 from nerve.engine.tensor import Tensor
@@ -50,7 +50,7 @@ from nerve.engine.tensor import Tensor
 __all__ = [
     "FLUSH_EVERY", "ALL_OPTIMIZERS",
     "NonFiniteGradientWarning", "Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta",
-    "serialize", "deserialize", "get",
+    "LossScaleOptimizer", "serialize", "deserialize", "get",
 ]
 
 #: how often (in steps) optimizer slots are cleared of subnormal values, see Optimizer._flush_subnormals
@@ -84,15 +84,22 @@ def _optional_number(owner, name, value, low=0.0, strict=False):
 
 
 def _unit_interval(owner, name, value):
-    value = float(value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{owner}: {name} must be in [0, 1), got {value!r}")
-    return value
+    return validate.probability(value, name, owner, include_one=False)
 
 
 def _squared_norm(grad):
     """Sum of squares as a Python float: cheap (one BLAS dot), non-finite iff some entry is (or it overflowed)."""
     return float(get_array_module(grad).vdot(grad, grad).real)
+
+
+def _low_precision(dtype):
+    """True for floating dtypes narrower than float32 (float16): they are updated through a float32 master copy."""
+    return dtype.kind == "f" and dtype.itemsize < 4
+
+
+def _state_dtype(dtype):
+    """The dtype of an optimizer's state for a parameter of ``dtype``: float32 for float16 parameters."""
+    return numpy.dtype(numpy.float32) if _low_precision(dtype) else dtype
 
 
 def _describe(index, param):
@@ -219,7 +226,13 @@ class Optimizer:
             0.5
         """
         lr = self._learning_rate
-        return float(lr(self.iterations)) if callable(lr) else lr
+        if not callable(lr):
+            return lr
+        value = lr(self.iterations)
+        if getattr(value, "ndim", None) == 0:  # a NumPy scalar array
+            value = value.item()
+        where = f"{type(self).__name__} (schedule {getattr(lr, '__name__', type(lr).__name__)} at step {self.iterations})"
+        return validate.finite_float(value, "learning_rate", where, low=0.0)
 
     # ---------------------------------------------------------------- params
     def build(self, params):
@@ -250,6 +263,7 @@ class Optimizer:
         self._scratch = [None] * len(params)
         self._scratch_flat = {}
         self._packing = None
+        self._masters = {}
 
     @property
     def params(self):
@@ -290,6 +304,7 @@ class Optimizer:
         self._scratch = [None] * len(self._params)
         self._scratch_flat = {}
         self._packing = None  # packed again, on the device, at the next step
+        self._masters = {}  # float32 copies of float16 parameters: made again from the moved parameters
         return self
 
     def _slot(self, name, index, param, fill=0.0):
@@ -314,7 +329,8 @@ class Optimizer:
             key = (type(param), param.dtype)
             flat = self._scratch_flat.get(key)
             if flat is None or flat.size < param.size:
-                size = max(p.data.size for p in self._params if p.data.dtype == param.dtype)
+                size = max((p.data.size for p in self._params if _state_dtype(p.data.dtype) == param.dtype),
+                           default=0)
                 flat = self._scratch_flat[key] = get_array_module(param).empty(max(size, param.size), param.dtype)
             view = self._scratch[index] = flat[: param.size].reshape(param.shape)
         return view
@@ -353,10 +369,20 @@ class Optimizer:
         if not items:
             return False
         packing = self._packing if len(items) == len(params) and self._can_pack(params) else None
+        lowered = []
         if packing is not None:  # one update over all parameters at once (same bits, far fewer array calls)
             updates = [(PACKED, packing.targets, packing.gather([g for _, _, g in items]))]
         else:
-            updates = [(i, p.data, g) for i, p, g in items]
+            updates = []
+            for i, p, g in items:
+                if _low_precision(p.data.dtype):
+                    # float16: the update runs in float32 on a master copy (small steps would round away in
+                    # float16, and epsilon or g**2 underflow to 0); the parameter gets the rounded result
+                    master = self._master(i, p)
+                    updates.append((i, master, g.astype(master.dtype)))
+                    lowered.append((p, master))
+                else:
+                    updates.append((i, p.data, g))
         grads = self._checked_and_clipped(items, [g for _, _, g in updates])
         if grads is None:
             return False
@@ -370,6 +396,9 @@ class Optimizer:
                 values = packing.gather_params(params) if index is PACKED else target
                 g = g + g.dtype.type(decay) * values
             self.update_step(index, target, g, lr)
+        for p, master in lowered:
+            p.data[...] = master
+            self._masters[id(p)] = (master, p.data.copy())
         if self.iterations % FLUSH_EVERY == 0:
             self._flush_subnormals()
         return True
@@ -481,6 +510,8 @@ class Optimizer:
             return True
         first = params[0].data
         kind, dtype = type(first), first.dtype
+        if _low_precision(dtype):
+            return False
         for p in params:
             data = p.data
             if type(data) is not kind or data.dtype != dtype:
@@ -681,7 +712,7 @@ class Optimizer:
         self.iterations = int(state["iterations"])
         self._slots = {
             name: [
-                None if a is None else get_array_module(p.data).array(a, dtype=p.data.dtype, copy=True)
+                None if a is None else get_array_module(p.data).array(a, dtype=_state_dtype(p.data.dtype), copy=True)
                 for a, p in zip(arrays, self._params)
             ]
             for name, arrays in state["slots"].items()
@@ -711,7 +742,7 @@ class SGD(Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
-        self.momentum = _optional_number("SGD", "momentum", momentum)
+        self.momentum = _unit_interval("SGD", "momentum", momentum)
         self.nesterov = bool(nesterov)
         if self.nesterov and not self.momentum > 0:
             raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={momentum!r}")
@@ -766,7 +797,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
         self.rho = _unit_interval("RMSprop", "rho", rho)
-        self.momentum = _optional_number("RMSprop", "momentum", momentum)
+        self.momentum = _unit_interval("RMSprop", "momentum", momentum)
         self.epsilon = _optional_number("RMSprop", "epsilon", epsilon)
         self.centered = bool(centered)
         super().__init__(learning_rate, **kwargs)
@@ -1010,6 +1041,196 @@ class Adadelta(Optimizer):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
+class LossScaleOptimizer(Optimizer):
+    """Dynamic loss scaling around another optimizer, for float16 training (Keras 3's name and arguments).
+
+    float16 gradients below about 6e-8 round to zero. Scaling the loss by ``dynamic_scale`` before
+    ``backward()`` scales every gradient by the same factor and keeps small ones representable;
+    ``step()`` divides the gradients by the scale again before the inner optimizer sees them. When a
+    scaled gradient overflows (inf or NaN), the step is skipped, the weights and the optimizer state
+    stay as they were, and the scale is halved; after ``dynamic_growth_steps`` good steps in a row it
+    is doubled. ``model.compile`` wraps the optimizer in one automatically when the model computes in
+    float16 (the ``"mixed_float16"`` policy), as Keras does.
+
+    In a hand-written loop, scale the loss yourself::
+
+        loss = loss_fn(y, model(x))
+        optimizer.zero_grad()
+        optimizer.scale_loss(loss).backward()
+        optimizer.step()            # unscales, skips on overflow, updates the scale
+
+    Args:
+        inner_optimizer: the optimizer that applies the updates (any nerve optimizer, or its name).
+        initial_scale: the starting scale (2**15).
+        dynamic_growth_steps: good steps in a row before the scale doubles (2000).
+
+    Everything else (``learning_rate``, ``params``, ``iterations``, ``state_dict``...) is the inner
+    optimizer's. ``overflow_steps`` counts the skipped steps.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True)
+        >>> opt = LossScaleOptimizer(SGD(0.5), initial_scale=1024.0)
+        >>> opt.build([w])
+        >>> opt.scale_loss((w * w).sum()).backward()       # gradient 2 * 1024
+        >>> opt.step(), w.tolist(), opt.dynamic_scale
+        (True, [0.0], 1024.0)
+        >>> w.grad = nerve.tensor([float("inf")])           # an overflow: skipped, scale halved
+        >>> opt.step(), w.tolist(), opt.dynamic_scale, opt.overflow_steps
+        (False, [0.0], 512.0, 1)
+    """
+
+    def __init__(self, inner_optimizer, initial_scale=2.0**15, dynamic_growth_steps=2000, name=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"LossScaleOptimizer: unexpected keyword arguments {sorted(kwargs)}")
+        if isinstance(inner_optimizer, LossScaleOptimizer):
+            raise TypeError("LossScaleOptimizer: the inner optimizer is already a LossScaleOptimizer")
+        inner = get(inner_optimizer)
+        scale = float(initial_scale)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"LossScaleOptimizer: initial_scale must be a finite number > 0, got {initial_scale!r}")
+        if isinstance(dynamic_growth_steps, bool) or int(dynamic_growth_steps) != dynamic_growth_steps \
+                or dynamic_growth_steps < 1:
+            raise ValueError(
+                f"LossScaleOptimizer: dynamic_growth_steps must be a positive integer, got {dynamic_growth_steps!r}"
+            )
+        object.__setattr__(self, "inner_optimizer", inner)
+        self.initial_scale = scale
+        self.dynamic_growth_steps = int(dynamic_growth_steps)
+        self.dynamic_scale = scale
+        self.overflow_steps = 0
+        self._good_steps = 0
+        self.name = name if name is not None else "loss_scale_optimizer"
+
+    # everything that is not about scaling is the inner optimizer's
+    def __getattr__(self, attr):
+        if attr.startswith("__") or attr == "inner_optimizer":
+            raise AttributeError(attr)
+        return getattr(self.__dict__["inner_optimizer"], attr)
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.inner_optimizer.learning_rate = value
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        self.inner_optimizer.iterations = value
+
+    @property
+    def current_learning_rate(self):
+        return self.inner_optimizer.current_learning_rate
+
+    @property
+    def params(self):
+        return self.inner_optimizer.params
+
+    @property
+    def slot_names(self):
+        return self.inner_optimizer.slot_names
+
+    def build(self, params):
+        self.inner_optimizer.build(params)
+
+    def zero_grad(self):
+        self.inner_optimizer.zero_grad()
+
+    def to(self, device):
+        self.inner_optimizer.to(device)
+        return self
+
+    def scale_loss(self, loss):
+        """``loss * dynamic_scale``: call ``backward()`` on this instead of on the loss.
+
+        Example:
+            >>> import nerve
+            >>> LossScaleOptimizer(SGD(), initial_scale=8.0).scale_loss(nerve.tensor(0.5)).item()
+            4.0
+        """
+        return loss * self.dynamic_scale
+
+    def step(self):
+        """Unscale the gradients, then skip (overflow: scale halved) or apply the inner optimizer's update.
+
+        Example:
+            >>> import nerve
+            >>> w = nerve.tensor([1.0], requires_grad=True)
+            >>> opt = LossScaleOptimizer(SGD(0.1, params=[w]), initial_scale=4.0, dynamic_growth_steps=1)
+            >>> w.grad = nerve.tensor([4.0]); opt.step(), opt.dynamic_scale   # grows after 1 good step
+            (True, 8.0)
+        """
+        inverse = 1.0 / self.dynamic_scale
+        unscaled = []
+        for p in self.inner_optimizer.params:
+            grad = p.grad
+            if grad is None:
+                continue
+            g = grad.data
+            g = g.astype(numpy.float32) if _low_precision(g.dtype) else g
+            g = g * g.dtype.type(inverse)  # a new array: the scaled gradient is never written
+            unscaled.append((p, g))
+        if not unscaled:
+            return False
+        if not math.isfinite(sum(_squared_norm(g) for _, g in unscaled)):
+            self.dynamic_scale = max(self.dynamic_scale / 2.0, 1.0)
+            self.overflow_steps += 1
+            self._good_steps = 0
+            return False
+        for p, g in unscaled:
+            p.grad = Tensor(g)
+        applied = self.inner_optimizer.step()
+        if applied:
+            self._good_steps += 1
+            if self._good_steps >= self.dynamic_growth_steps:
+                self.dynamic_scale *= 2.0
+                self._good_steps = 0
+        return applied
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "inner_optimizer": serialize(self.inner_optimizer),
+            "initial_scale": self.initial_scale,
+            "dynamic_growth_steps": self.dynamic_growth_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["inner_optimizer"] = deserialize(config["inner_optimizer"], custom_objects=custom_objects)
+        return cls(**config)
+
+    def state_dict(self):
+        """The inner optimizer's state, with the current scale and the count of good steps in its config."""
+        state = self.inner_optimizer.state_dict()
+        state["config"] = {"inner": state["config"], "dynamic_scale": self.dynamic_scale,
+                           "good_steps": self._good_steps, "overflow_steps": self.overflow_steps}
+        return state
+
+    def load_state_dict(self, state):
+        config = state.get("config")
+        if not isinstance(config, dict) or "inner" not in config:
+            raise ValueError("LossScaleOptimizer.load_state_dict(): expected the state of a LossScaleOptimizer "
+                             f"(config with 'inner', 'dynamic_scale'), got config {config!r:.200}")
+        scale = float(config.get("dynamic_scale", self.initial_scale))
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"LossScaleOptimizer.load_state_dict(): dynamic_scale must be finite and > 0, got {scale}")
+        self.inner_optimizer.load_state_dict({**state, "config": config["inner"]})
+        self.dynamic_scale = scale
+        self._good_steps = int(config.get("good_steps", 0))
+        self.overflow_steps = int(config.get("overflow_steps", 0))
+
+    def __repr__(self):
+        return f"LossScaleOptimizer({self.inner_optimizer!r}, dynamic_scale={self.dynamic_scale})"
+
+
 ALL_OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta)}
 
 # update rules known to be elementwise (safe to run once over all parameters packed together);
@@ -1029,7 +1250,7 @@ def serialize(optimizer):
     return registry.serialize(optimizer, "optimizer")
 
 
-registry.register_builtins("optimizer", ALL_OPTIMIZERS.values(), ALL_OPTIMIZERS)
+registry.register_builtins("optimizer", [*ALL_OPTIMIZERS.values(), LossScaleOptimizer], ALL_OPTIMIZERS)
 
 
 def _lookup(name):

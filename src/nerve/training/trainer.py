@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 
 import numpy
 
@@ -35,6 +36,7 @@ from nerve.blocks import metrics as metrics_module
 from nerve.blocks import optimizers as optimizers_module
 from nerve.blocks.layers.base import weights_version
 from nerve.engine import random as nerve_random
+from nerve.engine import validate
 from nerve.engine.backend import get_array_module, to_device, to_numpy
 from nerve.engine.nest import flatten as _leaves
 from nerve.engine.nest import map_structure as _map
@@ -71,6 +73,17 @@ def _as_arrays(structure):
 def _on_device(array):
     """True for an array of a device module (CuPy...), which must not be converted implicitly."""
     return not isinstance(array, numpy.ndarray) and get_array_module(array) is not numpy
+
+
+def _computes_in_float16(layer, seen=None):
+    """True when the layer or one of its sub-layers computes in float16 (a mixed or float16 policy)."""
+    seen = set() if seen is None else seen
+    if id(layer) in seen:
+        return False
+    seen.add(id(layer))
+    if layer.compute_dtype == "float16":
+        return True
+    return any(_computes_in_float16(child, seen) for _, child in layer._children())
 
 
 def _placer(device):
@@ -165,8 +178,12 @@ class Trainer:
         self._place = None  # copies batches to the model's device (None on the CPU); set by _ensure_ready
 
     # --------------------------------------------------------------- compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, auto_scale_loss=True):
         """Choose the optimizer, the loss and the metrics (names or objects).
+
+        With ``auto_scale_loss`` (Keras's argument), a model with layers that compute in float16 (the
+        ``"mixed_float16"`` policy) gets its optimizer wrapped in a
+        :class:`~nerve.optimizers.LossScaleOptimizer`.
 
         Example:
             >>> import nerve
@@ -177,6 +194,9 @@ class Trainer:
         if loss is None and not _takes_data(type(self).train_step):  # a Keras-style train_step computes its own
             raise ValueError("compile(): a loss is required, e.g. loss='mse' or loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers_module.get(optimizer)
+        if auto_scale_loss and not isinstance(self.optimizer, optimizers_module.LossScaleOptimizer) \
+                and _computes_in_float16(self):
+            self.optimizer = optimizers_module.LossScaleOptimizer(self.optimizer)
         for spec in _leaves(loss) if loss is not None else ():  # unknown loss names fail here, not at the first batch
             losses_module.get(spec)
         for spec in _leaves(metrics or []):  # unknown metric names too
@@ -257,6 +277,7 @@ class Trainer:
         outs = self._split_outputs(outputs)
         targets = self._split_targets(y)
         total, parts = None, []
+        outs = [out.astype(numpy.float32) if out.dtype == numpy.float16 else out for out in outs]  # loss in float32
         for loss_fn, weight, out, target in zip(self._losses, self._weights_per_output, outs, targets):
             value = loss_fn(target, out, sample_weight=sample_weight)
             parts.append(value)
@@ -326,12 +347,21 @@ class Trainer:
         Under data-parallel training ``x`` is this process's share of the batch: the gradients (and the
         loss) of all processes are summed in one Allreduce, each weighted by its share, before the step.
         """
+        if hasattr(self.optimizer, "scale_loss"):
+            # float16 training: overflows are expected now and then; the loss-scale optimizer sees them in the
+            # gradients, skips the step and lowers the scale, so NumPy's warnings would only be noise
+            with numpy.errstate(over="ignore", invalid="ignore"):
+                return self._train_step(x, y, sample_weight)
+        return self._train_step(x, y, sample_weight)
+
+    def _train_step(self, x, y, sample_weight):
         outputs = self(x, training=True)
         loss, parts, outs, targets = self._compute_loss(outputs, y, sample_weight)
         penalty = self._regularization()
         objective = loss if penalty is None else loss + penalty
         self.optimizer.zero_grad()
-        objective.backward()
+        scale_loss = getattr(self.optimizer, "scale_loss", None)
+        (objective if scale_loss is None else scale_loss(objective)).backward()
         loss_value, part_values = float(loss.data), [float(p.data) for p in parts]
         share = self.__dict__.get("_share")
         if share is not None:  # (rows here, rows in the whole batch)
@@ -360,21 +390,25 @@ class Trainer:
 
     # ------------------------------------------------------------ data input
     def _prepare_data(self, x, y, sample_weight, class_weight, name):
-        x = _as_arrays(x)
-        y = _as_arrays(y)
-        if sample_weight is not None:  # on the host, like class weights; batches of it move with x and y
-            sample_weight = numpy.asarray(to_numpy(_as_arrays(sample_weight)), dtype="float32").reshape(-1)
+        x = _checked_arrays(x, "x", name)
+        y = _checked_arrays(y, "y", name)
         data_module.validate_arrays(x, y, name=name)
-        if sample_weight is not None and len(sample_weight) != _num_samples(x):
-            raise ValueError(f"{name}(): sample_weight has {len(sample_weight)} entries for {_num_samples(x)} samples")
+        if sample_weight is not None:  # on the host, like class weights; batches of it move with x and y
+            sample_weight = validate.sample_weights(to_numpy(_checked_arrays(sample_weight, "sample_weight", name)),
+                                                    _num_samples(x), name)
         if class_weight is not None:
-            class_sw = _class_weights_to_samples(class_weight, y)
+            shapes = self._output_shapes() if getattr(self, "_losses", None) else [None]
+            class_sw = _class_weights_to_samples(class_weight, y, shapes[0] if len(shapes) == 1 else None, name)
             sample_weight = class_sw if sample_weight is None else sample_weight * class_sw
         return x, y, sample_weight
 
     def _check_labels(self, y):
         """Labels outside the output's classes: a clear error before training starts."""
         for loss_fn, target, shape in zip(self._losses, self._split_targets(y), self._output_shapes()):
+            if isinstance(loss_fn, losses_module.BinaryCrossentropy):
+                validate.values_in_range(target, "y", f"fit(): {loss_fn.name}", 0, 1, hint=(  # host arrays only
+                    " (0/1 labels or probabilities); for integer class ids 0..K-1 use "
+                    "sparse_categorical_crossentropy with K output units"))
             if not isinstance(loss_fn, losses_module.SparseCategoricalCrossentropy) or shape is None:
                 continue
             labels = to_numpy(target)
@@ -408,7 +442,8 @@ class Trainer:
         yielding ``(x, y)`` batches. ``batch_size`` defaults to 32.
         ``validation_split`` holds out the *last* fraction of the data (before
         shuffling), like Keras. ``initial_epoch`` resumes a run (epochs count
-        from there up to ``epochs``).
+        from there up to ``epochs``). ``epochs`` is the index of the last epoch, not a count of further
+        epochs: like Keras, ``initial_epoch >= epochs`` trains nothing, and nerve warns (``UserWarning``).
 
         Example:
             >>> import numpy as np, nerve
@@ -422,6 +457,10 @@ class Trainer:
             True
         """
         self._check_compiled("fit")
+        epochs, initial_epoch, batch_size, validation_batch_size = _check_fit_arguments(
+            epochs, initial_epoch, batch_size, validation_batch_size)
+        if 0 < initial_epoch < epochs and getattr(self.optimizer, "iterations", None) == 0:
+            _warn_fresh_optimizer(initial_epoch)
         if _is_loader(x):
             if y is not None:
                 raise ValueError("fit(): when x is a DataLoader, y must be None (the loader yields (x, y) batches)")
@@ -615,6 +654,8 @@ class Trainer:
             1.0
         """
         self._check_compiled("evaluate")
+        if batch_size is not None:
+            batch_size = validate.positive_int(batch_size, "batch_size", "evaluate")
         if _is_loader(x):
             batches = _LoaderBatches(x)
             first_x = lambda: _peek_x(x)  # noqa: E731 - only read when the model is not ready
@@ -648,7 +689,9 @@ class Trainer:
         if _is_loader(x):
             chunks = (batch[0] if isinstance(batch, (tuple, list)) else batch for batch in x)
         else:
-            x = _as_arrays(x)
+            if batch_size is not None:
+                batch_size = validate.positive_int(batch_size, "batch_size", "predict")
+            x = _checked_arrays(x, "x", "predict")
             data_module.validate_arrays(x, None, name="predict")
             batches = _ArrayBatches(x, None, None, 32 if batch_size is None else batch_size, False)
             chunks = (bx for bx, _, _ in batches)
@@ -763,6 +806,42 @@ class Trainer:
         saving.load_weights(self, path)
 
 
+def _loss_name(loss):
+    return getattr(loss, "name", None) or type(loss).__name__
+
+
+def _class_weights_to_samples(class_weight, y, output_shape=None, where="fit"):
+    """One weight per sample from ``{class id: weight}``; every key must be a class of the model (or of the labels)."""
+    if isinstance(y, (list, dict)):
+        raise ValueError("class_weight is only supported for models with a single output")
+    labels = to_numpy(y)
+    classes = None
+    if labels.ndim > 1 and labels.shape[-1] > 1:  # one-hot
+        classes = labels.shape[-1]
+        labels = labels.argmax(axis=-1)
+    labels = numpy.rint(labels.reshape(len(labels), -1)[:, 0]).astype(numpy.int64)
+    if classes is None:
+        units = output_shape[-1] if output_shape and isinstance(output_shape[-1], int) else None
+        # one sigmoid unit holds two classes; without a known output, the classes are those of the labels
+        classes = max(units, 2) if units else max(int(labels.max(initial=0)) + 1, 2)
+    weights = validate.class_weights(class_weight, classes, where)
+    table = numpy.ones(max(classes, int(labels.max(initial=0)) + 1), dtype="float32")
+    for cls, weight in weights.items():
+        table[cls] = weight
+    return table[labels]
+
+
+def _checked_arrays(structure, label, where):
+    """:func:`_as_arrays` that names the argument when nested lists are ragged (samples of different shapes)."""
+    try:
+        return _as_arrays(structure)
+    except ValueError as error:
+        if "inhomogeneous" not in str(error) and "sequence" not in str(error):
+            raise
+        raise ValueError(f"{where}: {label} must be a rectangular array (every sample of the same shape), got ragged "
+                         f"nested lists; pad the samples to one length first (e.g. nerve.sequence.pad_sequences)") from None
+
+
 def _takes_data(method):
     """True for a Keras-style ``train_step(self, data)`` (one argument: the batch), False for nerve's ``(x, y, ...)``."""
     try:
@@ -780,18 +859,25 @@ def _plain_logs(logs):
     return {k: float(to_numpy(v.data) if isinstance(v, Tensor) else numpy.asarray(v)) for k, v in logs.items()}
 
 
-def _loss_name(loss):
-    return getattr(loss, "name", None) or type(loss).__name__
+def _warn_fresh_optimizer(initial_epoch):
+    warnings.warn(
+        f"fit(initial_epoch={initial_epoch}) resumes with an optimizer that has taken no step: its state (iteration "
+        "count, moments, learning-rate changes) is missing, as after load_weights or a weights-only file such as "
+        "ModelCheckpoint(save_weights_only=True). Training goes on from a fresh optimizer and will not match a run "
+        "that never stopped; to resume exactly, save full checkpoints (ModelCheckpoint(save_weights_only=False)) "
+        "and reload them with nerve.load_model", UserWarning, stacklevel=3)
 
 
-def _class_weights_to_samples(class_weight, y):
-    if isinstance(y, (list, dict)):
-        raise ValueError("class_weight is only supported for models with a single output")
-    labels = to_numpy(y)
-    if labels.ndim > 1 and labels.shape[-1] > 1:
-        labels = labels.argmax(axis=-1)
-    labels = numpy.rint(labels.reshape(len(labels), -1)[:, 0]).astype(numpy.int64)
-    table = numpy.ones(int(max(labels.max(initial=0), max(class_weight, default=0))) + 1, dtype="float32")
-    for cls, weight in class_weight.items():
-        table[int(cls)] = weight
-    return table[labels]
+def _check_fit_arguments(epochs, initial_epoch, batch_size, validation_batch_size):
+    """fit()'s counts as ints, each checked; a warning (Keras trains nothing, silently) when no epoch is left."""
+    epochs = validate.non_negative_int(epochs, "epochs", "fit")
+    initial_epoch = validate.non_negative_int(initial_epoch, "initial_epoch", "fit")
+    if batch_size is not None:
+        batch_size = validate.positive_int(batch_size, "batch_size", "fit")
+    if validation_batch_size is not None:
+        validation_batch_size = validate.positive_int(validation_batch_size, "validation_batch_size", "fit")
+    if initial_epoch >= epochs:
+        warnings.warn(f"fit(): initial_epoch={initial_epoch} >= epochs={epochs}, so no epoch is trained; epochs must be "
+                      f"the index of the last epoch, not a count of further epochs: to train {max(epochs, 1)} more, "
+                      f"pass epochs={initial_epoch + max(epochs, 1)}", UserWarning, stacklevel=3)
+    return epochs, initial_epoch, batch_size, validation_batch_size

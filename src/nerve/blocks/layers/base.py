@@ -29,7 +29,7 @@ import re
 
 import numpy
 
-from nerve.blocks import activations, constraints, initializers, regularizers
+from nerve.blocks import activations, constraints, initializers, mixed_precision, regularizers
 from nerve.blocks.layers.symbolic import SymbolicTensor, call_symbolic
 from nerve.engine import registry
 from nerve.engine.backend import device_of, get_array_module, get_device, to_device
@@ -181,8 +181,10 @@ class Layer:
         name: unique name (automatic: ``dense``, ``dense_1``...).
         trainable: when False, the layer's weights are frozen (not returned by
             ``trainable_weights``/``parameters()``).
-        dtype: weight dtype; by default float32, or float64 when the first
-            input is float64 (handy for gradient checks).
+        dtype: weight dtype, or a dtype policy (``"mixed_float16"``: float16
+            arithmetic, float32 weights; see :mod:`nerve.mixed_precision`). By
+            default the global policy's, which is float32, or float64 when the
+            first input is float64 (handy for gradient checks).
         input_shape: optional shape of one sample (without the batch axis);
             lets a Sequential model build before it sees data.
 
@@ -198,18 +200,106 @@ class Layer:
     _device = None
     #: minimum input rank (including the batch axis); checked before build
     min_ndim = None
+    #: under a mixed policy, layers that set this compute in their weights' dtype (float32) and cast their
+    #: output to the compute dtype (BatchNormalization: its statistics need float32's range)
+    compute_in_variable_dtype = False
+    #: the compute dtype when it differs from the weights' (a mixed policy), else None
+    _compute_dtype = None
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword arguments {sorted(kwargs)}")
         self.name = name or unique_name(_snake(type(self).__name__))
         self.trainable = trainable
-        self.dtype = numpy.dtype(dtype) if dtype is not None else None
+        self._set_dtype_policy(dtype)
         self.input_shape_hint = tuple(input_shape) if input_shape is not None else None
         self.built = False
         self.input_spec = None  # (rank, last axis size) seen at build
         self.output_shape = None
         self.build_input_shape = None
+
+    # ------------------------------------------------------------ dtype policy
+    def _set_dtype_policy(self, dtype):
+        """Set ``dtype`` (the weights') and the compute dtype from a dtype, a policy name or None (global)."""
+        object.__setattr__(self, "_compute_dtype", None)
+        if dtype is None:
+            policy = mixed_precision.global_policy()
+            if policy.name == "float32":  # the default: float32, or float64 from a float64 first input
+                self.dtype = None
+                return
+        elif isinstance(dtype, mixed_precision.DTypePolicy) or (isinstance(dtype, str) and dtype.startswith("mixed")):
+            policy = mixed_precision.DTypePolicy(dtype)
+        else:
+            self.dtype = numpy.dtype(dtype)
+            return
+        self.dtype = numpy.dtype(policy.variable_dtype)
+        if policy.is_mixed:
+            object.__setattr__(self, "_compute_dtype", numpy.dtype(policy.compute_dtype))
+
+    @property
+    def dtype_policy(self):
+        """The layer's :class:`~nerve.mixed_precision.DTypePolicy` (``"float32"`` until the layer knows better).
+
+        Example:
+            >>> from nerve import layers
+            >>> layers.Dense(2, dtype="mixed_float16").dtype_policy
+            <DTypePolicy "mixed_float16">
+        """
+        if self._compute_dtype is not None:
+            return mixed_precision.DTypePolicy(f"mixed_{self._compute_dtype.name}")
+        return mixed_precision.DTypePolicy(self.variable_dtype)
+
+    @property
+    def compute_dtype(self):
+        """The dtype the layer computes in (its inputs and outputs), as a string.
+
+        Example:
+            >>> from nerve import layers
+            >>> layers.Dense(2, dtype="mixed_float16").compute_dtype
+            'float16'
+        """
+        return (self._compute_dtype or self.dtype or numpy.dtype(DEFAULT_FLOAT)).name
+
+    @property
+    def variable_dtype(self):
+        """The dtype of the layer's weights, as a string.
+
+        Example:
+            >>> from nerve import layers
+            >>> layers.Dense(2, dtype="mixed_float16").variable_dtype
+            'float32'
+        """
+        return (self.dtype or numpy.dtype(DEFAULT_FLOAT)).name
+
+    def _autocast_weights(self, compute):
+        """Put float16 casts of the layer's own trainable weights in place of the weights for one call.
+
+        Returns what to put back. The casts are ops of the graph, so the float32 weights get float32
+        gradients. Non-trainable state (batch-norm statistics) is left as it is: a call may update it.
+        """
+        groups = {}
+        for record in self._records():
+            tensor = record.tensor
+            if record.trainable and record.attr is not None and tensor.data.dtype.kind == "f" \
+                    and tensor.data.dtype != compute:
+                groups.setdefault(record.attr, set()).add(id(tensor))
+        if not groups:
+            return ()
+        own = self.__dict__
+        restore = []
+        for attr, ids in groups.items():
+            held = own.get(attr)
+            if isinstance(held, Tensor):
+                new = held.astype(compute) if id(held) in ids else held
+            elif isinstance(held, (list, tuple)):
+                new = type(held)(v.astype(compute) if id(v) in ids else v for v in held)
+            elif isinstance(held, dict):
+                new = {k: v.astype(compute) if id(v) in ids else v for k, v in held.items()}
+            else:
+                continue
+            restore.append((attr, held))
+            object.__setattr__(self, attr, new)
+        return restore
 
     # ------------------------------------------------------- weight tracking
     def __setattr__(self, attr, value):
@@ -593,7 +683,9 @@ class Layer:
             return {k: self._prepare(v) for k, v in x.items()}
         if isinstance(x, Tensor):
             if x.dtype.kind not in "fc" and not self.accepts_integer_input:
-                return Tensor(x.data.astype(self.dtype or DEFAULT_FLOAT))
+                return Tensor(x.data.astype(self._input_dtype()))
+            if self._compute_dtype is not None and x.dtype.kind == "f" and x.dtype != self._input_dtype():
+                return x.astype(self._input_dtype())  # autocast (differentiable), as Keras does
             return x
         array = x if hasattr(x, "dtype") and hasattr(x, "shape") else numpy.asarray(x)
         if type(array) is numpy.ndarray:
@@ -604,7 +696,13 @@ class Layer:
             return Tensor(array)
         if array.dtype.kind not in "fiub":
             raise TypeError(f"layer '{self.name}' ({type(self).__name__}) cannot take input of dtype {array.dtype}")
-        return Tensor(array.astype(self.dtype or DEFAULT_FLOAT, copy=False))
+        return Tensor(array.astype(self._input_dtype(), copy=False))
+
+    def _input_dtype(self):
+        """The dtype inputs are converted to: the compute dtype (the weights' unless the policy is mixed)."""
+        if self._compute_dtype is not None and not self.compute_in_variable_dtype:
+            return self._compute_dtype
+        return self.dtype or DEFAULT_FLOAT
 
     def _check_input(self, x):
         shape = _shape_of(x)
@@ -626,7 +724,9 @@ class Layer:
             )
 
     def __call__(self, inputs, training=None, **kwargs):
-        if type(inputs) is Tensor and self.built and inputs.data.dtype.kind == "f":
+        compute = self._compute_dtype
+        if type(inputs) is Tensor and self.built and inputs.data.dtype.kind == "f" and (
+                compute is None or inputs.data.dtype == self._input_dtype()):
             # hot path: a float tensor into a built layer; only the shape check is needed
             spec = self.input_spec
             if spec is not None:
@@ -641,6 +741,8 @@ class Layer:
             training = _CallContext.training
         previous = _CallContext.training
         _CallContext.training = training
+        restore = self._autocast_weights(compute) if compute is not None and not self.compute_in_variable_dtype \
+            else ()
         try:
             if self._wants_training():
                 out = self.call(inputs, training=training, **kwargs)
@@ -648,6 +750,11 @@ class Layer:
                 out = self.call(inputs, **kwargs)
         finally:
             _CallContext.training = previous
+            for attr, held in restore:
+                object.__setattr__(self, attr, held)
+        if compute is not None and self.compute_in_variable_dtype and isinstance(out, Tensor) \
+                and out.dtype.kind == "f" and out.dtype != compute:
+            out = out.astype(compute)
         if self.output_shape is None and isinstance(out, Tensor):
             self.output_shape = (None,) + tuple(out.shape[1:])
         return out
@@ -688,7 +795,9 @@ class Layer:
             4
         """
         config = {"name": self.name, "trainable": self.trainable}
-        if self.dtype is not None:
+        if self._compute_dtype is not None:
+            config["dtype"] = self.dtype_policy.name
+        elif self.dtype is not None:
             config["dtype"] = str(self.dtype)
         return config
 
@@ -768,7 +877,10 @@ def construct_from_config(cls, config):
     if "trainable" in later:
         obj.trainable = later["trainable"]
     if later.get("dtype") and getattr(obj, "dtype", None) is None:
-        obj.dtype = numpy.dtype(later["dtype"])
+        if isinstance(obj, Layer):
+            obj._set_dtype_policy(later["dtype"])
+        else:
+            obj.dtype = numpy.dtype(later["dtype"])
     return obj
 
 

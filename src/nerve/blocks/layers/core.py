@@ -18,7 +18,7 @@ import numpy
 from nerve.blocks import activations, constraints, initializers, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry, unique_name
 from nerve.blocks.layers.symbolic import Node, SymbolicTensor
-from nerve.engine import ops, random
+from nerve.engine import ops, random, validate
 from nerve.engine.backend import get_device, to_device
 from nerve.engine.tensor import Tensor, is_grad_enabled
 
@@ -55,9 +55,7 @@ class Dense(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        if int(units) <= 0:
-            raise ValueError(f"Dense: units must be a positive integer, got {units}")
-        self.units = int(units)
+        self.units = validate.positive_int(units, "units", "Dense")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -132,9 +130,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = validate.probability(rate, "rate", type(self).__name__, include_one=False)
         self.noise_shape = noise_shape
         self.seed = seed
         self._rng = numpy.random.default_rng(seed) if seed is not None else None
@@ -174,14 +170,16 @@ class BatchNormalization(Layer):
         [-1.0, 1.0]
     """
 
+    compute_in_variable_dtype = True  # statistics in float32 inside a float16 model (as Keras does)
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", synchronized=False, **kwargs):
         super().__init__(**kwargs)
         if axis not in (-1,):
             raise ValueError("BatchNormalization: only axis=-1 (features/channels last) is supported")
         self.axis = axis
-        self.momentum = momentum
-        self.epsilon = epsilon
+        self.momentum = validate.probability(momentum, "momentum", "BatchNormalization")
+        self.epsilon = validate.finite_float(epsilon, "epsilon", "BatchNormalization", low=0.0, strict=True)
         self.center = center
         self.scale = scale
         self.beta_initializer = initializers.get(beta_initializer)
@@ -287,8 +285,8 @@ class Maxout(Layer):
     def __init__(self, units, pieces=2, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        self.units = int(units)
-        self.pieces = int(pieces)
+        self.units = validate.positive_int(units, "units", "Maxout")
+        self.pieces = validate.positive_int(pieces, "pieces", "Maxout")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
@@ -477,7 +475,7 @@ class InputLayer(Layer):
 
     def __init__(self, shape, input_dtype="float32", **kwargs):
         super().__init__(**kwargs)
-        self.shape = tuple(shape)
+        self.shape = validate.shape(shape, "shape", f"InputLayer '{self.name}'", allow_none=False)
         self.input_dtype = numpy.dtype(input_dtype)
 
     def call(self, inputs):
@@ -498,7 +496,7 @@ def Input(shape, dtype="float32", name=None):  # noqa: N802 - Keras name
         >>> y.shape
         (None, 2)
     """
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = validate.shape(shape, "shape", "Input" if name is None else f"Input '{name}'", allow_none=False)
     layer = InputLayer(shape, input_dtype=dtype, name=name or unique_name("input_layer"))
     node = Node(layer, None, {})
     example = Tensor(to_device(numpy.zeros((1,) + shape, dtype=numpy.dtype(dtype)), get_device()))

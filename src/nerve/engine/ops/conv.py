@@ -52,6 +52,8 @@ from nerve.engine.kernels.conv import (
     toeplitz_rows,
     toeplitz_unrows,
 )
+from nerve.engine.backend import get_array_module
+from nerve.engine.kernels import half
 from nerve.engine.kernels.pool import (
     avg_pool_scale,
     max_pool_overlapping,
@@ -76,6 +78,7 @@ from nerve.engine.kernels.winograd import (
 )
 from nerve.engine.ops.core import _as_tensor, column_sums, mean, pad, reshape
 from nerve.engine.ops.core import max as reduce_max
+from nerve.engine import validate
 from nerve.engine.tensor import Function
 
 __all__ = [
@@ -111,12 +114,7 @@ def normalize_tuple(name, value, n, what):
         >>> normalize_tuple("Conv2D", 3, 2, "kernel_size")
         (3, 3)
     """
-    if isinstance(value, (int, numpy.integer)):
-        value = (int(value),) * n
-    value = tuple(int(v) for v in value)
-    if len(value) != n or any(v < 1 for v in value):
-        raise ValueError(f"{name}: {what} must be a positive integer or {n} positive integers, got {value}")
-    return value
+    return validate.int_tuple(value, n, what, name)
 
 
 def check_padding(name, padding, allowed=PADDINGS):
@@ -345,7 +343,8 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1, activat
         raise ValueError(f"conv2d: activation must be None or 'relu', got {activation!r}")
     inputs = (x, kernel) if bias is None else (x, kernel, bias)
     fused = {"relu": True} if activation == "relu" else {}
-    return Conv2d.apply(*inputs, strides=strides, dilation=dilation, pads=pads, **fused)
+    inputs, restore = _float32_on_numpy(inputs)
+    return restore(Conv2d.apply(*inputs, strides=strides, dilation=dilation, pads=pads, **fused))
 
 
 def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
@@ -382,7 +381,8 @@ def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
     x4 = reshape(x, (x.shape[0], 1) + tuple(x.shape[1:]))
     k4 = reshape(kernel, (1,) + tuple(kernel.shape))
     inputs = (x4, k4) if bias is None else (x4, k4, bias)
-    out = Conv2d.apply(*inputs, strides=(1, stride), dilation=(1, rate), pads=((0, 0), pad))
+    inputs, restore = _float32_on_numpy(inputs)
+    out = restore(Conv2d.apply(*inputs, strides=(1, stride), dilation=(1, rate), pads=((0, 0), pad)))
     return reshape(out, (out.shape[0],) + tuple(out.shape[2:]))
 
 
@@ -411,7 +411,22 @@ def conv2d_transpose(x, kernel, bias=None, strides=1, padding="valid", dilation=
                    for n, k, s, d in zip(x.shape[1:3], kernel.shape[:2], strides, dilation))
     pads = tuple(conv_padding(n, k, s, padding, d) for n, k, s, d in zip(out_hw, kernel.shape[:2], strides, dilation))
     inputs = (x, kernel) if bias is None else (x, kernel, bias)
-    return Conv2dTranspose.apply(*inputs, out_hw=out_hw, strides=strides, dilation=dilation, pads=pads)
+    inputs, restore = _float32_on_numpy(inputs)
+    return restore(Conv2dTranspose.apply(*inputs, out_hw=out_hw, strides=strides, dilation=dilation, pads=pads))
+
+
+def _same(out):
+    return out
+
+
+def _float32_on_numpy(inputs):
+    """The convolution's inputs, cast to float32 when they are float16 on NumPy (no float16 BLAS), and the
+    function that brings the output back to float16: rounded once, as a GPU's float16 convolution with
+    float32 accumulation gives. Other dtypes and array modules pass through."""
+    dtype = inputs[0].data.dtype
+    if not half.is_emulated(get_array_module(inputs[0].data), dtype):
+        return inputs, _same
+    return tuple(t.astype(numpy.float32) for t in inputs), lambda out: out.astype(dtype)
 
 
 # ---------------------------------------------------------------- pooling

@@ -27,6 +27,7 @@ import numpy
 
 from nerve.engine import comm
 from nerve.engine.backend import get_array_module
+from nerve.engine.kernels import half
 from nerve.engine.tensor import DEFAULT_FLOAT, Function, Tensor, _lift, tensor
 
 __all__ = [
@@ -399,7 +400,7 @@ def _check_shapes(name, a, b):
 class MatMul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return self.xp.matmul(a, b)
+        return half.matmul(self.xp, a, b)
 
     def backward(self, grad):
         a, b, xp = self.a, self.b, self.xp
@@ -412,9 +413,9 @@ class MatMul(Function):
             g2 = g2[..., None, :]  # (..., n) -> (..., 1, n)
         ga = gb = None
         if self.needs_grad[0]:
-            ga = sum_to(xp, xp.matmul(g2, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+            ga = sum_to(xp, half.matmul(xp, g2, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if self.needs_grad[1]:
-            gb = sum_to(xp, xp.matmul(xp.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+            gb = sum_to(xp, half.matmul(xp, xp.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -437,6 +438,10 @@ def matmul(a, b):
     return MatMul.apply(a, b)
 
 
+def _plain_matmul(xp, a, b):
+    return a @ b
+
+
 class Linear(Function):
     """Fused ``x @ w + b`` (the Dense layer's op), optionally followed by ReLU: one node instead of three."""
 
@@ -444,7 +449,7 @@ class Linear(Function):
 
     def forward(self, x, w, b=None):
         self.x, self.w = x, w
-        out = x @ w
+        out = x @ w if x.dtype.itemsize > 2 else half.matmul(self.xp, x, w)
         if b is not None:
             out += b
         if self.relu:
@@ -456,13 +461,14 @@ class Linear(Function):
         x, w = self.x, self.w
         if self.relu:
             grad = grad * self.mask
-        gx = grad @ w.T if self.needs_grad[0] else None
+        mm = half.matmul if x.dtype.itemsize == 2 else _plain_matmul
+        gx = mm(self.xp, grad, w.T) if self.needs_grad[0] else None
         gw = gb = None
         if self.needs_grad[1]:
             if x.ndim == 2:
-                gw = x.T @ grad
+                gw = mm(self.xp, x.T, grad)
             else:
-                gw = x.reshape(-1, x.shape[-1]).T @ grad.reshape(-1, grad.shape[-1])
+                gw = mm(self.xp, x.reshape(-1, x.shape[-1]).T, grad.reshape(-1, grad.shape[-1]))
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
             gb = column_sums(self.xp, grad.reshape(-1, grad.shape[-1]))
         return gx, gw, gb
@@ -1392,16 +1398,16 @@ def gelu(x, approximate=True):
         >>> round(gelu(nerve.tensor([1.0])).item(), 4), round(gelu(nerve.tensor([1.0]), approximate=False).item(), 4)
         (0.8412, 0.8413)
     """
+    if not approximate:
+        from nerve.engine.ops.special import gelu_exact  # special builds on this module
+
+        return gelu_exact(x)
     return GELU.apply(_as_tensor(x))
 
 
 def softplus(x):
     """Smooth ReLU log(1 + exp(x)), stable for large |x|.
 
-    if not approximate:
-        from nerve.engine.ops.special import gelu_exact  # special builds on this module
-
-        return gelu_exact(x)
     Example:
         >>> import nerve
         >>> round(softplus(nerve.tensor([0.0])).item(), 4)
