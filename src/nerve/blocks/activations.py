@@ -179,7 +179,7 @@ _BY_NAME = {
 # is left out: its default alpha (0.01) differs from this module's (0.2); so is ``ops.gelu``
 # (tanh form by default, as Keras's ops.gelu; the "gelu" activation is the exact form).
 _NAME_OF = {id(fn): name for name, fn in _BY_NAME.items() if name != "swish"}
-_NAME_OF.update({id(getattr(ops, name)): name for name in ("sigmoid", "tanh", "relu", "elu", "softmax", "gelu", "silu", "softplus")})
+_NAME_OF.update({id(getattr(ops, name)): name for name in ("sigmoid", "tanh", "relu", "elu", "softmax", "silu", "softplus")})
 registry.register_builtins("activation", [], _BY_NAME)
 
 
