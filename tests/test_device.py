@@ -242,3 +242,42 @@ def test_saved_on_device_loads_on_cpu_and_on_device(device, tmp_path):
         np.testing.assert_allclose(c, a, **TOLERANCE)
     on_cpu.to("gpu").set_weights(gpu.get_weights())  # host arrays are copied to the weights' device
     assert all(w.device == "gpu" for w in on_cpu.weights)
+
+
+def test_fit_copies_the_next_batch_while_the_current_one_computes(device, monkeypatch):
+    """Batches of in-memory data are copied to the device by a worker thread, one batch ahead, so the copy of
+    batch k+1 runs while batch k computes; the results are those of copying each batch when it is needed
+    (the order of batches and random draws is unchanged)."""
+    import threading
+    import time
+
+    from nerve.training import trainer as trainer_module
+
+    x, y = _data(3, shape=(64, 4))
+    reference = _train(_mlp, x, y, "gpu", batch_size=16)
+    copies, steps = [], []
+    real_to_device, real_step = trainer_module.to_device, nerve.Sequential.train_step
+
+    def slow_copy(array, where):
+        if array.ndim == 2:  # the x part of a batch
+            copies.append((time.perf_counter(), threading.current_thread().name))
+        return real_to_device(array, where)
+
+    def slow_step(self, *args, **kwargs):
+        start = time.perf_counter()
+        time.sleep(0.05)
+        result = real_step(self, *args, **kwargs)
+        steps.append((start, time.perf_counter(), threading.current_thread().name))
+        return result
+
+    monkeypatch.setattr(trainer_module, "to_device", slow_copy)
+    monkeypatch.setattr(nerve.Sequential, "train_step", slow_step)
+    prefetched = _train(_mlp, x, y, "gpu", batch_size=16)
+    assert len(copies) == len(steps) == 8  # 4 batches, 2 epochs
+    assert all(name.startswith("nerve-prefetch") for _, name in copies)
+    assert all(name == threading.main_thread().name for _, _, name in steps)
+    for epoch in range(2):
+        for k in range(3):  # batch k+1's copy started before batch k's step ended
+            assert copies[4 * epoch + k + 1][0] < steps[4 * epoch + k][1]
+    for a, b in zip(prefetched.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)

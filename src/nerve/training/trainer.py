@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from concurrent.futures import ThreadPoolExecutor
 import warnings
 
 import numpy
@@ -97,6 +98,45 @@ def _placer(device):
         return _map(structure, lambda a: a.to(device) if isinstance(a, Tensor) else to_device(a, device))
 
     return place
+
+
+def _synchronize(structure):
+    """Wait until the copies of a placed batch are finished (CuPy copies run on the calling thread's stream)."""
+    for leaf in _leaves(structure):
+        data = leaf.data if isinstance(leaf, Tensor) else leaf
+        cuda = getattr(get_array_module(data), "cuda", None)
+        if cuda is not None and hasattr(cuda, "get_current_stream"):
+            cuda.get_current_stream().synchronize()
+            return
+
+
+def _place_batch(place, batch):
+    placed = tuple(place(part) for part in batch)
+    _synchronize(placed)
+    return placed
+
+
+class _Prefetched:
+    """In-memory batches copied to the device one batch ahead: a worker thread copies batch k+1 while batch k
+    computes. The batches are cut (and the epoch's order drawn) in the calling thread, in the same order as
+    without prefetching, so results do not change; yields ``(rows, placed batch)``."""
+
+    def __init__(self, batches, place):
+        self.batches, self.place = batches, place
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nerve-prefetch") as pool:
+            pending = None
+            for batch in self.batches:
+                future = (_num_samples(batch[0]), pool.submit(_place_batch, self.place, batch))
+                if pending is not None:
+                    yield pending[0], pending[1].result()
+                pending = future
+            if pending is not None:
+                yield pending[0], pending[1].result()
 
 
 def _num_samples(structure):
@@ -538,16 +578,18 @@ class Trainer:
             part_sums = None
             if parallel:  # every epoch starts from rank 0's random state: the same shuffled order everywhere
                 nerve_random.set_state(distributed.broadcast_object(nerve_random.get_state()))
-            for step, (bx, by, bsw) in enumerate(train):
+            prefetch = place is not None and not parallel and isinstance(train, _ArrayBatches)
+            batches = _Prefetched(train, place) if prefetch else ((None, batch) for batch in train)
+            for step, (rows, (bx, by, bsw)) in enumerate(batches):
                 callback_list.on_train_batch_begin(step)
-                n = _num_samples(bx)
+                n = _num_samples(bx) if rows is None else rows
                 if parallel:
                     if step == 0 and distributed.rank() > 0:
                         # the order is drawn: from here on each rank draws its own numbers (dropout masks,
                         # augmentation), a stream 2**64 draws away from rank 0's
                         nerve_random.generator().bit_generator.advance(distributed.rank() << 64)
                     bx, by, bsw = self._local_share(bx, by, bsw, n)
-                if place is not None:
+                if place is not None and not prefetch:
                     bx, by, bsw = place(bx), place(by), place(bsw)
                 if keras_step:
                     step_logs = _plain_logs(self.train_step((bx, by) if bsw is None else (bx, by, bsw)))
@@ -621,13 +663,15 @@ class Trainer:
         parallel = distributed.active()
         share = self.__dict__.get("_share")
         place = self._place
-        for step, (bx, by, bsw) in enumerate(batches):
+        prefetch = place is not None and not parallel and isinstance(batches, _ArrayBatches)
+        for step, (rows, (bx, by, bsw)) in enumerate(
+                _Prefetched(batches, place) if prefetch else ((None, batch) for batch in batches)):
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
-            n = _num_samples(bx)
+            n = _num_samples(bx) if rows is None else rows
             if parallel:
                 bx, by, bsw = self._local_share(bx, by, bsw, n)
-            if place is not None:
+            if place is not None and not prefetch:
                 bx, by, bsw = place(bx), place(by), place(bsw)
             loss_value, parts = self.test_step(bx, by, bsw)
             seen += n
