@@ -142,7 +142,6 @@ def corpus(good_model, good_weights):
 
 def _corpus(good_model, good_weights):
     good = mf.entries(good_model)
-    config = json.loads(good["config.json"])
     cases = []
 
     def model(name, data, limits=None):

@@ -290,8 +290,9 @@ def test_files_of_version_1_without_a_manifest_still_load(good, tmp_path):
 
 
 def test_weights_files_carry_a_digest_and_older_ones_still_load(tmp_path):
-    from nerve.saving import IntegrityError
     from safetensors.numpy import load, save
+
+    from nerve.saving import IntegrityError
 
     model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(2)])
     path = tmp_path / "w.safetensors"
