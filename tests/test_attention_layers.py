@@ -340,3 +340,31 @@ def test_encoder_decoder_functional_and_sequential_save(rng, tmp_path):
     before = seqm.predict(a, verbose=0)
     seqm.save(tmp_path / "s.nerve")
     np.testing.assert_allclose(nerve.load_model(tmp_path / "s.nerve").predict(a, verbose=0), before, rtol=1e-6)
+
+
+def test_transformer_trains_on_device_like_on_cpu(device, rng):
+    """The strict stand-in GPU (or CuPy) refuses host arrays mixed into device ops: masks, dropout, positions."""
+    ids = rng.integers(1, 12, size=(32, 6))
+    ids[:10, 4:] = 0
+    labels = (ids[:, 0] > 6).astype(int)
+
+    def train(device_name):
+        nerve.random.seed(0)
+        layers.reset_names()
+        src = nerve.Input(shape=(6,), dtype="int64")
+        x = layers.TokenAndPositionEmbedding(12, 6, 8, mask_zero=True)(src)
+        x = layers.TransformerEncoder(16, 2, dropout=0.1)(x)
+        x = layers.TransformerDecoder(16, 2, dropout=0.1, normalize_first=True)(x, x)
+        x = layers.MultiHeadAttention(2, 4, dropout=0.1)(x, x, use_causal_mask=True)
+        x = layers.Add()([layers.SinePositionEncoding()(x), layers.RMSNormalization()(x)])
+        x = layers.AdditiveAttention(dropout=0.1)([x, x])
+        model = nerve.Model(src, layers.Dense(2)(layers.GlobalAveragePooling1D()(x)))
+        model.compile(optimizer="adam", loss=nerve.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.to(device_name)
+        model.fit(ids, labels, epochs=2, batch_size=8, verbose=0)
+        return model
+
+    cpu, gpu = train("cpu"), train("gpu")
+    assert all(isinstance(w.data, device.ndarray) for w in gpu.weights)
+    for a, b in zip(cpu.get_weights(), gpu.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)

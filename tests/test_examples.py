@@ -125,3 +125,33 @@ def test_quickstart_console_entry_point(tmp_path, capsys):
 def test_cli_without_command_prints_help(capsys):
     assert nerve.cli.main([]) == 1
     assert "quickstart" in capsys.readouterr().out
+
+
+# ------------------------------------------------------ attention and Transformers
+def test_date_translation_quick():
+    out = run_example("date_translation.py", "--quick")
+    accuracy = float(re.search(r"Transformer: exact match ([\d.]+)% on 200 held-out dates", out).group(1))
+    assert accuracy >= 10  # 32% after the quick run's 4 epochs on 3000 pairs; the full run reaches > 95%
+    assert len(re.findall(r"-> \d{4}-\d\d-\d\d", out)) == 5
+
+
+def test_text_classification_quick():
+    out = run_example("text_classification.py", "--quick")
+    bag = float(re.search(r"bag of words .* held-out accuracy ([\d.]+)%", out).group(1))
+    transformer = float(re.search(r"Transformer encoder .* held-out accuracy ([\d.]+)%", out).group(1))
+    assert bag > 55 and transformer > 55
+
+
+def test_char_gpt_quick():
+    out = run_example("char_gpt.py", "--quick")
+    bits, uniform = map(float, re.search(r"held-out ([\d.]+) bits per character \(uniform guess ([\d.]+)\)",
+                                         out).groups())
+    assert bits < uniform
+    assert out.rstrip().splitlines()[-1]  # generated text
+
+
+def test_attention_maps_quick(tmp_path):
+    out = run_example("attention_maps.py", "--quick", "--out", str(tmp_path / "maps.png"))
+    assert "attention maps: 3 sentences, 4 heads averaged" in out
+    weights = [float(w) for w in re.findall(r"looks most at .* weight ([\d.]+)\)", out)]
+    assert len(weights) >= 20 and all(0 < w <= 1 for w in weights)

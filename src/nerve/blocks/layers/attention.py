@@ -58,7 +58,9 @@ def _bool_mask(mask):
     """An explicit mask (Tensor, array, or a float tensor made from booleans by the layer) as a boolean array."""
     if mask is None:
         return None
-    data = mask.data if isinstance(mask, Tensor) else numpy.asarray(mask)
+    data = mask.data if isinstance(mask, Tensor) else mask
+    if not (hasattr(data, "dtype") and hasattr(data, "shape")):
+        data = numpy.asarray(data)
     return data if data.dtype == bool else data != 0
 
 
@@ -703,15 +705,16 @@ class TransformerDecoder(_TransformerBlock):
     """One Transformer decoder block (keras-hub's ``TransformerDecoder``): causal self-attention, cross-attention
     to the encoder's output (when one is given), a feed-forward network.
 
-    ``call(decoder_sequence, encoder_sequence=None, decoder_padding_mask=None, decoder_attention_mask=None,
-    encoder_padding_mask=None, encoder_attention_mask=None, self_attention_cache=None,
-    use_causal_mask=True, return_cache=False, training=None)``. Without an encoder sequence (the first call decides) it has
-    no cross-attention: a GPT block. Padding masks default to the masks attached to the sequences.
+    ``call(decoder_sequence, encoder_sequence=None, decoder_padding_mask=None,
+    decoder_attention_mask=None, encoder_padding_mask=None, encoder_attention_mask=None,
+    self_attention_cache=None, use_causal_mask=True, return_cache=False, training=None)``. Without an
+    encoder sequence (the first call decides) it has no cross-attention: a GPT block. Padding masks
+    default to the masks attached to the sequences.
 
     Generation with a cache (a nerve variant of keras-hub's): pass ``return_cache=True`` and
     ``self_attention_cache``, the ``(keys, values)`` pair this block returned for the earlier tokens
-    (None at the first step); the call then returns ``(outputs, cache)`` where the cache grows by the new tokens' keys and values, so each new token costs one
-    step instead of a pass over the whole prefix.
+    (None at the first step); the call then returns ``(outputs, cache)``, the cache grown by the new
+    tokens' keys and values, so each new token costs one step instead of a pass over the whole prefix.
 
     Example:
         >>> import numpy as np

@@ -245,7 +245,7 @@ class _IndexLookup(Layer):
 
 @builtin_layer
 class StringLookup(_IndexLookup):
-    """Map strings to integer ids with a vocabulary (Keras's ``StringLookup``), or ids back to strings (``invert=True``).
+    """Map strings to integer ids with a vocabulary (Keras's ``StringLookup``), or back (``invert=True``).
 
     Index order: the ``mask_token`` (if given: it maps to 0), ``num_oov_indices`` out-of-vocabulary
     indices (unknown strings; hashed into them when there are several), then the vocabulary.

@@ -254,7 +254,7 @@ def layer_norm(x, gamma=None, beta=None, epsilon=1e-5, n_axes=1):
 
 
 def rms_norm(x, gamma=None, epsilon=1e-6, n_axes=1):
-    """RMS normalisation over the last ``n_axes`` axes: ``x / sqrt(mean(x**2) + epsilon) * gamma`` (``torch.nn.RMSNorm``).
+    """RMS normalisation over the last ``n_axes`` axes: ``x / sqrt(mean(x**2) + epsilon) * gamma`` (as ``RMSNorm``).
 
     Example:
         >>> import nerve
