@@ -22,7 +22,10 @@ from nerve.engine.tensor import Tensor, tensor
 
 __all__ = [
     "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "gelu", "silu", "swish", "softplus",
-    "step", "get", "serialize",
+    "step", "get", "serialize", "deserialize",
+    "selu", "mish", "relu6", "hard_sigmoid", "hard_silu", "hard_swish", "softsign", "log_sigmoid", "log_softmax",
+    "celu", "exponential", "glu", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink", "threshold",
+    "squareplus", "sparse_plus", "sparse_sigmoid",
 ]
 
 
@@ -159,6 +162,254 @@ def step(x):
     return ops.cast(ops.greater_equal(x, 0), x.dtype if x.dtype.kind == "f" else "float32")
 
 
+def _t(x):
+    return x if isinstance(x, Tensor) else tensor(x)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(x):
+    """Scaled ELU: ``scale * elu(x, alpha)`` with Klambauer et al.'s alpha 1.6733 and scale 1.0507 (use with
+    ``kernel_initializer="lecun_normal"``).
+
+    Example:
+        >>> import nerve
+        >>> [round(v, 4) for v in selu(nerve.tensor([-1.0, 1.0])).tolist()]
+        [-1.1113, 1.0507]
+    """
+    return ops.elu(_t(x), alpha=_SELU_ALPHA) * _SELU_SCALE
+
+
+def mish(x):
+    """Mish: ``x * tanh(softplus(x))``.
+
+    Example:
+        >>> import nerve
+        >>> round(mish(nerve.tensor([1.0])).item(), 4)
+        0.8651
+    """
+    x = _t(x)
+    return x * ops.tanh(ops.softplus(x))
+
+
+def relu6(x):
+    """ReLU capped at 6: ``min(max(x, 0), 6)``.
+
+    Example:
+        >>> import nerve
+        >>> relu6(nerve.tensor([-1.0, 3.0, 8.0])).tolist()
+        [0.0, 3.0, 6.0]
+    """
+    return ops.clip(_t(x), 0.0, 6.0)
+
+
+def hard_sigmoid(x):
+    """Piecewise-linear sigmoid ``relu6(x + 3) / 6`` (Keras 3; PyTorch's ``hardsigmoid``).
+
+    Example:
+        >>> import nerve
+        >>> hard_sigmoid(nerve.tensor([-4.0, 0.0, 1.5, 4.0])).tolist()
+        [0.0, 0.5, 0.75, 1.0]
+    """
+    return ops.clip(_t(x) + 3.0, 0.0, 6.0) / 6.0
+
+
+def hard_silu(x):
+    """``x * hard_sigmoid(x)`` (also called hard swish; MobileNetV3).
+
+    Example:
+        >>> import nerve
+        >>> hard_silu(nerve.tensor([-4.0, 1.5, 4.0])).tolist()
+        [-0.0, 1.125, 4.0]
+    """
+    x = _t(x)
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def softsign(x):
+    """``x / (1 + |x|)``.
+
+    Example:
+        >>> import nerve
+        >>> softsign(nerve.tensor([-1.0, 3.0])).tolist()
+        [-0.5, 0.75]
+    """
+    x = _t(x)
+    return x / (ops.abs(x) + 1.0)
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``.
+
+    Example:
+        >>> import nerve
+        >>> round(log_sigmoid(nerve.tensor([0.0])).item(), 4)
+        -0.6931
+    """
+    return -ops.softplus(-_t(x))
+
+
+def log_softmax(x, axis=-1):
+    """``log(softmax(x))`` along ``axis``, computed stably.
+
+    Example:
+        >>> import nerve
+        >>> [round(v, 4) for v in log_softmax(nerve.tensor([0.0, 0.0])).tolist()]
+        [-0.6931, -0.6931]
+    """
+    return ops.log_softmax(_t(x), axis=axis)
+
+
+def celu(x, alpha=1.0):
+    """Continuously differentiable ELU: ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
+
+    Example:
+        >>> import nerve
+        >>> [round(v, 4) for v in celu(nerve.tensor([-1.0, 2.0]), alpha=2.0).tolist()]
+        [-0.7869, 2.0]
+    """
+    x = _t(x)
+    return ops.maximum(x, 0.0) + ops.minimum((ops.exp(x / alpha) - 1.0) * alpha, 0.0)
+
+
+def exponential(x):
+    """``exp(x)``.
+
+    Example:
+        >>> import nerve
+        >>> round(exponential(nerve.tensor([1.0])).item(), 4)
+        2.7183
+    """
+    return ops.exp(_t(x))
+
+
+def glu(x, axis=-1):
+    """Gated linear unit: the first half of ``axis`` times the sigmoid of the second half.
+
+    Example:
+        >>> import nerve
+        >>> glu(nerve.tensor([[2.0, 0.0]])).tolist()
+        [[1.0]]
+    """
+    x = _t(x)
+    if x.shape[axis] % 2:
+        raise ValueError(f"glu: axis {axis} must have an even size to split in two halves, got shape {tuple(x.shape)}")
+    a, b = ops.split(x, 2, axis=axis)
+    return a * ops.sigmoid(b)
+
+
+def hard_tanh(x):
+    """``clip(x, -1, 1)``.
+
+    Example:
+        >>> import nerve
+        >>> hard_tanh(nerve.tensor([-2.0, 0.5, 2.0])).tolist()
+        [-1.0, 0.5, 1.0]
+    """
+    return ops.clip(_t(x), -1.0, 1.0)
+
+
+def hard_shrink(x, threshold=0.5):
+    """``x`` where ``|x| > threshold``, else 0.
+
+    Example:
+        >>> import nerve
+        >>> hard_shrink(nerve.tensor([-1.0, 0.25, 0.75])).tolist()
+        [-1.0, 0.0, 0.75]
+    """
+    x = _t(x)
+    return ops.where(ops.greater(ops.abs(x), threshold), x, x * 0.0)
+
+
+def soft_shrink(x, threshold=0.5):
+    """``sign(x) * max(|x| - threshold, 0)``.
+
+    Example:
+        >>> import nerve
+        >>> soft_shrink(nerve.tensor([-1.0, 0.25, 0.75])).tolist()
+        [-0.5, 0.0, 0.25]
+    """
+    x = _t(x)
+    return x - ops.clip(x, -threshold, threshold)
+
+
+def tanh_shrink(x):
+    """``x - tanh(x)``.
+
+    Example:
+        >>> import nerve
+        >>> round(tanh_shrink(nerve.tensor([1.0])).item(), 4)
+        0.2384
+    """
+    x = _t(x)
+    return x - ops.tanh(x)
+
+
+def threshold(x, threshold, default_value):
+    """``x`` where ``x > threshold``, else ``default_value``.
+
+    Example:
+        >>> import nerve
+        >>> threshold(nerve.tensor([0.5, 2.0]), 1.0, -1.0).tolist()
+        [-1.0, 2.0]
+    """
+    x = _t(x)
+    return ops.where(ops.greater(x, threshold), x, x * 0.0 + default_value)
+
+
+def squareplus(x, b=4):
+    """``(x + sqrt(x^2 + b)) / 2``, a smooth ReLU without exponentials.
+
+    Example:
+        >>> import nerve
+        >>> squareplus(nerve.tensor([0.0, 3.0]), b=16).tolist()
+        [2.0, 4.0]
+    """
+    x = _t(x)
+    return (x + ops.sqrt(x * x + float(b))) / 2.0
+
+
+def sparse_plus(x):
+    """0 for ``x <= -1``, ``(x + 1)^2 / 4`` in between, ``x`` for ``x >= 1``.
+
+    Example:
+        >>> import nerve
+        >>> sparse_plus(nerve.tensor([-2.0, 0.0, 2.0])).tolist()
+        [0.0, 0.25, 2.0]
+    """
+    x = _t(x)
+    inner = ops.clip(x, -1.0, 1.0) + 1.0
+    return ops.where(ops.greater_equal(x, 1.0), x, inner * inner / 4.0)
+
+
+def sparse_sigmoid(x):
+    """0 for ``x <= -1``, ``(x + 1) / 2`` in between, 1 for ``x >= 1``.
+
+    Example:
+        >>> import nerve
+        >>> sparse_sigmoid(nerve.tensor([-2.0, 0.0, 2.0])).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    return (ops.clip(_t(x), -1.0, 1.0) + 1.0) / 2.0
+
+
+def deserialize(config, custom_objects=None):
+    """The activation a name (or ``{"class_name": name}``) stands for: :func:`serialize`'s inverse.
+
+    Example:
+        >>> deserialize("selu") is selu
+        True
+    """
+    if isinstance(config, dict):
+        config = config.get("class_name", config.get("config"))
+    with registry.custom_object_scope(custom_objects):
+        return get(config)
+
+
 _BY_NAME = {
     "linear": linear,
     "sigmoid": sigmoid,
@@ -172,13 +423,17 @@ _BY_NAME = {
     "swish": swish,
     "softplus": softplus,
     "step": step,
+    **{fn.__name__: fn for fn in (selu, mish, relu6, hard_sigmoid, hard_silu, softsign, log_sigmoid, log_softmax, celu,
+                                  exponential, glu, hard_tanh, hard_shrink, soft_shrink, tanh_shrink, threshold,
+                                  squareplus, sparse_plus, sparse_sigmoid)},
+    "hard_swish": hard_silu,
 }
 
 # Functions that serialize to a name. The ops with the same meaning and defaults
 # count too, so ``Dense(activation=nerve.ops.relu)`` can be saved. ``ops.leaky_relu``
 # is left out: its default alpha (0.01) differs from this module's (0.2); so is ``ops.gelu``
 # (tanh form by default, as Keras's ops.gelu; the "gelu" activation is the exact form).
-_NAME_OF = {id(fn): name for name, fn in _BY_NAME.items() if name != "swish"}
+_NAME_OF = {id(fn): name for name, fn in _BY_NAME.items() if name not in ("swish", "hard_swish")}
 _NAME_OF.update({id(getattr(ops, name)): name for name in ("sigmoid", "tanh", "relu", "elu", "softmax", "silu", "softplus")})
 registry.register_builtins("activation", [], _BY_NAME)
 
