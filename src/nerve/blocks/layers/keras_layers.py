@@ -1,0 +1,482 @@
+"""Keras 3 layers nerve lacked: activation layers, reshaping, cropping, rescaling, noise and dropout variants,
+plus Keras's alternative class names (``MaxPool2D`` for ``MaxPooling2D``...).
+
+Example:
+    >>> import numpy as np, nerve
+    >>> from nerve import layers
+    >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(4), layers.LeakyReLU(negative_slope=0.1),
+    ...                           layers.RepeatVector(2)])
+    >>> model(np.ones((5, 3))).shape
+    (5, 2, 4)
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from nerve.blocks import constraints, initializers, regularizers
+from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry
+from nerve.blocks.layers.convolutional import (
+    AveragePooling1D, AveragePooling2D, Conv1D, Conv2D, Conv2DTranspose, GlobalAveragePooling1D,
+    GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
+)
+from nerve.engine import ops
+from nerve.engine import random as nerve_random
+from nerve.engine.tensor import Tensor
+
+__all__ = [
+    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Identity", "RepeatVector", "Permute", "Cropping1D", "Cropping2D",
+    "Rescaling", "UnitNormalization", "GaussianDropout", "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D",
+    "Convolution1D", "Convolution2D", "Convolution2DTranspose", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
+    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+]
+
+# Keras's other names of the same classes
+Convolution1D, Convolution2D, Convolution2DTranspose = Conv1D, Conv2D, Conv2DTranspose
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+
+
+class _Elementwise(Layer):
+    def _records_input_spec(self):
+        return False
+
+
+@builtin_layer
+class ReLU(_Elementwise):
+    """Rectified linear unit with Keras's options: ``x`` above ``threshold`` (capped at ``max_value``),
+    ``negative_slope * (x - threshold)`` below it.
+
+    Example:
+        >>> import numpy as np
+        >>> ReLU(max_value=6.0)(np.array([[-1.0, 3.0, 9.0]])).tolist()
+        [[0.0, 3.0, 6.0]]
+        >>> ReLU(negative_slope=0.5, threshold=1.0)(np.array([[-1.0, 2.0]])).tolist()
+        [[-1.0, 2.0]]
+    """
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if max_value is not None and max_value < 0:
+            raise ValueError(f"ReLU: max_value must be >= 0, got {max_value}")
+        if negative_slope < 0:
+            raise ValueError(f"ReLU: negative_slope must be >= 0, got {negative_slope}")
+        self.max_value, self.negative_slope, self.threshold = max_value, float(negative_slope), float(threshold)
+
+    def call(self, inputs):
+        x = inputs
+        if self.negative_slope == 0 and self.threshold == 0:
+            out = ops.relu(x)
+        else:
+            out = ops.where(ops.greater_equal(x, self.threshold), x, (x - self.threshold) * self.negative_slope)
+        return out if self.max_value is None else ops.minimum(out, float(self.max_value))
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
+
+
+@builtin_layer
+class LeakyReLU(_Elementwise):
+    """``x`` for ``x >= 0``, ``negative_slope * x`` otherwise (Keras's default slope is 0.3).
+
+    Example:
+        >>> import numpy as np
+        >>> [round(v, 2) for v in LeakyReLU()(np.array([[-1.0, 2.0]])).numpy()[0].tolist()]
+        [-0.3, 2.0]
+    """
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        super().__init__(**kwargs)
+        if negative_slope < 0:
+            raise ValueError(f"LeakyReLU: negative_slope must be >= 0, got {negative_slope}")
+        self.negative_slope = float(negative_slope)
+
+    def call(self, inputs):
+        return ops.where(ops.greater_equal(inputs, 0.0), inputs, inputs * self.negative_slope)
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+@builtin_layer
+class PReLU(Layer):
+    """Leaky ReLU whose slopes are learned: ``x`` for ``x >= 0``, ``alpha * x`` otherwise.
+
+    Args:
+        alpha_initializer, alpha_regularizer, alpha_constraint: of the slopes (zeros at first).
+        shared_axes: axes (1-based, batch excluded) along which one slope is shared, e.g. ``[1, 2]`` for one
+            slope per channel of images.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = PReLU(shared_axes=[1, 2])
+        >>> _ = layer(np.ones((2, 4, 4, 3)))
+        >>> layer.alpha.shape
+        (1, 1, 3)
+    """
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        self.alpha_constraint = constraints.get(alpha_constraint)
+        self.shared_axes = None if shared_axes is None else (
+            [shared_axes] if isinstance(shared_axes, int) else list(shared_axes))
+
+    def build(self, input_shape):
+        shape = list(input_shape[1:])
+        for axis in self.shared_axes or ():
+            if not 1 <= axis <= len(shape):
+                raise ValueError(f"layer '{self.name}' (PReLU): shared axis {axis} is not an axis of inputs of shape "
+                                 f"{tuple(input_shape)} (axes 1..{len(shape)})")
+            shape[axis - 1] = 1
+        self.alpha = self.add_weight("alpha", tuple(shape), initializer=self.alpha_initializer,
+                                     regularizer=self.alpha_regularizer, constraint=self.alpha_constraint)
+
+    def call(self, inputs):
+        return ops.relu(inputs) - self.alpha * ops.relu(-inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha_initializer": serialize_entry(self.alpha_initializer),
+                "alpha_regularizer": serialize_entry(self.alpha_regularizer),
+                "alpha_constraint": serialize_entry(self.alpha_constraint), "shared_axes": self.shared_axes}
+
+
+@builtin_layer
+class ELU(_Elementwise):
+    """Exponential linear unit: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise.
+
+    Example:
+        >>> import numpy as np
+        >>> ELU(alpha=2.0)(np.array([[0.0, 1.0]])).tolist()
+        [[0.0, 1.0]]
+    """
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = float(alpha)
+
+    def call(self, inputs):
+        return ops.elu(inputs, alpha=self.alpha)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+@builtin_layer
+class Softmax(_Elementwise):
+    """Softmax along ``axis``; ``mask`` (True/1 = keep) gives the masked positions probability 0.
+
+    Example:
+        >>> import numpy as np
+        >>> Softmax()(np.array([[0.0, 0.0]])).tolist()
+        [[0.5, 0.5]]
+        >>> Softmax()(np.array([[1.0, 5.0]]), mask=np.array([[1, 0]])).tolist()
+        [[1.0, 0.0]]
+    """
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            keep = mask.data if isinstance(mask, Tensor) else numpy.asarray(mask)
+            inputs = inputs + Tensor(((keep == 0) * -1e9).astype(inputs.dtype))
+        return ops.softmax(inputs, axis=self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+@builtin_layer
+class Identity(_Elementwise):
+    """Returns its input unchanged (a placeholder in architectures).
+
+    Example:
+        >>> import numpy as np
+        >>> Identity()(np.ones((1, 2))).tolist()
+        [[1.0, 1.0]]
+    """
+
+    def call(self, inputs):
+        return inputs
+
+
+@builtin_layer
+class RepeatVector(Layer):
+    """Repeat a ``(batch, features)`` input ``n`` times: ``(batch, n, features)``.
+
+    Example:
+        >>> import numpy as np
+        >>> RepeatVector(3)(np.array([[1.0, 2.0]])).tolist()
+        [[[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]]
+    """
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"RepeatVector: n must be a positive int, got {n!r}")
+        self.n = n
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs):
+        if inputs.ndim != 2:
+            raise ValueError(f"layer '{self.name}' (RepeatVector) expects inputs of shape (batch, features), "
+                             f"got {tuple(inputs.shape)}")
+        ones = Tensor(inputs.xp.ones((1, self.n, 1), dtype=inputs.dtype))
+        return ops.expand_dims(inputs, 1) * ones
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+@builtin_layer
+class Permute(Layer):
+    """Permute the non-batch axes: ``dims`` is a permutation of ``1..rank-1`` (``(2, 1)`` swaps the two).
+
+    Example:
+        >>> import numpy as np
+        >>> Permute((2, 1))(np.zeros((4, 3, 5))).shape
+        (4, 5, 3)
+    """
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"Permute: dims must be a permutation of 1..{len(self.dims)}, got {self.dims}")
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs):
+        if inputs.ndim != len(self.dims) + 1:
+            raise ValueError(f"layer '{self.name}' (Permute) with dims {self.dims} expects inputs of rank "
+                             f"{len(self.dims) + 1}, got shape {tuple(inputs.shape)}")
+        return ops.transpose(inputs, (0,) + self.dims)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+def _pair(value, name):
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(value)
+    if len(value) != 2 or not all(isinstance(v, int) and v >= 0 for v in value):
+        raise ValueError(f"{name}: expected an int or a pair of non-negative ints, got {value!r}")
+    return value
+
+
+@builtin_layer
+class Cropping1D(Layer):
+    """Cut ``cropping = (start, end)`` steps off the time axis of ``(batch, steps, features)``.
+
+    Example:
+        >>> import numpy as np
+        >>> Cropping1D((1, 2))(np.zeros((2, 10, 3))).shape
+        (2, 7, 3)
+    """
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _pair(cropping, "Cropping1D")
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs):
+        start, end = self.cropping
+        steps = inputs.shape[1]
+        if inputs.ndim != 3 or start + end >= steps:
+            raise ValueError(f"layer '{self.name}' (Cropping1D): cannot crop {self.cropping} from inputs of shape "
+                             f"{tuple(inputs.shape)} (expected (batch, steps, features) with steps > {start + end})")
+        return inputs[:, start:steps - end, :]
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": list(self.cropping)}
+
+
+@builtin_layer
+class Cropping2D(Layer):
+    """Cut rows and columns off ``(batch, height, width, channels)`` images: ``cropping`` is an int, a pair
+    ``(rows, cols)`` (both sides) or ``((top, bottom), (left, right))``.
+
+    Example:
+        >>> import numpy as np
+        >>> Cropping2D(((2, 2), (4, 4)))(np.zeros((1, 28, 28, 3))).shape
+        (1, 24, 20, 3)
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0)), **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(cropping, int):
+            cropping = ((cropping, cropping), (cropping, cropping))
+        cropping = tuple(cropping)
+        if len(cropping) == 2 and all(isinstance(c, int) for c in cropping):
+            cropping = ((cropping[0], cropping[0]), (cropping[1], cropping[1]))
+        self.cropping = tuple(_pair(c, "Cropping2D") for c in cropping)
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs):
+        (top, bottom), (left, right) = self.cropping
+        if inputs.ndim != 4 or top + bottom >= inputs.shape[1] or left + right >= inputs.shape[2]:
+            raise ValueError(f"layer '{self.name}' (Cropping2D): cannot crop {self.cropping} from inputs of shape "
+                             f"{tuple(inputs.shape)} (expected (batch, height, width, channels))")
+        return inputs[:, top:inputs.shape[1] - bottom, left:inputs.shape[2] - right, :]
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": [list(c) for c in self.cropping]}
+
+
+@builtin_layer
+class Rescaling(_Elementwise):
+    """``inputs * scale + offset`` (``Rescaling(1/255)`` maps pixels to [0, 1]).
+
+    Example:
+        >>> import numpy as np
+        >>> Rescaling(1 / 127.5, offset=-1)(np.array([[0.0, 255.0]])).tolist()
+        [[-1.0, 1.0]]
+    """
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.offset = float(scale), float(offset)
+
+    def call(self, inputs):
+        return inputs * self.scale + self.offset
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+@builtin_layer
+class UnitNormalization(_Elementwise):
+    """Scale each sample to unit L2 norm along ``axis``: ``x / sqrt(max(sum(x^2), 1e-12))``.
+
+    Example:
+        >>> import numpy as np
+        >>> [round(v, 6) for v in UnitNormalization()(np.array([[3.0, 4.0]])).numpy()[0].tolist()]
+        [0.6, 0.8]
+    """
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def call(self, inputs):
+        squares = ops.sum(inputs * inputs, axis=self.axis, keepdims=True)
+        return inputs / ops.sqrt(ops.maximum(squares, 1e-12))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class _NoiseLayer(_Elementwise):
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"{type(self).__name__}: rate must be in [0, 1), got {rate}")
+        self.rate, self.seed = float(rate), seed
+        self._rng = numpy.random.default_rng(seed) if seed is not None else None
+
+    def _draw(self, kind, shape, dtype, xp):
+        rng = self._rng or nerve_random.generator()
+        values = rng.standard_normal(shape) if kind == "normal" else rng.random(shape)
+        return Tensor(xp.asarray(values.astype(dtype, copy=False)))
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@builtin_layer
+class GaussianDropout(_NoiseLayer):
+    """Multiply by noise from ``N(1, rate / (1 - rate))`` in training (mean-preserving); identity otherwise.
+
+    Example:
+        >>> import numpy as np
+        >>> out = GaussianDropout(0.5, seed=0)(np.ones((1000, 100)), training=True).numpy()
+        >>> round(float(out.mean()), 1), round(float(out.std()), 1)
+        (1.0, 1.0)
+    """
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        stddev = (self.rate / (1 - self.rate)) ** 0.5
+        noise = self._draw("normal", inputs.shape, inputs.dtype, inputs.xp)
+        return inputs * (noise * stddev + 1.0)
+
+
+@builtin_layer
+class AlphaDropout(_NoiseLayer):
+    """Dropout that keeps SELU activations' mean and variance: dropped units go to SELU's negative saturation
+    ``-1.7581``, then an affine map restores the statistics (Klambauer et al.).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(2000, 500))
+        >>> out = AlphaDropout(0.2, seed=1)(x, training=True).numpy()
+        >>> round(float(out.mean()), 1), round(float(out.std()), 1)
+        (0.0, 1.0)
+    """
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        alpha_p = -1.6732632423543772 * 1.0507009873554805
+        keep = 1 - self.rate
+        a = (keep + alpha_p ** 2 * keep * self.rate) ** -0.5
+        b = -a * alpha_p * self.rate
+        kept = ops.cast(ops.greater_equal(self._draw("uniform", inputs.shape, inputs.dtype, inputs.xp), self.rate),
+                        inputs.dtype)
+        return (inputs * kept + (kept * -1.0 + 1.0) * alpha_p) * a + b
+
+
+class _SpatialDropout(_NoiseLayer):
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        if inputs.ndim != self.rank:
+            raise ValueError(f"layer '{self.name}' ({type(self).__name__}) expects inputs of rank {self.rank}, got "
+                             f"shape {tuple(inputs.shape)}")
+        shape = (inputs.shape[0],) + (1,) * (self.rank - 2) + (inputs.shape[-1],)  # whole feature maps
+        kept = ops.cast(ops.greater_equal(self._draw("uniform", shape, inputs.dtype, inputs.xp), self.rate),
+                        inputs.dtype)
+        return inputs * kept * (1.0 / (1.0 - self.rate))
+
+
+@builtin_layer
+class SpatialDropout1D(_SpatialDropout):
+    """Dropout of whole feature channels of ``(batch, steps, channels)`` inputs (training only).
+
+    Example:
+        >>> import numpy as np
+        >>> out = SpatialDropout1D(0.5, seed=0)(np.ones((2, 5, 4)), training=True).numpy()
+        >>> bool(((out == 0) | (out == 2)).all() and (out.std(axis=1) == 0).all())
+        True
+    """
+
+    rank = 3
+
+
+@builtin_layer
+class SpatialDropout2D(_SpatialDropout):
+    """Dropout of whole feature maps of ``(batch, height, width, channels)`` inputs (training only).
+
+    Example:
+        >>> import numpy as np
+        >>> out = SpatialDropout2D(0.5, seed=0)(np.ones((2, 3, 3, 4)), training=True).numpy()
+        >>> bool((out.reshape(2, 9, 4).std(axis=1) == 0).all())
+        True
+    """
+
+    rank = 4

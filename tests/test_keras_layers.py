@@ -1,0 +1,104 @@
+"""Keras 3 layers added for issue 18: values against PyTorch or formulas, gradients, save/load, errors."""
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import layers
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def _x(shape=(3, 8), seed=0):
+    return np.random.default_rng(seed).normal(scale=2.0, size=shape)
+
+
+@pytest.mark.parametrize("layer, reference", [
+    (lambda: layers.ReLU(), F.relu),
+    (lambda: layers.ReLU(max_value=1.5), lambda t: torch.clamp(t, 0, 1.5)),
+    (lambda: layers.ReLU(negative_slope=0.2, threshold=0.5),
+     lambda t: torch.where(t >= 0.5, t, 0.2 * (t - 0.5))),
+    (lambda: layers.LeakyReLU(), lambda t: F.leaky_relu(t, 0.3)),
+    (lambda: layers.ELU(alpha=0.7), lambda t: F.elu(t, 0.7)),
+    (lambda: layers.Softmax(axis=0), lambda t: F.softmax(t, dim=0)),
+    (lambda: layers.Rescaling(0.5, offset=2.0), lambda t: t * 0.5 + 2.0),
+    (lambda: layers.UnitNormalization(), lambda t: F.normalize(t, dim=-1)),
+    (lambda: layers.Identity(), lambda t: t),
+])
+def test_elementwise_layers_match_torch_with_gradients(layer, reference):
+    x = _x()
+    upstream = np.random.default_rng(1).normal(size=x.shape)
+    ours = nerve.tensor(x, requires_grad=True)
+    layer = layer()
+    out = layer(ours)
+    out.backward(nerve.tensor(upstream))
+    theirs = torch.tensor(x, requires_grad=True)
+    expected = reference(theirs)
+    expected.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_prelu_matches_torch_and_learns_its_slopes():
+    x = _x((2, 4, 4, 3))
+    layer = layers.PReLU(alpha_initializer=nerve.initializers.Constant(0.25), shared_axes=[1, 2], dtype="float64")
+    out = layer(x).numpy()
+    reference = F.prelu(torch.tensor(x).permute(0, 3, 1, 2), torch.full((3,), 0.25, dtype=torch.float64))
+    np.testing.assert_allclose(out, reference.permute(0, 2, 3, 1).numpy(), rtol=1e-12)
+    assert nerve.gradcheck.gradcheck(lambda t: layer(t), [nerve.tensor(x[:1], requires_grad=True)],
+                                     weights=[("alpha", layer.alpha)])
+    with pytest.raises(ValueError, match="shared axis 4"):
+        layers.PReLU(shared_axes=[4])(np.ones((1, 2, 3)))
+
+
+def test_shape_layers():
+    x = _x((2, 5, 6, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layers.Permute((3, 1, 2))(x).numpy(), x.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(layers.Cropping2D(((1, 2), (0, 3)))(x).numpy(), x[:, 1:3, 0:3])
+    np.testing.assert_array_equal(layers.Cropping2D(1)(x).numpy(), x[:, 1:4, 1:5])
+    seq = _x((2, 7, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layers.Cropping1D((2, 1))(seq).numpy(), seq[:, 2:6])
+    vec = _x((4, 3)).astype(np.float32)
+    repeated = layers.RepeatVector(5)(nerve.tensor(vec, requires_grad=True))
+    np.testing.assert_array_equal(repeated.numpy(), np.repeat(vec[:, None], 5, axis=1))
+    with pytest.raises(ValueError, match="Permute"):
+        layers.Permute((1, 3))
+    with pytest.raises(ValueError, match="cannot crop"):
+        layers.Cropping1D((4, 4))(seq)
+    with pytest.raises(ValueError, match=r"\(batch, features\)"):
+        layers.RepeatVector(2)(seq)
+
+
+def test_noise_layers_statistics_and_inference_identity():
+    x = np.ones((4000, 50))
+    for layer in (layers.GaussianDropout(0.3, seed=0), layers.AlphaDropout(0.3, seed=0),
+                  layers.SpatialDropout1D(0.3, seed=0)):
+        np.testing.assert_array_equal(layer(x[:, :, None] if "Spatial" in type(layer).__name__ else x).numpy().squeeze(),
+                                      x)  # inference: identity
+    noisy = layers.GaussianDropout(0.3, seed=0)(x, training=True).numpy()
+    assert abs(noisy.mean() - 1) < 0.01 and abs(noisy.var() - 0.3 / 0.7) < 0.01
+    selu_like = np.random.default_rng(0).normal(size=(4000, 50))
+    dropped = layers.AlphaDropout(0.3, seed=0)(selu_like, training=True).numpy()
+    assert abs(dropped.mean()) < 0.02 and abs(dropped.std() - 1) < 0.02
+    maps = layers.SpatialDropout2D(0.5, seed=0)(np.ones((64, 3, 3, 8)), training=True).numpy()
+    per_map = maps.reshape(64, 9, 8)
+    assert (per_map.std(axis=1) == 0).all() and set(np.unique(maps)) == {0.0, 2.0}
+
+
+def test_aliases_are_the_same_classes():
+    assert layers.MaxPool2D is layers.MaxPooling2D and layers.Convolution2D is layers.Conv2D
+    assert layers.GlobalAvgPool1D is layers.GlobalAveragePooling1D and layers.AvgPool2D is layers.AveragePooling2D
+
+
+def test_new_layers_save_and_load(tmp_path):
+    model = nerve.Sequential([
+        nerve.Input(shape=(6, 6, 2)), layers.Rescaling(1 / 255), layers.Cropping2D(1), layers.PReLU(shared_axes=[1, 2]),
+        layers.SpatialDropout2D(0.1), layers.Permute((2, 1, 3)), layers.Reshape((32,)), layers.Dense(4),
+        layers.ReLU(max_value=6.0), layers.LeakyReLU(0.1), layers.ELU(), layers.UnitNormalization(),
+        layers.GaussianDropout(0.1), layers.AlphaDropout(0.1), layers.Identity(), layers.RepeatVector(2),
+        layers.Cropping1D((0, 1)), layers.Softmax(),
+    ])
+    x = np.random.default_rng(0).uniform(0, 255, size=(3, 6, 6, 2)).astype("float32")
+    model.save(tmp_path / "m.nerve")
+    np.testing.assert_allclose(nerve.load_model(tmp_path / "m.nerve")(x).numpy(), model(x).numpy(), rtol=1e-6)
