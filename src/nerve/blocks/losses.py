@@ -667,6 +667,355 @@ _FUNCTIONS = {fn.__name__: fn for fn in (mean_squared_error, mean_absolute_error
                                          categorical_crossentropy, sparse_categorical_crossentropy, ctc)}
 
 
+# ------------------------------------------------- more of Keras 3's losses
+def _pair_same_shape(y_true, y_pred, where):
+    y_pred = _as_prediction(y_pred, where)
+    y_true = _as_target(y_true, y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{where}: y_true of shape {y_true.shape} does not match y_pred of shape {y_pred.shape}")
+    return y_true, y_pred
+
+
+def kl_divergence(y_true, y_pred):
+    """Per-sample Kullback-Leibler divergence ``sum(t * log(t / p))`` over the last axis, both clipped to
+    ``[1e-7, 1]``.
+
+    Example:
+        >>> import nerve
+        >>> round(kl_divergence([[0.5, 0.5]], nerve.tensor([[0.25, 0.75]])).item(), 4)
+        0.1438
+    """
+    y_true, y_pred = _pair_same_shape(y_true, y_pred, "KLDivergence")
+    t, p = ops.clip(y_true, EPSILON, 1.0), ops.clip(y_pred, EPSILON, 1.0)
+    return ops.sum(t * ops.log(t / p), axis=-1)
+
+
+def poisson(y_true, y_pred):
+    """Per-sample Poisson loss ``mean(p - t * log(p + 1e-7))`` over the last axis (``p`` a rate).
+
+    Example:
+        >>> import nerve
+        >>> round(poisson([[1.0]], nerve.tensor([[2.0]])).item(), 4)
+        1.3069
+    """
+    y_true, y_pred = _elementwise_pair(y_true, y_pred, "Poisson")
+    return ops.mean(y_pred - y_true * ops.log(y_pred + EPSILON), axis=-1)
+
+
+def log_cosh(y_true, y_pred):
+    """Per-sample mean of ``log(cosh(p - t))``, computed stably as ``e + softplus(-2e) - log 2``.
+
+    Example:
+        >>> import nerve
+        >>> round(log_cosh([[0.0]], nerve.tensor([[1.0]])).item(), 4)
+        0.4338
+    """
+    y_true, y_pred = _elementwise_pair(y_true, y_pred, "LogCosh")
+    error = y_pred - y_true
+    return ops.mean(error + ops.softplus(error * -2.0) - 0.6931471805599453, axis=-1)
+
+
+def _hinge_labels(y_true):
+    """Keras's convention: labels that are all 0 or 1 become -1 and 1."""
+    data = y_true.data
+    if bool(y_true.xp.all((data == 0) | (data == 1))):
+        return Tensor(data * 2 - 1)
+    return y_true
+
+
+def hinge(y_true, y_pred):
+    """Per-sample ``mean(max(1 - t * p, 0))``; labels in {0, 1} are taken as {-1, 1}.
+
+    Example:
+        >>> import nerve
+        >>> hinge([[1.0, 0.0]], nerve.tensor([[0.5, -2.0]])).tolist()
+        [0.25]
+    """
+    y_true, y_pred = _elementwise_pair(y_true, y_pred, "Hinge")
+    return ops.mean(ops.relu(1.0 - _hinge_labels(y_true) * y_pred), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """Per-sample ``mean(max(1 - t * p, 0) ** 2)``; labels in {0, 1} are taken as {-1, 1}.
+
+    Example:
+        >>> import nerve
+        >>> squared_hinge([[1.0, 0.0]], nerve.tensor([[0.5, 0.0]])).tolist()
+        [0.625]
+    """
+    y_true, y_pred = _elementwise_pair(y_true, y_pred, "SquaredHinge")
+    margin = ops.relu(1.0 - _hinge_labels(y_true) * y_pred)
+    return ops.mean(margin * margin, axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """Per-sample ``max(max((1 - t) * p) - sum(t * p) + 1, 0)`` for one-hot ``t``.
+
+    Example:
+        >>> import nerve
+        >>> categorical_hinge([[0.0, 1.0]], nerve.tensor([[0.3, 0.8]])).tolist()
+        [0.5]
+    """
+    y_true, y_pred = _pair_same_shape(y_true, y_pred, "CategoricalHinge")
+    positive = ops.sum(y_true * y_pred, axis=-1)
+    negative = ops.max((1.0 - y_true) * y_pred, axis=-1)
+    return ops.relu(negative - positive + 1.0)
+
+
+def _l2_normalize(x, axis):
+    return x / ops.sqrt(ops.maximum(ops.sum(x * x, axis=axis, keepdims=True), 1e-12))
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """Per-sample negative cosine similarity ``-sum(normalize(t) * normalize(p))`` along ``axis`` (-1 is best).
+
+    Example:
+        >>> import nerve
+        >>> cosine_similarity([[1.0, 0.0]], nerve.tensor([[2.0, 0.0]])).tolist()
+        [-1.0]
+    """
+    y_true, y_pred = _pair_same_shape(y_true, y_pred, "CosineSimilarity")
+    return -ops.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """Per-sample ``100 * mean(|t - p| / max(|t|, 1e-7))``.
+
+    Example:
+        >>> import nerve
+        >>> mean_absolute_percentage_error([[2.0, 4.0]], nerve.tensor([[1.0, 5.0]])).tolist()
+        [37.5]
+    """
+    y_true, y_pred = _elementwise_pair(y_true, y_pred, "MeanAbsolutePercentageError")
+    scale = ops.maximum(ops.abs(y_true), EPSILON)
+    return ops.mean(ops.abs(y_true - y_pred) / scale, axis=-1) * 100.0
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """Per-sample ``mean((log(max(p, 1e-7) + 1) - log(max(t, 1e-7) + 1)) ** 2)``.
+
+    Example:
+        >>> import nerve, math
+        >>> round(mean_squared_logarithmic_error([[0.0]], nerve.tensor([[math.e - 1]])).item(), 4)
+        1.0
+    """
+    y_true, y_pred = _elementwise_pair(y_true, y_pred, "MeanSquaredLogarithmicError")
+    difference = ops.log(ops.maximum(y_pred, EPSILON) + 1.0) - ops.log(ops.maximum(y_true, EPSILON) + 1.0)
+    return ops.mean(difference * difference, axis=-1)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                              label_smoothing=0.0, axis=-1):
+    """Per-sample focal binary cross-entropy (Lin et al.): ``mean((1 - p_t) ** gamma * bce)`` along ``axis``,
+    weighted by ``alpha`` / ``1 - alpha`` with ``apply_class_balancing``.
+
+    Example:
+        >>> import nerve
+        >>> round(binary_focal_crossentropy([[1.0]], nerve.tensor([[0.9]])).item(), 6)
+        0.001054
+    """
+    _check_smoothing(label_smoothing, "BinaryFocalCrossentropy")
+    y_true, y_pred = _elementwise_pair(y_true, y_pred, "BinaryFocalCrossentropy")
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        y_pred = ops.sigmoid(y_pred)
+    p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+    bce = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
+    p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
+    focal = (1.0 - p_t) ** gamma * bce
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
+    return ops.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                                   axis=-1):
+    """Per-sample focal categorical cross-entropy: ``sum(alpha * (1 - p) ** gamma * -t * log(p))`` along ``axis``
+    (``p`` renormalised to sum to 1, then clipped to ``[1e-7, 1 - 1e-7]``).
+
+    Example:
+        >>> import nerve
+        >>> round(categorical_focal_crossentropy([[0.0, 1.0]], nerve.tensor([[0.2, 0.8]])).item(), 6)
+        0.002231
+    """
+    _check_smoothing(label_smoothing, "CategoricalFocalCrossentropy")
+    y_true, y_pred = _pair_same_shape(y_true, y_pred, "CategoricalFocalCrossentropy")
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[axis]
+    if from_logits:
+        y_pred = ops.softmax(y_pred, axis=axis)
+    output = ops.clip(y_pred / ops.sum(y_pred, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    return ops.sum((1.0 - output) ** gamma * alpha * -(y_true * ops.log(output)), axis=axis)
+
+
+def dice(y_true, y_pred, axis=None):
+    """Dice loss ``1 - 2 * sum(t * p) / (sum(t) + sum(p) + 1e-7)`` over ``axis`` (None: all elements), the
+    segmentation loss.
+
+    Example:
+        >>> import nerve
+        >>> round(dice([[1.0, 0.0]], nerve.tensor([[0.5, 0.5]])).item(), 4)
+        0.5
+    """
+    y_true, y_pred = _pair_same_shape(y_true, y_pred, "Dice")
+    intersection = ops.sum(y_true * y_pred, axis=axis)
+    return 1.0 - intersection * 2.0 / (ops.sum(y_true, axis=axis) + ops.sum(y_pred, axis=axis) + EPSILON)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """Tversky loss ``1 - TP / (TP + alpha * FP + beta * FN + 1e-7)`` over ``axis`` (None: all elements); with
+    ``alpha = beta = 0.5`` it is the Dice loss.
+
+    Example:
+        >>> import nerve
+        >>> round(tversky([[1.0, 0.0]], nerve.tensor([[0.5, 0.5]]), alpha=0.7, beta=0.3).item(), 4)
+        0.5
+    """
+    y_true, y_pred = _pair_same_shape(y_true, y_pred, "Tversky")
+    tp = ops.sum(y_true * y_pred, axis=axis)
+    fp = ops.sum((1.0 - y_true) * y_pred, axis=axis)
+    fn = ops.sum(y_true * (1.0 - y_pred), axis=axis)
+    return 1.0 - tp / (tp + fp * alpha + fn * beta + EPSILON)
+
+
+class _FunctionLoss(Loss):
+    """A loss class over one of the functions above, its keyword arguments in the config."""
+
+    _function = None
+    _defaults = {}
+
+    def __init__(self, reduction="mean", name=None, **kwargs):
+        super().__init__(reduction=reduction, name=name)
+        unknown = set(kwargs) - set(self._defaults)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(unknown)}; it takes "
+                            f"{sorted(self._defaults)}")
+        self.kwargs = {**self._defaults, **kwargs}
+        for key, value in self.kwargs.items():
+            setattr(self, key, value)
+
+    def call(self, y_true, y_pred):
+        return type(self)._function(y_true, y_pred, **self.kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), **self.kwargs}
+
+
+def _loss_class(class_name, function, doc, **defaults):
+    cls = type(class_name, (_FunctionLoss,), {
+        "_function": staticmethod(function), "_defaults": defaults, "default_name": function.__name__,
+        "__doc__": doc, "__module__": __name__, "__qualname__": class_name})
+    return cls
+
+
+KLDivergence = _loss_class("KLDivergence", kl_divergence, """Kullback-Leibler divergence ``sum(t * log(t / p))``.
+
+    Example:
+        >>> import nerve
+        >>> round(KLDivergence()([[0.5, 0.5]], nerve.tensor([[0.25, 0.75]])).item(), 4)
+        0.1438
+    """)
+Poisson = _loss_class("Poisson", poisson, """Poisson loss ``mean(p - t * log(p))`` for count targets.
+
+    Example:
+        >>> import nerve
+        >>> round(Poisson()([[1.0]], nerve.tensor([[2.0]])).item(), 4)
+        1.3069
+    """)
+LogCosh = _loss_class("LogCosh", log_cosh, """Mean of ``log(cosh(error))``: squared-like near 0, linear far out.
+
+    Example:
+        >>> import nerve
+        >>> round(LogCosh()([[0.0]], nerve.tensor([[1.0]])).item(), 4)
+        0.4338
+    """)
+Hinge = _loss_class("Hinge", hinge, """Hinge loss ``mean(max(1 - t * p, 0))`` for labels in {-1, 1} (or {0, 1}).
+
+    Example:
+        >>> import nerve
+        >>> Hinge()([[1.0, 0.0]], nerve.tensor([[0.5, -2.0]])).item()
+        0.25
+    """)
+SquaredHinge = _loss_class("SquaredHinge", squared_hinge, """Squared hinge loss ``mean(max(1 - t * p, 0) ** 2)``.
+
+    Example:
+        >>> import nerve
+        >>> SquaredHinge()([[1.0, 0.0]], nerve.tensor([[0.5, 0.0]])).item()
+        0.625
+    """)
+CategoricalHinge = _loss_class("CategoricalHinge", categorical_hinge, """Multi-class hinge loss for one-hot targets.
+
+    Example:
+        >>> import nerve
+        >>> CategoricalHinge()([[0.0, 1.0]], nerve.tensor([[0.3, 0.8]])).item()
+        0.5
+    """)
+CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity, """Negative cosine similarity along ``axis``.
+
+    Example:
+        >>> import nerve
+        >>> CosineSimilarity(axis=-1)([[1.0, 0.0]], nerve.tensor([[2.0, 0.0]])).item()
+        -1.0
+    """, axis=-1)
+MeanAbsolutePercentageError = _loss_class(
+    "MeanAbsolutePercentageError", mean_absolute_percentage_error, """``100 * mean(|t - p| / |t|)`` (``'mape'``).
+
+    Example:
+        >>> import nerve
+        >>> MeanAbsolutePercentageError()([[2.0, 4.0]], nerve.tensor([[1.0, 5.0]])).item()
+        37.5
+    """)
+MeanSquaredLogarithmicError = _loss_class(
+    "MeanSquaredLogarithmicError", mean_squared_logarithmic_error, """Mean squared error of ``log(1 + x)`` (``'msle'``).
+
+    Example:
+        >>> import nerve, math
+        >>> round(MeanSquaredLogarithmicError()([[0.0]], nerve.tensor([[math.e - 1]])).item(), 4)
+        1.0
+    """)
+BinaryFocalCrossentropy = _loss_class(
+    "BinaryFocalCrossentropy", binary_focal_crossentropy, """Focal binary cross-entropy: easy examples weigh less.
+
+    Example:
+        >>> import nerve
+        >>> round(BinaryFocalCrossentropy(gamma=2.0)([[1.0]], nerve.tensor([[0.9]])).item(), 6)
+        0.001054
+    """, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1)
+CategoricalFocalCrossentropy = _loss_class(
+    "CategoricalFocalCrossentropy", categorical_focal_crossentropy, """Focal categorical cross-entropy for one-hot targets.
+
+    Example:
+        >>> import nerve
+        >>> round(CategoricalFocalCrossentropy()([[0.0, 1.0]], nerve.tensor([[0.2, 0.8]])).item(), 6)
+        0.002231
+    """, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1)
+Dice = _loss_class("Dice", dice, """Dice loss (``1 - 2|T∩P| / (|T| + |P|)``) over ``axis`` (None: everything).
+
+    Example:
+        >>> import nerve
+        >>> Dice()([[1.0, 0.0]], nerve.tensor([[0.5, 0.5]])).item()
+        0.5
+    """, axis=None)
+Tversky = _loss_class("Tversky", tversky, """Tversky loss: Dice with separate weights of false positives and negatives.
+
+    Example:
+        >>> import nerve
+        >>> round(Tversky(alpha=0.7, beta=0.3)([[1.0, 0.0]], nerve.tensor([[0.5, 0.5]])).item(), 4)
+        0.5
+    """, alpha=0.5, beta=0.5, axis=None)
+
+_KERAS_LOSSES = (KLDivergence, Poisson, LogCosh, Hinge, SquaredHinge, CategoricalHinge, CosineSimilarity,
+                 MeanAbsolutePercentageError, MeanSquaredLogarithmicError, BinaryFocalCrossentropy,
+                 CategoricalFocalCrossentropy, Dice, Tversky)
+registry.register_builtins("loss", _KERAS_LOSSES, {
+    **{cls._function.__name__: cls for cls in _KERAS_LOSSES}, "kld": KLDivergence, "logcosh": LogCosh,
+    "mape": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError})
+_CLASS_OF_FUNCTION.update({id(cls._function): cls for cls in _KERAS_LOSSES})
+_FUNCTIONS.update({cls._function.__name__: cls._function for cls in _KERAS_LOSSES})
+__all__ += [cls.__name__ for cls in _KERAS_LOSSES] + [cls._function.__name__ for cls in _KERAS_LOSSES]
+
+
 def _class_named(name):
     cls = registry.lookup("loss", name)
     if not (isinstance(cls, type) and issubclass(cls, Loss)):
