@@ -137,6 +137,47 @@ def test_lstm_one_tanh_for_all_gates_gives_the_same_bits(monkeypatch, dtype):
     monkeypatch.setattr(nerve.engine.ops.recurrent.LSTMRecurrence, "_standard", lambda self: False)
     for a, b in zip(standard, run()):
         numpy.testing.assert_array_equal(a, b)
+    drop = None  # without recurrent dropout: the folded op (LSTMSequence), same check
+    gate_by_gate = run()
+    monkeypatch.undo()
+    for a, b in zip(run(), gate_by_gate):
+        numpy.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("options", [
+    {}, {"return_sequences": True, "return_state": True}, {"return_state": True, "masked": True},
+])
+def test_lstm_folded_projection_matches_projection_first(use_bias, options):
+    """LSTMSequence (input projection and bias inside each step's product) against LSTMRecurrence (projection of
+    all steps first, then the recurrence): values and every gradient, input included, in float64; and a gradient
+    check of the folded op."""
+    rng = numpy.random.default_rng(8)
+    options = dict(options)
+    keep = None
+    if options.pop("masked", False):
+        keep = numpy.ones((3, 5), dtype=bool)
+        keep[0, 3:] = keep[2, :2] = False
+    arrays = [rng.standard_normal(shape) * 0.5 for shape in ((3, 5, 2), (3, 4), (3, 4), (2, 16), (4, 16), (16,))]
+    if not use_bias:
+        arrays = arrays[:5]
+
+    def run(recurrent_mask):
+        tensors = [nerve.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
+        bias = tensors[5] if use_bias else None
+        out = ops.lstm(*tensors[:5], bias, mask=keep, recurrent_mask=recurrent_mask, **options)
+        if not options:
+            fused = nerve.engine.ops.recurrent
+            assert type(out.op) is (fused.LSTMSequence if recurrent_mask is None else fused.LSTMRecurrence)
+        out = ops.concatenate([o.reshape(3, -1) for o in out], axis=1) if isinstance(out, tuple) else out
+        (out * numpy.cos(numpy.arange(out.size)).reshape(out.shape)).sum().backward()
+        return [out.numpy()] + [t.grad.numpy() for t in tensors]
+
+    for a, b in zip(run(None), run(numpy.ones((3, 4)))):  # a recurrent mask of ones takes LSTMRecurrence
+        numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    tensors = [nerve.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
+    check_gradients(lambda *t: ops.lstm(*t[:5], t[5] if use_bias else None, mask=keep,
+                                        return_sequences=True), tensors)
 
 
 def test_vanishing_gradients_are_flushed_not_subnormal():

@@ -58,6 +58,7 @@ from nerve.engine.tensor import Function, Tensor
 __all__ = [
     "GRURecurrence",
     "LSTMRecurrence",
+    "LSTMSequence",
     "SimpleRNNRecurrence",
     "gru",
     "lstm",
@@ -238,7 +239,9 @@ class LSTMRecurrence(_Recurrence):
     :class:`SimpleRNNRecurrence` plus ``recurrent_activation`` and
     ``return_cell``: when True, the final cell state is appended along the time
     axis (output ``(B, T + 1, U)``, or ``(B, 2, U)`` = ``[h_T, c_T]`` without
-    ``return_sequences``).
+    ``return_sequences``). :func:`lstm` uses it with recurrent dropout;
+    otherwise :class:`LSTMSequence`, which folds the input projection into the
+    recurrent product.
 
     Example:
         >>> import numpy as np, nerve
@@ -266,28 +269,46 @@ class LSTMRecurrence(_Recurrence):
 
     def forward(self, xw, h0, c0, R):
         xp = self.xp
-        T, B, G = xw.shape
-        U = G // 4
-        act, ract, rm = self.activation, self.recurrent_activation, self.recurrent_mask
-        gates, hs = self._start(xw, U)  # gates: pre-activations, then activations
-        cs = xp.empty((T + 1, B, U), dtype=xw.dtype)
-        acs = xp.empty((T, B, U), dtype=xw.dtype)  # act(c_t) before masking
-        hs[0], cs[0] = h0, c0
+        B, G = xw.shape[1], xw.shape[2]
+        rm = self.recurrent_mask
+        gates, hs = self._start(xw, G // 4)  # gates: pre-activations, then activations
         q = xp.empty((B, G), dtype=xw.dtype)
-        standard = self._standard()
-        if standard:
-            # sigmoid(z) = (1 + tanh(z / 2)) / 2: with the sigmoid gates' columns of the input projection and of
-            # R halved once (exact: a power of two), each step is one tanh over all four gates, then
-            # (scale, shift) = (0.5, 0.5) on the sigmoid gates and (1, 0) on c. Same bits as gate by gate.
-            half, shift = self._gate_vectors(U, xw.dtype)
-            gates *= half
+        if self._standard():
+            half, _ = self._gate_vectors(G // 4, xw.dtype)
+            gates *= half  # see _steps
             R_step = R * half
         else:
             R_step = R
-        for t in range(T):
-            g, h, c = gates[t], hs[t], cs[t + 1]
+
+        def product(t, g):
+            h = hs[t]
             xp.matmul(h if rm is None else h * rm, R_step, out=q)
             g += q
+
+        self.R = R
+        return self._steps(gates, hs, h0, c0, product)
+
+    def _steps(self, gates, hs, h0, c0, product):
+        """Run the recurrence: ``product(t, g)`` adds step ``t``'s products into its gates ``g``; returns the output.
+
+        With the standard activations, ``product`` gives the sigmoid gates' pre-activations halved:
+        sigmoid(z) = (1 + tanh(z / 2)) / 2, so with the sigmoid gates' columns of the products halved (exact:
+        a power of two) each step is one tanh over all four gates, then (scale, shift) = (0.5, 0.5) on the
+        sigmoid gates and (1, 0) on c. Same bits as gate by gate.
+        """
+        xp = self.xp
+        T, B, G = gates.shape
+        U = G // 4
+        act, ract = self.activation, self.recurrent_activation
+        cs = xp.empty((T + 1, B, U), dtype=gates.dtype)
+        acs = xp.empty((T, B, U), dtype=gates.dtype)  # act(c_t) before masking
+        hs[0], cs[0] = h0, c0
+        standard = self._standard()
+        if standard:
+            half, shift = self._gate_vectors(U, gates.dtype)
+        for t in range(T):
+            g, h, c = gates[t], hs[t], cs[t + 1]
+            product(t, g)
             if standard:
                 xp.tanh(g, out=g)
                 g *= half
@@ -311,13 +332,23 @@ class LSTMRecurrence(_Recurrence):
                 old = ~self.keep[t]
                 xp.copyto(hn, h, where=old)
                 xp.copyto(c, cs[t], where=old)
-        self.gates, self.hs, self.cs, self.acs, self.R = gates, hs, cs, acs, R
+        self.gates, self.hs, self.cs, self.acs = gates, hs, cs, acs
         if not self.return_cell:
             return self._sequence_output(hs)
         out = xp.concatenate([hs[1:] if self.return_sequences else hs[T:], cs[T:]], axis=0)
         return xp.ascontiguousarray(out.transpose(1, 0, 2))
 
     def backward(self, grad):
+        dz, dh, dc = self._through_time(grad)
+        return dz, dh, dc, self._kernel_grad(self.hs, dz, 3)
+
+    def _through_time(self, grad):
+        """Backpropagation through time: ``(dz, dh_0, dc_0)``, ``dz (T, B, 4U)`` the gradient of the pre-activations.
+
+        Step by step, each step's arrays stay in the cache (computing the factors of ``dz`` that the forward
+        pass fixes for all steps at once, before the loop, was measured 10-15% slower: passes over arrays
+        of T times the size).
+        """
         xp, hs, cs, acs, gates, R, rm = self.xp, self.hs, self.cs, self.acs, self.gates, self.R, self.recurrent_mask
         act, ract = self.activation, self.recurrent_activation
         T, B, U = acs.shape
@@ -383,7 +414,73 @@ class LSTMRecurrence(_Recurrence):
             if hcarry is not None:
                 dh += hcarry
                 dc += ccarry
-        return dz, dh, dc, self._kernel_grad(hs, dz, 3)
+        return dz, dh, dc
+
+
+class LSTMSequence(LSTMRecurrence):
+    """Fused LSTM over a whole sequence with the input projection folded into each step's product.
+
+    Inputs: ``x (T, B, F)`` (time-major), ``h0 (B, U)``, ``c0 (B, U)``,
+    ``R (U, 4U)``, ``W (F, 4U)`` and optionally ``bias (4U,)``. Step ``t``'s
+    pre-activations are one product ``[h_t, x_t, 1] @ [R; W; bias]``: the
+    input projection and the bias come with the recurrent product, and the
+    gradients of ``R``, ``W`` and ``bias`` are one product at the end
+    (``[h, x, 1]^T @ dz`` over all steps). Parameters as
+    :class:`LSTMRecurrence` without ``consume_input``; no ``recurrent_mask``
+    (recurrent dropout takes :class:`LSTMRecurrence`).
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> x, z = nerve.tensor(np.ones((3, 2, 1))), nerve.tensor(np.zeros((2, 1)))
+        >>> w, r = nerve.tensor(np.full((1, 4), 0.5)), nerve.tensor(np.zeros((1, 4)))
+        >>> out = LSTMSequence.apply(x, z, z, r, w, activation="tanh", recurrent_activation="sigmoid", mask=None,
+        ...                          recurrent_mask=None, return_sequences=True, return_cell=False)
+        >>> out.shape
+        (2, 3, 1)
+    """
+
+    def forward(self, x, h0, c0, R, W, bias=None):
+        xp = self.xp
+        T, B, F = x.shape
+        U, G = R.shape
+        K = U + F + (bias is not None)
+        hx = xp.empty((T + 1, B, K), dtype=x.dtype)  # [h_t, x_t, 1]: h_T's row has zeros after h
+        hx[:T, :, U: U + F] = x
+        hx[T, :, U:] = 0
+        if bias is not None:
+            hx[:T, :, U + F] = 1
+        RW = xp.empty((K, G), dtype=x.dtype)
+        RW[:U], RW[U: U + F] = R, W
+        if bias is not None:
+            RW[U + F] = bias
+        if self._standard():
+            RW *= self._gate_vectors(U, x.dtype)[0]  # see _steps
+        self.keep = self.keepf = None
+        if self.mask is not None:
+            self.keep, self.keepf = _time_major_mask(xp, self.mask, x.dtype)
+        gates = xp.empty((T, B, G), dtype=x.dtype)
+
+        def product(t, g):
+            xp.matmul(hx[t], RW, out=g)
+
+        self.R, self.W, self.hx = R, W, hx
+        return self._steps(gates, hx[:, :, :U], h0, c0, product)
+
+    def backward(self, grad):
+        dz, dh, dc = self._through_time(grad)
+        T, B, G = dz.shape
+        U, F = G // 4, self.W.shape[0]
+        dz2 = dz.reshape(T * B, G)
+        ng = self.needs_grad
+        dx = (dz2 @ self.W.T).reshape(T, B, F) if ng[0] else None
+        dR = dW = db = None
+        if any(ng[3:]):
+            # [h, x, 1]^T @ dz: the gradients of R, W and the bias in one product
+            grads = self.hx[:-1].reshape(T * B, -1).T @ dz2
+            dR = grads[:U] if ng[3] else None
+            dW = grads[U: U + F] if ng[4] else None
+            db = grads[U + F] if len(ng) > 5 and ng[5] else None
+        return dx, dh, dc, dR, dW, db
 
 
 class GRURecurrence(_Recurrence):
@@ -659,10 +756,16 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, activation="tanh", recu
     (act, act_name), (ract, ract_name) = _resolve_activation(activation), _resolve_activation(recurrent_activation)
     names = [act_name, ract_name]
     if _use_fused("lstm", fused, names):
-        xw = _project(x, kernel, bias, time_major=True)
-        out = LSTMRecurrence.apply(xw, h0, c0, recurrent_kernel, activation=names[0], recurrent_activation=names[1],
-                                   mask=mask, recurrent_mask=recurrent_mask, return_sequences=return_sequences,
-                                   return_cell=return_state, consume_input=True)
+        if recurrent_mask is None:  # the input projection folded into the recurrent product
+            inputs = (transpose(x, (1, 0, 2)), h0, c0, recurrent_kernel, kernel) + (() if bias is None else (bias,))
+            out = LSTMSequence.apply(*inputs, activation=names[0], recurrent_activation=names[1], mask=mask,
+                                     recurrent_mask=None, return_sequences=return_sequences, return_cell=return_state)
+        else:
+            xw = _project(x, kernel, bias, time_major=True)
+            out = LSTMRecurrence.apply(xw, h0, c0, recurrent_kernel, activation=names[0],
+                                       recurrent_activation=names[1], mask=mask, recurrent_mask=recurrent_mask,
+                                       return_sequences=return_sequences, return_cell=return_state,
+                                       consume_input=True)
         if not return_state:
             return out
         if return_sequences:
