@@ -400,6 +400,8 @@ def _check_shapes(name, a, b):
 class MatMul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
+        if a.ndim > 2 and b.ndim == 2:  # one 2-D product: NumPy's stacked 3-D @ 2-D matmul skips BLAS
+            return half.matmul(self.xp, a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
         return half.matmul(self.xp, a, b)
 
     def backward(self, grad):
@@ -412,6 +414,13 @@ class MatMul(Function):
         if a.ndim == 1:
             g2 = g2[..., None, :]  # (..., n) -> (..., 1, n)
         ga = gb = None
+        if a.ndim > 2 and b.ndim == 2:  # as in forward: 2-D products over the stacked rows
+            rows = g2.reshape(-1, g2.shape[-1])
+            if self.needs_grad[0]:
+                ga = half.matmul(xp, rows, b.T).reshape(a.shape)
+            if self.needs_grad[1]:
+                gb = half.matmul(xp, a.reshape(-1, a.shape[-1]).T, rows)
+            return ga, gb
         if self.needs_grad[0]:
             ga = sum_to(xp, half.matmul(xp, g2, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if self.needs_grad[1]:
