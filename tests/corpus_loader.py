@@ -6,7 +6,7 @@ what a benign load needs (one benign load of each kind), an audit hook (``sys.ad
 every import of a module outside nerve and its dependencies, every exec/compile, every process start
 and every file opened other than the case's own. For each case the line gives the error (type, module,
 whether it is a ``nerve.saving.CorruptFileError``), the seconds, the peak of the allocations made while loading
-(tracemalloc, NumPy's included) and the process's peak resident size so far.
+(tracemalloc, NumPy's included) and the process's peak resident size so far (VmHWM on Linux).
 """
 
 from __future__ import annotations
@@ -23,6 +23,20 @@ FORBIDDEN_EVENTS = ("subprocess.", "os.system", "os.exec", "os.spawn", "os.posix
                     "socket.", "webbrowser.", "urllib.")
 
 
+def peak_resident_bytes():
+    """This process's peak resident size: VmHWM where Linux gives it (``ru_maxrss`` keeps the peak of the process
+    that forked us across exec: a large pytest parent would show as ours), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
 def main(folder):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import hostile_corpus
@@ -37,7 +51,7 @@ def main(folder):
     nerve.saving.load_weights(hostile_corpus.build_model(), good_model)
     has_limits = hasattr(nerve.saving, "LoadLimits")
     targets = {case["name"]: hostile_corpus.build_model() for case in cases if case["kind"] == "weights"}
-    events, current = [], {"file": None}
+    events, current = [], {"file": None, "measuring": False}
 
     def hook(event, args):
         if event == "import":
@@ -46,7 +60,7 @@ def main(folder):
         elif event in ("exec", "compile"):
             events.append(event)
         elif event == "open":
-            if not isinstance(args[0], int) and os.path.abspath(os.fsdecode(args[0])) != current["file"]:
+            if not current["measuring"] and not isinstance(args[0], int) and os.path.abspath(os.fsdecode(args[0])) != current["file"]:
                 events.append(f"open {os.fsdecode(args[0])}")
         elif event.startswith(FORBIDDEN_EVENTS):
             events.append(event)
@@ -76,9 +90,11 @@ def main(folder):
             outcome = {"error": type(error).__name__, "module": type(error).__module__,
                        "corrupt": isinstance(error, nerve.saving.CorruptFileError), "message": str(error)[:300]}
         seconds = time.perf_counter() - start
-        current["file"] = None
+        current["file"], current["measuring"] = None, True
+        resident = peak_resident_bytes()
+        current["measuring"] = False
         outcome.update(name=case["name"], seconds=seconds, peak_bytes=tracemalloc.get_traced_memory()[1] - traced_before,
-                       max_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, events=list(events))
+                       max_rss_bytes=resident, events=list(events))
         print("CASE " + json.dumps(outcome), flush=True)
     print("DONE", flush=True)
 
