@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import numpy
 
+from nerve.blocks import losses as _losses
 from nerve.engine import registry
 from nerve.engine.backend import to_numpy
+from nerve.engine.tensor import Tensor, no_grad
 
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
@@ -704,6 +706,491 @@ class RootMeanSquaredError(MeanSquaredError):
         return float(numpy.sqrt(super().result()))
 
 
+# --------------------------------------------------------- more of Keras 3's metrics
+def _loss_values(fn, **kwargs):
+    """A NumPy per-sample score from the loss function ``fn`` of :mod:`nerve.losses` (same formula)."""
+
+    def score(y_true, y_pred):
+        with no_grad():
+            y_pred = numpy.asarray(y_pred, dtype=numpy.float64)
+            return _as_array(fn(y_true, Tensor(y_pred), **kwargs))
+
+    score.__name__ = fn.__name__
+    return score
+
+
+class _LossMetric(MeanMetricWrapper):
+    """The running mean of a loss function's per-sample values; its keyword arguments in the config."""
+
+    _function = None
+    _defaults = {}
+
+    def __init__(self, name=None, **kwargs):
+        unknown = set(kwargs) - set(self._defaults)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(unknown)}; it takes "
+                            f"{sorted(self._defaults)}")
+        self.kwargs = {**self._defaults, **kwargs}
+        for key, value in self.kwargs.items():
+            setattr(self, key, value)
+        super().__init__(_loss_values(type(self)._function, **self.kwargs), name=name or self._default)
+
+    def get_config(self):
+        return {"name": self.name, **self.kwargs}
+
+
+def _metric_class(class_name, function, default_name, doc, **defaults):
+    return type(class_name, (_LossMetric,), {
+        "_function": staticmethod(function), "_defaults": defaults, "_default": default_name, "__doc__": doc,
+        "__module__": __name__, "__qualname__": class_name})
+
+
+BinaryCrossentropy = _metric_class("BinaryCrossentropy", _losses.binary_crossentropy, "binary_crossentropy", """
+    The mean binary cross-entropy of the predictions (a metric: it only watches).
+
+    Example:
+        >>> import numpy as np
+        >>> round(BinaryCrossentropy()(np.array([[1.0], [0.0]]), np.array([[0.9], [0.2]])), 4)
+        0.1643
+    """, from_logits=False, label_smoothing=0.0)
+CategoricalCrossentropy = _metric_class(
+    "CategoricalCrossentropy", _losses.categorical_crossentropy, "categorical_crossentropy", """
+    The mean categorical cross-entropy of one-hot targets.
+
+    Example:
+        >>> import numpy as np
+        >>> round(CategoricalCrossentropy()(np.array([[0.0, 1.0]]), np.array([[0.5, 0.5]])), 4)
+        0.6931
+    """, from_logits=False, label_smoothing=0.0, axis=-1)
+SparseCategoricalCrossentropy = _metric_class(
+    "SparseCategoricalCrossentropy", _losses.sparse_categorical_crossentropy, "sparse_categorical_crossentropy", """
+    The mean categorical cross-entropy of integer class ids.
+
+    Example:
+        >>> import numpy as np
+        >>> round(SparseCategoricalCrossentropy()(np.array([1]), np.array([[0.5, 0.5]])), 4)
+        0.6931
+    """, from_logits=False)
+Hinge = _metric_class("Hinge", _losses.hinge, "hinge", """
+    The mean hinge loss.
+
+    Example:
+        >>> import numpy as np
+        >>> Hinge()(np.array([[1.0, 0.0]]), np.array([[0.5, -2.0]]))
+        0.25
+    """)
+SquaredHinge = _metric_class("SquaredHinge", _losses.squared_hinge, "squared_hinge", """
+    The mean squared hinge loss.
+
+    Example:
+        >>> import numpy as np
+        >>> SquaredHinge()(np.array([[1.0, 0.0]]), np.array([[0.5, 0.0]]))
+        0.625
+    """)
+CategoricalHinge = _metric_class("CategoricalHinge", _losses.categorical_hinge, "categorical_hinge", """
+    The mean categorical hinge loss.
+
+    Example:
+        >>> import numpy as np
+        >>> round(CategoricalHinge()(np.array([[0.0, 1.0]]), np.array([[0.3, 0.8]])), 4)
+        0.5
+    """)
+KLDivergence = _metric_class("KLDivergence", _losses.kl_divergence, "kl_divergence", """
+    The mean Kullback-Leibler divergence.
+
+    Example:
+        >>> import numpy as np
+        >>> round(KLDivergence()(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]])), 4)
+        0.1438
+    """)
+Poisson = _metric_class("Poisson", _losses.poisson, "poisson", """
+    The mean Poisson loss.
+
+    Example:
+        >>> import numpy as np
+        >>> round(Poisson()(np.array([[1.0]]), np.array([[2.0]])), 4)
+        1.3069
+    """)
+LogCoshError = _metric_class("LogCoshError", _losses.log_cosh, "logcosh", """
+    The mean ``log(cosh(error))``.
+
+    Example:
+        >>> import numpy as np
+        >>> round(LogCoshError()(np.array([[0.0]]), np.array([[1.0]])), 4)
+        0.4338
+    """)
+MeanAbsolutePercentageError = _metric_class(
+    "MeanAbsolutePercentageError", _losses.mean_absolute_percentage_error, "mean_absolute_percentage_error", """
+    The mean absolute percentage error.
+
+    Example:
+        >>> import numpy as np
+        >>> MeanAbsolutePercentageError()(np.array([[2.0, 4.0]]), np.array([[1.0, 5.0]]))
+        37.5
+    """)
+MeanSquaredLogarithmicError = _metric_class(
+    "MeanSquaredLogarithmicError", _losses.mean_squared_logarithmic_error, "mean_squared_logarithmic_error", """
+    The mean squared logarithmic error.
+
+    Example:
+        >>> import numpy as np, math
+        >>> round(MeanSquaredLogarithmicError()(np.array([[0.0]]), np.array([[math.e - 1]])), 4)
+        1.0
+    """)
+
+
+def _cosine(y_true, y_pred, axis=-1):
+    return -_losses.cosine_similarity(y_true, y_pred, axis=axis)
+
+
+_cosine.__name__ = "cosine_similarity"
+CosineSimilarity = _metric_class("CosineSimilarity", _cosine, "cosine_similarity", """
+    The mean cosine similarity of targets and predictions along ``axis`` (1 is best).
+
+    Example:
+        >>> import numpy as np
+        >>> CosineSimilarity()(np.array([[1.0, 0.0]]), np.array([[2.0, 0.0]]))
+        1.0
+    """, axis=-1)
+
+_KERAS_LOSS_METRICS = (BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Hinge,
+                       SquaredHinge, CategoricalHinge, KLDivergence, Poisson, LogCoshError,
+                       MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity)
+
+
+class Sum(Metric):
+    """The running (weighted) sum of the values passed to ``update_state``.
+
+    Example:
+        >>> m = Sum()
+        >>> m.update_state([1.0, 2.0]); m.update_state(4.0, sample_weight=0.5)
+        >>> m.result()
+        5.0
+    """
+
+    def reset_state(self):
+        self.total = 0.0
+
+    def update_state(self, values, sample_weight=None):
+        values = _as_array(values, "values").astype(numpy.float64)
+        weight = _weights_like(sample_weight, values.shape, self.name)
+        self.total += float(values.sum() if weight is None else (values * weight).sum())
+
+    def result(self):
+        return self.total
+
+
+class _Count(Metric):
+    """Weighted count of one kind of decision at each threshold (a float, or a list: one count each)."""
+
+    _kind = None
+
+    def __init__(self, thresholds=None, name=None):
+        values = [0.5] if thresholds is None else (
+            [float(thresholds)] if isinstance(thresholds, (int, float)) else [float(t) for t in thresholds])
+        if not values or any(not 0 <= t <= 1 for t in values):
+            raise ValueError(f"{type(self).__name__}: thresholds must lie in [0, 1], got {thresholds!r}")
+        self.thresholds = thresholds
+        self._values = numpy.asarray(values)
+        super().__init__(name=name)
+
+    def reset_state(self):
+        self.accumulator = numpy.zeros(len(self._values))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = _as_array(y_pred, "y_pred").astype(numpy.float64)
+        positive = _match_shapes(_as_array(y_true, "y_true"), y_pred, self.name).astype(bool).ravel()
+        weight = _weights_like(sample_weight, y_pred.shape, self.name)
+        weight = numpy.ones(y_pred.size) if weight is None else weight.ravel()
+        predicted = y_pred.ravel()[None, :] > self._values[:, None]  # (thresholds, values)
+        truth = positive[None, :]
+        decided = {"tp": predicted & truth, "fp": predicted & ~truth, "tn": ~predicted & ~truth,
+                   "fn": ~predicted & truth}[self._kind]
+        self.accumulator += decided.astype(numpy.float64) @ weight
+
+    def result(self):
+        return float(self.accumulator[0]) if isinstance(self.thresholds, (int, float)) or self.thresholds is None \
+            else self.accumulator.copy()
+
+    def get_config(self):
+        return {"name": self.name, "thresholds": self.thresholds}
+
+
+class TruePositives(_Count):
+    """Weighted number of positives predicted positive (``y_pred > threshold``).
+
+    Example:
+        >>> TruePositives()([0, 1, 1, 1], [1, 0, 1, 1])
+        2.0
+    """
+
+    _kind = "tp"
+
+
+class FalsePositives(_Count):
+    """Weighted number of negatives predicted positive.
+
+    Example:
+        >>> FalsePositives()([0, 1, 0, 0], [0, 0, 1, 1])
+        2.0
+    """
+
+    _kind = "fp"
+
+
+class TrueNegatives(_Count):
+    """Weighted number of negatives predicted negative.
+
+    Example:
+        >>> TrueNegatives()([0, 1, 0, 0], [1, 1, 0, 0])
+        2.0
+    """
+
+    _kind = "tn"
+
+
+class FalseNegatives(_Count):
+    """Weighted number of positives predicted negative.
+
+    Example:
+        >>> FalseNegatives()([0, 1, 1, 1], [0, 1, 0, 0])
+        2.0
+    """
+
+    _kind = "fn"
+
+
+class R2Score(Metric):
+    """Coefficient of determination ``1 - SS_res / SS_tot`` over everything seen (streamed exactly).
+
+    Args:
+        class_aggregation: ``"uniform_average"`` (mean over output columns), ``"variance_weighted_average"``
+            or None (one score per column).
+        num_regressors: for the adjusted R2 ``1 - (1 - R2) (n - 1) / (n - k - 1)``.
+
+    Example:
+        >>> import numpy as np
+        >>> round(R2Score()(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [2.0], [4.0]])), 4)
+        0.5
+    """
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score"):
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError(f"R2Score: class_aggregation must be None, 'uniform_average' or "
+                             f"'variance_weighted_average', got {class_aggregation!r}")
+        self.class_aggregation, self.num_regressors = class_aggregation, int(num_regressors)
+        super().__init__(name=name)
+
+    def reset_state(self):
+        self.count = self.sum = self.squares = self.residuals = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = _as_array(y_pred, "y_pred").astype(numpy.float64)
+        y_pred = y_pred.reshape(-1, 1) if y_pred.ndim < 2 else y_pred.reshape(y_pred.shape[0], -1)
+        y_true = _match_shapes(_as_array(y_true, "y_true").astype(numpy.float64), y_pred, self.name)
+        weight = _weights_like(sample_weight, y_pred.shape, self.name)
+        weight = numpy.ones_like(y_pred) if weight is None else weight
+        parts = (weight.sum(0), (weight * y_true).sum(0), (weight * y_true ** 2).sum(0),
+                 (weight * (y_true - y_pred) ** 2).sum(0))
+        if self.count is None:
+            self.count, self.sum, self.squares, self.residuals = parts
+        else:
+            self.count, self.sum, self.squares, self.residuals = (
+                a + b for a, b in zip((self.count, self.sum, self.squares, self.residuals), parts))
+
+    def result(self):
+        if self.count is None:
+            return 0.0
+        mean = self.sum / self.count
+        total = self.squares - self.sum * mean
+        raw = 1 - _divide(self.residuals, total)
+        raw = numpy.where(total == 0, 0.0, raw)
+        if self.class_aggregation == "uniform_average":
+            r2 = float(raw.mean())
+        elif self.class_aggregation == "variance_weighted_average":
+            r2 = float((raw * total).sum() / total.sum()) if total.sum() else 0.0
+        else:
+            r2 = raw
+        n = float(self.count[0])
+        if self.num_regressors:
+            if n - self.num_regressors - 1 <= 0:
+                raise ValueError(f"R2Score: num_regressors={self.num_regressors} needs more than "
+                                 f"{self.num_regressors + 1} samples, got {n:g}")
+            r2 = 1 - (1 - r2) * (n - 1) / (n - self.num_regressors - 1)
+        return r2
+
+    def get_config(self):
+        return {"name": self.name, "class_aggregation": self.class_aggregation, "num_regressors": self.num_regressors}
+
+
+class IoU(Metric):
+    """Intersection over union ``TP / (TP + FP + FN)`` per class, averaged over ``target_class_ids``
+    (classes never seen in either targets or predictions are left out of the mean), from a streamed
+    confusion matrix.
+
+    Args:
+        num_classes: number of classes.
+        target_class_ids: the classes to average.
+        ignore_class: a class id in the targets to leave out (e.g. the "void" label), or None.
+        sparse_y_true, sparse_y_pred: class ids (True) or one-hot / per-class scores (False, the argmax over ``axis``).
+
+    Example:
+        >>> IoU(num_classes=2, target_class_ids=[0])([0, 0, 1, 1], [0, 1, 0, 1])
+        0.3333333333333333
+    """
+
+    def __init__(self, num_classes, target_class_ids, name=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"{type(self).__name__}: num_classes must be a positive int, got {num_classes!r}")
+        self.num_classes, self.target_class_ids = num_classes, [int(c) for c in target_class_ids]
+        if any(not 0 <= c < num_classes for c in self.target_class_ids):
+            raise ValueError(f"{type(self).__name__}: target_class_ids {self.target_class_ids} must be classes "
+                             f"0..{num_classes - 1}")
+        self.ignore_class, self.sparse_y_true, self.sparse_y_pred, self.axis = (
+            ignore_class, sparse_y_true, sparse_y_pred, axis)
+        super().__init__(name=name)
+
+    def reset_state(self):
+        self.confusion = numpy.zeros((self.num_classes, self.num_classes))
+
+    def _labels(self, y_true, y_pred):
+        y_true = _as_array(y_true, "y_true")
+        y_pred = _as_array(y_pred, "y_pred")
+        if not self.sparse_y_true:
+            y_true = y_true.argmax(axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = y_pred.argmax(axis=self.axis)
+        return y_true.astype(numpy.int64).ravel(), y_pred.astype(numpy.int64).ravel()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = self._labels(y_true, y_pred)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"{self.name}: {y_true.size} true labels for {y_pred.size} predicted labels")
+        weight = numpy.ones(y_true.size) if sample_weight is None else _weights_like(
+            sample_weight, y_true.shape, self.name).ravel()
+        keep = numpy.ones(y_true.size, bool) if self.ignore_class is None else y_true != self.ignore_class
+        y_true, y_pred, weight = y_true[keep], y_pred[keep], weight[keep]
+        for labels, which in ((y_true, "y_true"), (y_pred, "y_pred")):
+            if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+                raise ValueError(f"{self.name}: {which} holds classes from {labels.min()} to {labels.max()}, "
+                                 f"outside 0..{self.num_classes - 1}")
+        index = y_true * self.num_classes + y_pred
+        self.confusion += numpy.bincount(index, weights=weight, minlength=self.num_classes ** 2).reshape(
+            self.num_classes, self.num_classes)
+
+    def result(self):
+        tp = numpy.diag(self.confusion)
+        denominator = self.confusion.sum(0) + self.confusion.sum(1) - tp
+        ids = self.target_class_ids
+        valid = denominator[ids] != 0
+        if not valid.any():
+            return 0.0
+        return float((_divide(tp[ids], denominator[ids])[valid]).sum() / valid.sum())
+
+    def get_config(self):
+        return {"name": self.name, "num_classes": self.num_classes, "target_class_ids": self.target_class_ids,
+                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class MeanIoU(IoU):
+    """IoU averaged over all ``num_classes`` classes (the segmentation metric).
+
+    Example:
+        >>> round(MeanIoU(num_classes=2)([0, 0, 1, 1], [0, 1, 0, 1]), 4)
+        0.3333
+    """
+
+    def __init__(self, num_classes, name=None, ignore_class=None, sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, list(range(num_classes)), name=name, ignore_class=ignore_class,
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("target_class_ids")
+        return config
+
+
+class BinaryIoU(IoU):
+    """IoU of binary predictions (``y_pred > threshold``) for ``target_class_ids`` among {0, 1}.
+
+    Example:
+        >>> BinaryIoU(target_class_ids=[1])([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.6])
+        0.3333333333333333
+    """
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None):
+        self.threshold = float(threshold)
+        super().__init__(2, list(target_class_ids), name=name)
+
+    def _labels(self, y_true, y_pred):
+        y_true = _as_array(y_true, "y_true").astype(numpy.int64).ravel()
+        y_pred = (_as_array(y_pred, "y_pred").astype(numpy.float64) > self.threshold).astype(numpy.int64).ravel()
+        return y_true, y_pred
+
+    def get_config(self):
+        return {"name": self.name, "target_class_ids": self.target_class_ids, "threshold": self.threshold}
+
+
+class OneHotIoU(IoU):
+    """IoU of one-hot targets and per-class scores (argmax over ``axis``) for ``target_class_ids``.
+
+    Example:
+        >>> import numpy as np
+        >>> OneHotIoU(num_classes=2, target_class_ids=[1])(np.eye(2)[[0, 1, 1]], np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]))
+        0.5
+    """
+
+    def __init__(self, num_classes, target_class_ids, name=None, ignore_class=None, sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, target_class_ids, name=name, ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("sparse_y_true")
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """Mean IoU over all classes for one-hot targets and per-class scores.
+
+    Example:
+        >>> import numpy as np
+        >>> round(OneHotMeanIoU(num_classes=2)(np.eye(2)[[0, 1, 1]], np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])), 4)
+        0.5
+    """
+
+    def __init__(self, num_classes, name=None, ignore_class=None, sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, name=name, ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("sparse_y_true")
+        return config
+
+
+# the loss functions, under their Keras metric names too (keras.metrics.mean_squared_error...)
+mean_squared_error, mean_absolute_error, huber = _losses.mean_squared_error, _losses.mean_absolute_error, _losses.huber
+binary_crossentropy, categorical_crossentropy = _losses.binary_crossentropy, _losses.categorical_crossentropy
+sparse_categorical_crossentropy = _losses.sparse_categorical_crossentropy
+hinge, squared_hinge, categorical_hinge = _losses.hinge, _losses.squared_hinge, _losses.categorical_hinge
+kl_divergence, poisson, log_cosh = _losses.kl_divergence, _losses.poisson, _losses.log_cosh
+mean_absolute_percentage_error = _losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = _losses.mean_squared_logarithmic_error
+binary_focal_crossentropy = _losses.binary_focal_crossentropy
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy
+
+_KERAS_METRICS = _KERAS_LOSS_METRICS + (Sum, TruePositives, FalsePositives, TrueNegatives, FalseNegatives, R2Score,
+                                         IoU, MeanIoU, BinaryIoU, OneHotIoU, OneHotMeanIoU)
+__all__ += [cls.__name__ for cls in _KERAS_METRICS] + [
+    "mean_squared_error", "mean_absolute_error", "huber", "binary_crossentropy", "categorical_crossentropy",
+    "sparse_categorical_crossentropy", "hinge", "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
+    "log_cosh", "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "binary_focal_crossentropy",
+    "categorical_focal_crossentropy"]
+
+
 # ----------------------------------------------------------------- lookup by name
 _CLASSES = {
     "binary_accuracy": BinaryAccuracy,
@@ -732,6 +1219,19 @@ _ACCURACY_NAMES = ("accuracy", "acc")
 
 
 registry.register_builtins("metric", [*_CLASSES.values(), Accuracy], _CLASSES)
+_KERAS_NAMES = {
+    "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy, "hinge": Hinge, "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge, "kl_divergence": KLDivergence, "kld": KLDivergence, "poisson": Poisson,
+    "logcosh": LogCoshError, "log_cosh_error": LogCoshError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError, "cosine_similarity": CosineSimilarity, "sum": Sum,
+    "true_positives": TruePositives, "false_positives": FalsePositives, "true_negatives": TrueNegatives,
+    "false_negatives": FalseNegatives, "r2_score": R2Score, "iou": IoU, "mean_iou": MeanIoU, "binary_iou": BinaryIoU,
+    "one_hot_iou": OneHotIoU, "one_hot_mean_iou": OneHotMeanIoU,
+}
+_CLASSES.update(_KERAS_NAMES)
+registry.register_builtins("metric", _KERAS_METRICS, _KERAS_NAMES)
 
 
 def serialize(metric):
