@@ -310,3 +310,30 @@ def test_weights_files_carry_a_digest_and_older_ones_still_load(tmp_path):
     path.write_bytes(save(arrays, metadata=metadata))  # what nerve wrote before version 2: loads unchecked
     model.load_weights(path)
     np.testing.assert_array_equal(model.get_weights()[0], arrays[key])
+
+
+def test_json_depth_is_measured_without_parsing_and_ignores_brackets_in_strings():
+    from nerve.training.saving import _json_depth
+
+    def by_hand(text):
+        depth = deepest = 0
+        inside = escaped = False
+        for ch in text:
+            if inside:
+                escaped, inside = (False, inside) if escaped else (ch == "\\", ch != '"')
+            elif ch == '"':
+                inside = True
+            elif ch in "[{":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif ch in "]}":
+                depth -= 1
+        return deepest
+
+    rng = np.random.default_rng(0)
+    pieces = ['"\\\\"', '"\\"["', '"]]}"', "[", "]", "{", "}", '"a\\\\\\"{"', "1", ","]
+    for _ in range(300):
+        text = "".join(rng.choice(pieces, size=int(rng.integers(0, 60))))
+        raw = text.encode()
+        assert _json_depth(raw) == _json_depth(raw, chunk=3) == by_hand(text), text
+    assert _json_depth(b"[" * 100_000 + b"]" * 100_000) == 100_000
