@@ -17,7 +17,8 @@ from __future__ import annotations
 from nerve.engine import registry
 from nerve.engine.tensor import Tensor
 
-__all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "get", "serialize", "deserialize"]
+__all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "get", "serialize", "deserialize",
+           "max_norm", "min_max_norm", "non_neg", "unit_norm"]
 
 _EPSILON = 1e-7
 
@@ -131,6 +132,10 @@ class UnitNorm(Constraint):
 
     def get_config(self):
         return {"axis": self.axis}
+
+
+# Keras's lower-case names of the same classes (keras.constraints.max_norm...)
+max_norm, min_max_norm, non_neg, unit_norm = MaxNorm, MinMaxNorm, NonNeg, UnitNorm
 
 
 def get(identifier):

@@ -32,7 +32,10 @@ from nerve.engine import random, registry
 __all__ = [
     "compute_fans", "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",
     "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform",
-    "LeCunNormal", "LeCunUniform", "Orthogonal", "get", "serialize", "deserialize",
+    "LeCunNormal", "LeCunUniform", "Orthogonal", "Identity", "get", "serialize", "deserialize",
+    "LecunNormal", "LecunUniform", "OrthogonalInitializer", "IdentityInitializer", "zeros", "ones", "constant",
+    "identity", "orthogonal", "random_normal", "random_uniform", "truncated_normal", "variance_scaling",
+    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
 ]
 
 # Standard deviation of a standard normal truncated to [-2, 2]: dividing by it
@@ -426,9 +429,39 @@ class Orthogonal(Initializer):
         return {"gain": self.gain}
 
 
+class Identity(Initializer):
+    """The identity matrix times ``gain`` (2-D weights; a rectangular one gets ones on its main diagonal).
+
+    Example:
+        >>> Identity(gain=2.0)((2, 3)).tolist()
+        [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
+    """
+
+    def __init__(self, gain=1.0):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype="float32"):
+        shape = _shape(shape, "Identity")
+        if len(shape) != 2:
+            raise ValueError(f"Identity: needs a 2-D weight, got shape {shape}")
+        return (self.gain * numpy.eye(*shape)).astype(_float_dtype(dtype, "Identity"), copy=False)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+# Keras's other spellings of the same classes (keras.initializers.glorot_uniform, LecunNormal...)
+LecunNormal, LecunUniform, OrthogonalInitializer, IdentityInitializer = LeCunNormal, LeCunUniform, Orthogonal, Identity
+zeros, ones, constant, identity, orthogonal = Zeros, Ones, Constant, Identity, Orthogonal
+random_normal, random_uniform, truncated_normal, variance_scaling = (
+    RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling)
+glorot_normal, glorot_uniform, he_normal, he_uniform = GlorotNormal, GlorotUniform, HeNormal, HeUniform
+lecun_normal, lecun_uniform = LeCunNormal, LeCunUniform
+
+
 _CLASSES = (
     Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
-    GlorotUniform, GlorotNormal, HeNormal, HeUniform, LeCunNormal, LeCunUniform, Orthogonal,
+    GlorotUniform, GlorotNormal, HeNormal, HeUniform, LeCunNormal, LeCunUniform, Orthogonal, Identity,
 )
 _BY_NAME = {
     "zeros": Zeros,
@@ -447,6 +480,11 @@ _BY_NAME = {
     "lecun_normal": LeCunNormal,
     "lecun_uniform": LeCunUniform,
     "orthogonal": Orthogonal,
+    "identity": Identity,
+    "LecunNormal": LeCunNormal,
+    "LecunUniform": LeCunUniform,
+    "OrthogonalInitializer": Orthogonal,
+    "IdentityInitializer": Identity,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _CLASSES}
 
