@@ -343,3 +343,18 @@ def test_gelu_activation_name_is_exact_and_layers_agree():
     np.testing.assert_allclose(out, torch.nn.functional.gelu(torch.tensor(pre)).numpy(), rtol=1e-10)
     assert nerve.ops.gelu is not nerve.activations.gelu
     assert nerve.activations.get("gelu") is nerve.activations.gelu
+
+
+def test_initializer_and_constraint_keras_spellings(tmp_path):
+    init = nerve.initializers
+    assert init.LecunNormal is init.LeCunNormal and init.glorot_uniform is init.GlorotUniform
+    assert init.deserialize({"class_name": "LecunNormal", "config": {}}).__class__ is init.LeCunNormal
+    np.testing.assert_array_equal(init.Identity(gain=3.0)((3, 2)), 3.0 * np.eye(3, 2))
+    with pytest.raises(ValueError, match="2-D"):
+        init.identity()((2, 2, 2))
+    assert nerve.constraints.max_norm is nerve.constraints.MaxNorm
+    model = nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(4, kernel_initializer="identity",
+                                                                     kernel_constraint=nerve.constraints.non_neg())])
+    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), np.eye(4))
+    model.save(tmp_path / "m.nerve")
+    assert type(nerve.load_model(tmp_path / "m.nerve").layers[0].kernel_constraint).__name__ == "NonNeg"
