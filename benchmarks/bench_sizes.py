@@ -227,13 +227,17 @@ def main():
     parser.add_argument("--match", default=None, help="only the rows whose label contains this text")
     parser.add_argument("--peak", action="store_true", help="also nerve's tracemalloc peak of one step")
     parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with the process's CPU time (time.process_time); meant for one thread per framework: "
+                             "OPENBLAS_NUM_THREADS=1 ... --torch-threads 1, robust to other load on the machine")
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 7)
     nerve.backend.keep_freed_memory()  # as a training script would (docs/settings.md)
     import torch
 
     torch.set_num_threads(args.torch_threads)
-    print("one training step (forward + backward + Adam), nerve vs PyTorch eager; best of alternating rounds")
+    print("one training step (forward + backward + Adam), nerve vs PyTorch eager; best of alternating rounds"
+          + (" (CPU time)" if args.cpu_time else ""))
     print(machine_line() + f", torch {torch.__version__} ({torch.get_num_threads()} threads)")
     table = [r for r in rows(args.only) if args.match is None or args.match in r[0]]
     ratios = {label: [] for label, *_ in table}
@@ -241,23 +245,24 @@ def main():
     for run in range(args.runs):
         if args.runs > 1:
             print(f"-- run {run + 1} of {args.runs}")
-        print(f"{'row':<28} {'nerve ms':>9} {'torch ms':>9} {'nerve/torch':>12}" + (f" {'peak MiB':>9}" if args.peak else ""))
+        print(f"{'row':<31} {'nerve ms':>9} {'torch ms':>9} {'nerve/torch':>12}" + (f" {'peak MiB':>9}" if args.peak else ""))
         for label, nerve_f, torch_f, flops in table:
             steps = {"nerve": nerve_f(), "torch": torch_f()}
             probe = time.perf_counter()
             steps["nerve"]()
             one = time.perf_counter() - probe  # about 0.1-0.3 s per round and candidate
             n = max(1, min(30, int((0.08 if args.quick else 0.25) / max(one, 1e-4))))
-            best = interleaved_best(steps, n, rounds, warmup=1 if one > 0.05 else 3)
+            best = interleaved_best(steps, n, rounds, warmup=1 if one > 0.05 else 3,
+                                    clock=time.process_time if args.cpu_time else time.perf_counter)
             ratio = best["nerve"] / best["torch"]
             ratios[label].append(ratio)
             times[label] = (best, flops)
             peak = f" {traced_peak_mib(steps['nerve']):>9.1f}" if args.peak else ""
-            print(f"{label:<28} {best['nerve']:>9.2f} {best['torch']:>9.2f} {ratio:>12.2f}{peak}", flush=True)
+            print(f"{label:<31} {best['nerve']:>9.2f} {best['torch']:>9.2f} {ratio:>12.2f}{peak}", flush=True)
     if args.runs > 1:
-        print(f"\n{'row':<28} {'median nerve/torch':>19} {'range':>13}")
+        print(f"\n{'row':<31} {'median nerve/torch':>19} {'range':>13}")
         for label, values in ratios.items():
-            print(f"{label:<28} {statistics.median(values):>19.2f} {min(values):>6.2f}-{max(values):<6.2f}")
+            print(f"{label:<31} {statistics.median(values):>19.2f} {min(values):>6.2f}-{max(values):<6.2f}")
     limit = sgemm_gflops()
     for label, (best, flops) in times.items():
         if flops:

@@ -18,8 +18,13 @@ from __future__ import annotations
 import time
 
 
-def interleaved_best(steps_by_name, steps, rounds, warmup=5, pause=0.2):
+def interleaved_best(steps_by_name, steps, rounds, warmup=5, pause=0.2, clock=time.perf_counter):
     """Best milliseconds per step of each function in ``steps_by_name``, timed in alternating rounds.
+
+    ``clock=time.process_time`` measures the CPU time of this process instead of
+    the wall time: with one thread per framework (``OPENBLAS_NUM_THREADS=1``,
+    ``torch.set_num_threads(1)``) it is nearly blind to other processes on a
+    loaded machine, where wall times of two-thread runs swing 2-5x.
 
     Example:
         >>> best = interleaved_best({"a": lambda: None, "b": lambda: None}, steps=10, rounds=3)
@@ -33,9 +38,9 @@ def interleaved_best(steps_by_name, steps, rounds, warmup=5, pause=0.2):
     for _ in range(rounds):
         for name, step in steps_by_name.items():
             step()  # untimed: warm caches, wake thread pools
-            start = time.perf_counter()
+            start = clock()
             for _ in range(steps):
                 step()
-            best[name] = min(best[name], (time.perf_counter() - start) / steps)
+            best[name] = min(best[name], (clock() - start) / steps)
             time.sleep(pause)
     return {name: seconds * 1e3 for name, seconds in best.items()}
