@@ -259,7 +259,7 @@ def test_augmentation_in_a_model_trains_and_round_trips(tmp_path, rng):
     nerve.random.seed(0)
     model = nerve.Sequential([
         layers.RandomFlip("horizontal"), layers.RandomTranslation(0.1, 0.1), layers.RandomBrightness(0.1, (0, 1)),
-        layers.Flatten(), layers.Dense(3),
+        layers.Flatten(), layers.Dense(3, activation="softmax"),
     ])
     x = _images(rng, n=16).astype(numpy.float32)
     y = numpy.arange(16) % 3

@@ -34,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from nerve.engine import ops, registry
+from nerve.engine import ops, registry, validate
 from nerve.engine.tensor import Tensor, tensor
 
 __all__ = [
@@ -163,6 +163,17 @@ def _check_smoothing(label_smoothing, where):
         raise ValueError(f"{where}: label_smoothing must lie in [0, 1], got {label_smoothing}")
 
 
+def _check_targets(y_true, where, high=None, hint=""):
+    """Targets (probabilities, soft or one-hot labels) must be >= 0 (and <= ``high``): a cheap min/max on the host."""
+    validate.values_in_range(y_true.data, "y_true", where, low=0, high=high, hint=hint)
+
+
+def _check_probabilities(y_pred, where):
+    """Predictions read as probabilities (``from_logits=False``) must be >= 0: a cheap min on the host."""
+    validate.values_in_range(y_pred.data, "y_pred", where, low=0, hint=(
+        " (probabilities, e.g. the output of a softmax); if y_pred holds logits, pass from_logits=True"))
+
+
 def _log_clipped(probs):
     return ops.log(ops.clip(probs, EPSILON, 1 - EPSILON))
 
@@ -253,6 +264,9 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     """
     _check_smoothing(label_smoothing, "BinaryCrossentropy")
     y_true, y_pred = _elementwise_pair(y_true, y_pred, "BinaryCrossentropy")
+    _check_targets(y_true, "BinaryCrossentropy", high=1, hint=(
+        " (0/1 labels or probabilities); for integer class ids 0..K-1 use sparse_categorical_crossentropy "
+        "with K output units"))
     if label_smoothing:
         y_true = y_true * (1 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -277,6 +291,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     """
     _check_smoothing(label_smoothing, "CategoricalCrossentropy")
     y_true, y_pred = _categorical_pair(y_true, y_pred, axis, "CategoricalCrossentropy")
+    _check_targets(y_true, "CategoricalCrossentropy", hint=" (one-hot or soft labels)")
+    if not from_logits:
+        _check_probabilities(y_pred, "CategoricalCrossentropy")
     if label_smoothing:
         y_true = y_true * (1 - label_smoothing) + label_smoothing / y_pred.shape[-1]
     if from_logits:
@@ -297,6 +314,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
         0.6931
     """
     labels, y_pred = _sparse_pair(y_true, y_pred, "SparseCategoricalCrossentropy")
+    if not from_logits:
+        _check_probabilities(y_pred, "SparseCategoricalCrossentropy")
     if from_logits:
         return ops.softmax_cross_entropy(y_pred, labels=labels)
     probs = y_pred / ops.sum(y_pred, axis=-1, keepdims=True)

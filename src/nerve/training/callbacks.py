@@ -422,6 +422,12 @@ class ModelCheckpoint(Callback):
         self.verbose = verbose
         self.best = math.inf if self.mode == "min" else -math.inf
 
+    def get_state(self):
+        return {"best": _json_number(self.best)} if self.save_best_only else None
+
+    def set_state(self, state):
+        self.best = float(state["best"])
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         path = self.filepath.format(epoch=epoch + 1, **logs)

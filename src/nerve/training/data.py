@@ -1134,6 +1134,11 @@ def validate_arrays(x, y=None, num_classes=None, name="fit"):
     inputs = _named_arrays(x, "x")
     targets = [] if y is None else _named_arrays(y, "y")
     for label, array in inputs + targets:
+        if array.dtype.kind not in "biufc":
+            hint = ("; encode string labels as integer class ids first, e.g. classes, y = numpy.unique(y, "
+                    "return_inverse=True)" if label.startswith("y") and array.dtype.kind in "USO" else "")
+            raise TypeError(f"{name}: {label} must hold numbers (an array of ints or floats), got an array of "
+                            f"dtype {array.dtype}{hint}")
         if array.ndim == 0:
             raise ValueError(f"{name}: {label} must be an array of samples, got a scalar")
         if len(array) == 0:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from nerve.blocks import activations, constraints, initializers, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry
-from nerve.engine import ops
+from nerve.engine import ops, validate
 from nerve.engine.ops import conv as conv_ops
 
 __all__ = [
@@ -92,9 +92,7 @@ class _Conv(Layer):
                  **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
-        if int(filters) <= 0:
-            raise ValueError(f"{cls}: filters must be a positive integer, got {filters}")
-        self.filters = int(filters)
+        self.filters = validate.positive_int(filters, "filters", cls)
         self.kernel_size = conv_ops.normalize_tuple(cls, kernel_size, self.rank, "kernel_size")
         self.strides = conv_ops.normalize_tuple(cls, strides, self.rank, "strides")
         self.dilation_rate = conv_ops.normalize_tuple(cls, dilation_rate, self.rank, "dilation_rate")

@@ -41,7 +41,7 @@ import numpy
 from nerve.blocks import activations, initializers, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry, unique_name
 from nerve.blocks.layers.base import deserialize as deserialize_layer
-from nerve.engine import ops, random, registry
+from nerve.engine import ops, random, registry, validate
 from nerve.engine.backend import get_array_module
 from nerve.engine.tensor import Tensor
 
@@ -203,9 +203,8 @@ class Embedding(Layer):
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  mask_zero=False, **kwargs):
         super().__init__(**kwargs)
-        if int(input_dim) <= 0 or int(output_dim) <= 0:
-            raise ValueError(f"Embedding: input_dim and output_dim must be positive, got {input_dim} and {output_dim}")
-        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.input_dim = validate.positive_int(input_dim, "input_dim", "Embedding")
+        self.output_dim = validate.positive_int(output_dim, "output_dim", "Embedding")
         if isinstance(embeddings_initializer, str) and embeddings_initializer.lower() == "uniform":
             embeddings_initializer = initializers.RandomUniform(-0.05, 0.05)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
@@ -311,12 +310,9 @@ class _Recurrent(Layer):
             kwargs["name"] = unique_name(self._auto_name)
         super().__init__(**kwargs)
         kind = type(self).__name__
-        if int(units) <= 0:
-            raise ValueError(f"{kind}: units must be a positive integer, got {units}")
+        self.units = validate.positive_int(units, "units", kind)
         for label, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not 0 <= rate < 1:
-                raise ValueError(f"{kind}: {label} must be in [0, 1), got {rate}")
-        self.units = int(units)
+            validate.probability(rate, label, kind, include_one=False)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
