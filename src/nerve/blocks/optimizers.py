@@ -50,6 +50,7 @@ from nerve.engine.tensor import Tensor
 __all__ = [
     "FLUSH_EVERY", "ALL_OPTIMIZERS",
     "NonFiniteGradientWarning", "Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta",
+    "Nadam", "Adamax", "Lion",
     "LossScaleOptimizer", "serialize", "deserialize", "get",
 ]
 
@@ -1231,7 +1232,159 @@ class LossScaleOptimizer(Optimizer):
         return f"LossScaleOptimizer({self.inner_optimizer!r}, dynamic_scale={self.dynamic_scale})"
 
 
-ALL_OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta)}
+class Nadam(Adam):
+    """Adam with Nesterov momentum (Dozat), Keras's and PyTorch's ``NAdam`` rule with momentum decay 0.004.
+
+    ``mu_t = beta_1 * (1 - 0.5 * 0.96 ** (0.004 t))``; the update mixes the bias-corrected momentum of the next
+    step and the current gradient: ``p -= lr * (mu_{t+1} m / (1 - prod_{i<=t+1} mu_i) + (1 - mu_t) g /
+    (1 - prod_{i<=t} mu_i)) / (sqrt(v / (1 - beta_2^t)) + eps)``.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True, dtype="float64")
+        >>> opt = Nadam(0.1, params=[w])
+        >>> w.grad = nerve.tensor([2.0], dtype="float64"); _ = opt.step()
+        >>> round(w.item(), 4)
+        0.9
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, **kwargs)
+        self._mu_products = [1.0]  # prod_{i<=t} mu_i for t = 0, 1, ... (recomputed from iterations when resumed)
+
+    @property
+    def slot_names(self):
+        return ("m", "v")
+
+    def _mu(self, t):
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** (0.004 * t))
+
+    def _mu_product(self, t):
+        products = self._mu_products
+        while len(products) <= t:
+            products.append(products[-1] * self._mu(len(products)))
+        return products[t]
+
+    def _prepare_step(self, learning_rate):
+        t = self.iterations
+        mu, mu_next = self._mu(t), self._mu(t + 1)
+        product, product_next = self._mu_product(t), self._mu_product(t + 1)
+        correction2 = 1.0 - self.beta_2**t
+        return (1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2, learning_rate * mu_next / (1.0 - product_next),
+                learning_rate * (1.0 - mu) / (1.0 - product), correction2, self.epsilon)
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        tmp = self._scratch_for(index, param)
+        one_minus_beta_1, beta_2, one_minus_beta_2, m_rate, g_rate, correction2, epsilon = self._constants(param.dtype)
+        m = self._slot("m", index, param)
+        v = self._slot("v", index, param)
+        xp.subtract(grad, m, out=tmp)
+        tmp *= one_minus_beta_1
+        m += tmp
+        v *= beta_2
+        xp.multiply(grad, grad, out=tmp)
+        tmp *= one_minus_beta_2
+        v += tmp
+        xp.divide(v, correction2, out=tmp)
+        xp.sqrt(tmp, out=tmp)
+        tmp += epsilon
+        param -= m_rate * m / tmp + g_rate * grad / tmp
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("amsgrad")
+        return config
+
+
+class Adamax(Optimizer):
+    """Adamax, Adam with the infinity norm (Keras's rule): ``m = beta_1 m + (1 - beta_1) g``,
+    ``u = max(beta_2 u, |g|)``, ``p -= lr / (1 - beta_1^t) * m / (u + eps)``.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True, dtype="float64")
+        >>> opt = Adamax(0.1, params=[w])
+        >>> w.grad = nerve.tensor([4.0], dtype="float64"); _ = opt.step()
+        >>> round(w.item(), 4)
+        0.9
+    """
+
+    slot_names = ("m", "u")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        self.beta_1 = _unit_interval("Adamax", "beta_1", beta_1)
+        self.beta_2 = _unit_interval("Adamax", "beta_2", beta_2)
+        self.epsilon = _optional_number("Adamax", "epsilon", epsilon)
+        super().__init__(learning_rate, **kwargs)
+
+    def _prepare_step(self, learning_rate):
+        return 1.0 - self.beta_1, self.beta_2, learning_rate / (1.0 - self.beta_1**self.iterations), self.epsilon
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        tmp = self._scratch_for(index, param)
+        one_minus_beta_1, beta_2, step_size, epsilon = self._constants(param.dtype)
+        m = self._slot("m", index, param)
+        u = self._slot("u", index, param)
+        xp.subtract(grad, m, out=tmp)
+        tmp *= one_minus_beta_1
+        m += tmp
+        u *= beta_2
+        xp.maximum(u, xp.abs(grad), out=u)
+        xp.add(u, epsilon, out=tmp)
+        xp.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        param -= tmp
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al., 2023), Keras's rule: ``p -= lr * sign(beta_1 m + (1 - beta_1) g)``, then
+    ``m = beta_2 m + (1 - beta_2) g``. Use a learning rate 3-10x smaller than Adam's.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0, 1.0], requires_grad=True)
+        >>> opt = Lion(0.1, params=[w])
+        >>> w.grad = nerve.tensor([3.0, -0.5]); _ = opt.step()
+        >>> w.tolist()
+        [0.8999999761581421, 1.100000023841858]
+    """
+
+    slot_names = ("m",)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        self.beta_1 = _unit_interval("Lion", "beta_1", beta_1)
+        self.beta_2 = _unit_interval("Lion", "beta_2", beta_2)
+        if self.beta_1 <= 0:
+            raise ValueError(f"Lion: beta_1 must be > 0, got {beta_1}")
+        super().__init__(learning_rate, **kwargs)
+
+    def _prepare_step(self, learning_rate):
+        return self.beta_1, 1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2, learning_rate
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        tmp = self._scratch_for(index, param)
+        beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, step_size = self._constants(param.dtype)
+        m = self._slot("m", index, param)
+        xp.multiply(m, beta_1, out=tmp)
+        tmp += one_minus_beta_1 * grad
+        xp.sign(tmp, out=tmp)
+        tmp *= step_size
+        param -= tmp
+        m *= beta_2
+        m += one_minus_beta_2 * grad
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+ALL_OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Nadam, Adamax,
+                                                         Lion)}
 
 # update rules known to be elementwise (safe to run once over all parameters packed together);
 # a subclass that overrides update_step is updated parameter by parameter
