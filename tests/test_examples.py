@@ -155,3 +155,12 @@ def test_attention_maps_quick(tmp_path):
     assert "attention maps: 3 sentences, 4 heads averaged" in out
     weights = [float(w) for w in re.findall(r"looks most at .* weight ([\d.]+)\)", out)]
     assert len(weights) >= 20 and all(0 < w <= 1 for w in weights)
+
+
+def test_mixed_precision_digits_quick():
+    out = run_example("mixed_precision_digits.py", "--quick")
+    rows = re.findall(r"float32 test accuracy ([\d.]+)%.*mixed_float16 ([\d.]+)%.*difference ([-+\d.]+) points", out)
+    assert len(rows) == 2  # the MLP and LeNet-5
+    for float32, mixed, difference in rows:
+        assert float(float32) > 50 and float(mixed) > 50
+        assert abs(float(mixed) - float(float32) - float(difference)) < 0.011
