@@ -179,7 +179,8 @@ def test_float32_in_place_and_gradient_untouched(case):
 
 @pytest.mark.parametrize("name", sorted(optimizers.ALL_OPTIMIZERS))
 def test_minimises_quadratic_with_backward(name):
-    settings = {"sgd": 0.1, "rmsprop": 0.05, "adam": 0.1, "adamw": 0.1, "adagrad": 0.5, "adadelta": 1.0}
+    settings = {"sgd": 0.1, "rmsprop": 0.05, "adam": 0.1, "adamw": 0.1, "adagrad": 0.5, "adadelta": 1.0,
+                "nadam": 0.1, "adamax": 0.1, "lion": 0.05}
     extra = {"adamw": {"weight_decay": 0.0}, "adadelta": {"epsilon": 1e-4}}.get(name, {})
     target = nerve.tensor([1.0, -2.0, 3.0])
     p = nerve.tensor([0.0, 0.0, 0.0], requires_grad=True)
