@@ -31,7 +31,7 @@ import numpy
 from nerve.blocks.layers.base import Layer, builtin_layer
 from nerve.engine.tensor import Tensor
 
-__all__ = ["IntegerLookup", "StringLookup", "TextVectorization"]
+__all__ = ["BytePairTokenizer", "IntegerLookup", "StringLookup", "TextVectorization"]
 
 #: Keras's punctuation set for ``standardize="lower_and_strip_punctuation"``
 PUNCTUATION = r'!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\''
@@ -408,3 +408,99 @@ class TextVectorization(_IndexLookup):
                 "split": self.split if not callable(self.split) else None,
                 "ngrams": None if self.ngrams is None else list(self.ngrams),
                 "output_sequence_length": self.output_sequence_length}
+
+
+def _tokenizers():
+    try:
+        import tokenizers
+    except ImportError:
+        raise ImportError("BytePairTokenizer needs the 'tokenizers' package: pip install tokenizers "
+                          "(or nerve[text])") from None
+    return tokenizers
+
+
+@builtin_layer
+class BytePairTokenizer(Layer):
+    """Byte-level BPE subword tokenizer trained on your texts, through the ``tokenizers`` library (optional extra).
+
+    ``adapt(texts)`` learns up to ``vocabulary_size`` subword tokens by byte-pair encoding (GPT-2's
+    scheme: every byte sequence can be written, so no text is out of vocabulary); calling the layer
+    on a list of texts gives ids padded with 0 (the ``"<pad>"`` token) to ``sequence_length`` (else
+    to the longest text of the batch); :meth:`detokenize` turns ids back into text. The trained
+    tokenizer (vocabulary and merges, as the library's JSON) is part of the layer's config, so a
+    saved model keeps it. Needs ``pip install tokenizers``.
+
+    Example (it prints the same line without ``tokenizers``, so that it runs everywhere):
+        >>> import importlib.util
+        >>> if importlib.util.find_spec("tokenizers"):
+        ...     bpe = BytePairTokenizer(vocabulary_size=300)
+        ...     bpe.adapt(["the theory of the thing", "then there was the other"] * 10)
+        ...     print(bpe.detokenize(bpe(["the other theory"])))
+        ... else:
+        ...     print(["the other theory"])
+        ['the other theory']
+    """
+
+    PAD = "<pad>"
+
+    def __init__(self, vocabulary_size=1000, sequence_length=None, tokenizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(vocabulary_size) < 2:
+            raise ValueError(f"BytePairTokenizer: vocabulary_size must be >= 2, got {vocabulary_size}")
+        self.vocabulary_size = int(vocabulary_size)
+        self.sequence_length = None if sequence_length is None else int(sequence_length)
+        self._json = tokenizer
+        self._tokenizer = None
+
+    def _get(self):
+        if self._tokenizer is None:
+            if self._json is None:
+                raise ValueError(f"layer '{self.name}' (BytePairTokenizer) has no vocabulary yet: call adapt(texts)")
+            self._tokenizer = _tokenizers().Tokenizer.from_str(self._json)
+        return self._tokenizer
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """Train the byte-level BPE vocabulary on ``data`` (a list or array of texts).
+        """
+        tk = _tokenizers()
+        texts = [str(t) for t in _as_list(data, "BytePairTokenizer")[0]]
+        tokenizer = tk.Tokenizer(tk.models.BPE())
+        tokenizer.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = tk.decoders.ByteLevel()
+        trainer = tk.trainers.BpeTrainer(vocab_size=self.vocabulary_size, special_tokens=[self.PAD],
+                                         initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        tokenizer.train_from_iterator(texts, trainer)
+        self._tokenizer, self._json = tokenizer, tokenizer.to_str()
+
+    def get_vocabulary(self):
+        """The tokens in id order (id 0 is ``"<pad>"``).
+        """
+        vocabulary = self._get().get_vocab()
+        return [t for t, _ in sorted(vocabulary.items(), key=lambda kv: kv[1])]
+
+    def __call__(self, inputs, training=None, **kwargs):
+        return self.call(inputs)
+
+    def call(self, inputs):
+        texts = [str(t) for t in _as_list(inputs, "BytePairTokenizer")[0]]
+        encoded = [e.ids for e in self._get().encode_batch(texts)]
+        lengths = numpy.array([len(e) for e in encoded], dtype="int64")
+        width = self.sequence_length if self.sequence_length is not None else int(lengths.max(initial=0))
+        out = numpy.zeros((len(encoded), width), dtype="int64")
+        flat = numpy.array([i for e in encoded for i in e], dtype="int64")
+        position = numpy.arange(len(flat)) - numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+        row = numpy.repeat(numpy.arange(len(encoded)), lengths)
+        keep = position < width
+        out[row[keep], position[keep]] = flat[keep]
+        return Tensor(out)
+
+    def detokenize(self, ids):
+        """Texts from ids ``(batch, time)`` (padding dropped).
+        """
+        data = ids.numpy() if isinstance(ids, Tensor) else numpy.asarray(ids)
+        rows = data.reshape(1, -1) if data.ndim == 1 else data
+        return self._get().decode_batch([[int(i) for i in row if i != 0] for row in rows.tolist()])
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
+                "sequence_length": self.sequence_length, "tokenizer": self._json}

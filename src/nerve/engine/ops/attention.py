@@ -184,17 +184,22 @@ class LayerNorm(Function):
         xp = self.xp
         axes = tuple(range(x.ndim - self.n_axes, x.ndim))
         centred = x if self.rms else x - x.mean(axis=axes, keepdims=True)
-        var = (centred * centred).mean(axis=axes, keepdims=True)
+        squares = centred * centred
+        var = squares.mean(axis=axes, keepdims=True)
         self.inv = 1.0 / xp.sqrt(var + x.dtype.type(self.epsilon))
-        self.x_hat = centred * self.inv
+        if self.rms:
+            self.x_hat = xp.multiply(x, self.inv, out=squares)  # reuse the temporary
+        else:
+            centred *= self.inv  # a fresh array: normalise in place
+            self.x_hat = centred
         self.axes = axes
-        out = self.x_hat
         params = list(params)
         self.gamma = params.pop(0) if self.has_gamma else None
-        if self.gamma is not None:
-            out = out * self.gamma
+        if self.gamma is None and not self.has_beta:
+            return self.x_hat
+        out = self.x_hat * self.gamma if self.gamma is not None else self.x_hat.copy()
         if self.has_beta:
-            out = out + params.pop(0)
+            out += params.pop(0)
         return out
 
     def backward(self, grad):
