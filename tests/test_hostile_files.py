@@ -337,3 +337,34 @@ def test_json_depth_is_measured_without_parsing_and_ignores_brackets_in_strings(
         raw = text.encode()
         assert _json_depth(raw) == _json_depth(raw, chunk=3) == by_hand(text), text
     assert _json_depth(b"[" * 100_000 + b"]" * 100_000) == 100_000
+
+
+def _layer_units(units):
+    def change(config):
+        config["model"]["config"]["layers"][0]["config"]["units"] = units
+    return change
+
+
+@pytest.mark.parametrize("change, limit", [
+    (_layer_units(10**8), "weights size"),               # 1.2 GB of kernel from a 3 KB file
+    (_layer_units(10**5), "weights size"),               # 1.2 MB: more than the file's weights hold
+    (lambda c: c.update(build_input_shape=[10**6, 10**9]), "max_build_elements"),  # a 4 GB sample to build on
+])
+def test_an_architecture_larger_than_its_weights_is_refused_before_allocating(good, tmp_path, change, limit):
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    path = tmp_path / "big.nerve"
+    path.write_bytes(files.rebuild(files.with_config(files.entries(good), change)))
+    with pytest.raises(nerve.saving.LimitExceededError) as caught:
+        nerve.load_model(path)
+    assert caught.value.limit == limit and caught.value.entry == "config.json"
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB: nothing big was allocated
+
+
+def test_the_weight_budget_counts_every_weight_and_is_restored():
+    from nerve.blocks.layers.base import WeightBudgetError, weight_budget
+    with weight_budget(4 * (3 * 2 + 2)):  # exactly Dense(2) on 3 features in float32
+        layers.Dense(2).build((None, 3))
+        with pytest.raises(WeightBudgetError, match=r"weight 'kernel' of shape \(3, 2\) needs 24 bytes, more than the 0"):
+            layers.Dense(2).build((None, 3))
+    layers.Dense(1000).build((None, 1000))  # no budget outside the block

@@ -48,6 +48,7 @@ import zipfile
 import numpy
 
 from nerve.blocks import losses, optimizers
+from nerve.blocks.layers.base import WeightBudgetError, weight_budget
 from nerve.blocks.layers.base import deserialize as deserialize_layer
 from nerve.blocks.layers.base import serialize as serialize_layer
 from nerve.engine import random as nerve_random
@@ -154,6 +155,9 @@ class LoadLimits:
         max_json_depth: nesting of lists and objects in any of those JSON texts: 100 (checked
             before parsing).
         max_tensors: tensors in one safetensors entry or file: 100,000.
+        max_build_elements: values in one sample of ``build_input_shape`` (the model is built by calling it
+            on one such sample): 2**28 (1 GiB of float32). The weights the architecture creates are bounded
+            too, by the size of the file's ``model.safetensors``, before they are allocated.
 
     Example:
         >>> limits = LoadLimits(max_entry_bytes=1 << 30)   # refuse weights over 1 GiB
@@ -166,6 +170,7 @@ class LoadLimits:
     max_json_bytes: int = 16 << 20
     max_json_depth: int = 100
     max_tensors: int = 100_000
+    max_build_elements: int = 1 << 28
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -492,7 +497,10 @@ def _ensure_built(model, build_input_shape):
             f"model '{model.name}' is not built, so its weights do not exist yet: call it on a batch of data "
             "(or model.build(input_shape)) before loading weights"
         )
-    model.build(tuple(build_input_shape))
+    shape = tuple(build_input_shape)
+    if shape and not isinstance(shape[0], (list, tuple)):
+        shape = (None,) + shape[1:]  # built on one sample, whatever batch size the file names
+    model.build(shape)
 
 
 # ------------------------------------------------------------------ weights
@@ -804,6 +812,24 @@ def _check_entry_count(f, size, cannot):
     f.seek(0)
 
 
+def _check_build_size(shape, path, limits):
+    """Refuse a ``build_input_shape`` whose one-sample batch (built to create the weights) passes the limit."""
+    if shape is None:
+        return
+    shapes = [shape] if not shape or not isinstance(shape[0], list) else shape
+    for one in shapes:
+        if not isinstance(one, list):
+            continue
+        elements = 1
+        for n in one[1:]:
+            elements *= 1 if n is None or isinstance(n, list) else int(n)
+        if elements > limits.max_build_elements:
+            raise LimitExceededError(
+                f"cannot load '{path}': config.json's build_input_shape {str(one)[:80]} makes one sample of "
+                f"{elements:,} values, over LoadLimits.max_build_elements ({limits.max_build_elements:,})",
+                "config.json", "max_build_elements")
+
+
 def _build_input_shape(config, path):
     """config.json's ``build_input_shape``: None, or (nested lists of) None or non-negative integers."""
     shape = config.get("build_input_shape")
@@ -867,6 +893,9 @@ def load_model(path, custom_objects=None, compile=True, restore_random_state=Tru
                 return _build_from_config(model_file, config, compile, restore_random_state, allow_nonfinite)
             except (registry.UnknownObjectError, CorruptFileError):
                 raise
+            except WeightBudgetError as error:
+                raise LimitExceededError(f"cannot load '{path}': config.json describes larger weights than "
+                                         f"model.safetensors holds ({error})", "config.json", "weights size") from None
             except MemoryError as error:
                 raise LimitExceededError(f"cannot load '{path}': the model config.json describes does not fit in memory "
                                          f"({str(error)[:200]})", "config.json", "available memory") from None
@@ -884,8 +913,10 @@ def _build_from_config(model_file, config, compile, restore_random_state, allow_
     data = model_file.read("model.safetensors")
     metadata, table = _tensor_table(data, "model.safetensors", path, limits)  # checked before the model is built
     build_input_shape = _build_input_shape(config, path)
-    model = deserialize_layer(architecture)
-    _ensure_built(model, build_input_shape)
+    _check_build_size(build_input_shape, path, limits)
+    with weight_budget(len(data)):  # the weights the config describes must fit in the file that holds them
+        model = deserialize_layer(architecture)
+        _ensure_built(model, build_input_shape)
     _assign_weights(model, data, table, metadata, path, limits, model_file=True, allow_nonfinite=allow_nonfinite)
     del data
     compile_config = config.get("compile")

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 
@@ -36,6 +37,7 @@ from nerve.engine.backend import device_of, get_array_module, get_device, to_dev
 from nerve.engine.tensor import DEFAULT_FLOAT, Tensor
 
 _NAME_COUNTS = {}
+_WEIGHT_BUDGET = [None]  # bytes that weights created from now on may still take (None: no limit), see weight_budget
 _CHANGES = [0]  # counts changes to any layer's weights or trainable flags (the training loop caches on it)
 
 
@@ -51,6 +53,32 @@ def weights_version():
         True
     """
     return _CHANGES[0]
+
+
+class WeightBudgetError(MemoryError):
+    """Raised by ``add_weight`` inside :func:`weight_budget` when a weight would pass the budget."""
+
+
+@contextlib.contextmanager
+def weight_budget(nbytes):
+    """Within the block, creating weights of more than ``nbytes`` bytes in all raises :class:`WeightBudgetError`
+    before anything is allocated. ``load_model`` builds a model from a file's config inside a budget of the size of
+    the file's weights, so that a config describing a huge layer cannot make it allocate gigabytes.
+
+    Example:
+        >>> from nerve import layers
+        >>> with weight_budget(1000):
+        ...     layers.Dense(10**6).build((None, 1000))
+        Traceback (most recent call last):
+        ...
+        nerve.blocks.layers.base.WeightBudgetError: layer 'dense...': weight 'kernel' of shape (1000, 1000000) needs 4,000,000,000 bytes, more than the 1,000 bytes left for weights
+    """
+    previous = _WEIGHT_BUDGET[0]
+    _WEIGHT_BUDGET[0] = int(nbytes)
+    try:
+        yield
+    finally:
+        _WEIGHT_BUDGET[0] = previous
 
 
 def note_weights_changed():
@@ -376,6 +404,15 @@ class Layer:
         if any(r.name == name for r in records):
             raise ValueError(f"layer '{self.name}' already has a weight named '{name}'")
         dtype = numpy.dtype(dtype or self.dtype or DEFAULT_FLOAT)
+        budget = _WEIGHT_BUDGET[0]
+        if budget is not None:
+            nbytes = dtype.itemsize
+            for n in shape:
+                nbytes *= max(int(n), 0)  # Python integers: no overflow
+            if nbytes > budget:
+                raise WeightBudgetError(f"layer '{self.name}': weight '{name}' of shape {tuple(shape)} needs "
+                                        f"{nbytes:,} bytes, more than the {budget:,} bytes left for weights")
+            _WEIGHT_BUDGET[0] = budget - nbytes
         init = initializers.get(initializer)
         data = numpy.ascontiguousarray(init(tuple(shape), dtype=dtype), dtype=dtype)  # drawn on the host
         device = self._device or get_device()
