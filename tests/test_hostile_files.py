@@ -154,9 +154,9 @@ def test_load_weights_casts_between_float_widths_on_purpose(tmp_path):
 
 
 # ------------------------------------------------------------ the corpus
-#: cases that end in the registry's error (nerve.saving.UnknownObjectError: an unknown name, or a layer entry that
-#: is not a {"class_name", "config"} pair), which is nerve's own but not a CorruptFileError
-UNKNOWN_NAME_CASES = {"compile_loss_unknown", "layer_config_is_a_string"}
+#: cases that end in the registry's error for an unknown name (nerve.saving.UnknownObjectError, as in Keras), which
+#: is nerve's own but not a CorruptFileError; a layer entry that is not a {"class_name", "config"} pair is one
+UNKNOWN_NAME_CASES = {"compile_loss_unknown"}
 SECONDS, BYTES = 2.0, 512 << 20
 
 

@@ -37,7 +37,7 @@ import contextlib
 import threading
 
 __all__ = [
-    "KINDS", "UnknownObjectError", "register_builtin", "register_builtins", "register_serializable", "register_keras_serializable",
+    "KINDS", "UnknownObjectError", "MalformedConfigError", "register_builtin", "register_builtins", "register_serializable", "register_keras_serializable",
     "get_registered_name", "get_registered_object", "custom_object_scope", "lookup", "builtin_names", "serialize",
     "deserialize",
 ]
@@ -58,6 +58,18 @@ class UnknownObjectError(ValueError):
     Example:
         >>> issubclass(UnknownObjectError, ValueError)
         True
+    """
+
+
+class MalformedConfigError(UnknownObjectError):
+    """A saved object is not a name or a ``{"class_name": ..., "config": {...}}`` pair (a damaged file).
+
+    Example:
+        >>> try:
+        ...     deserialize("layer", ["Dense"])
+        ... except MalformedConfigError as error:
+        ...     print(error)
+        a saved layer must be a name or a dict with 'class_name' and 'config', got list
     """
 
 
@@ -276,11 +288,11 @@ def deserialize(kind, config, base=None, custom_objects=None):
     if isinstance(config, str):
         config = {"class_name": config, "config": {}}
     if not isinstance(config, dict) or "class_name" not in config:
-        raise UnknownObjectError(f"a saved {kind} must be a name or a dict with 'class_name' and 'config', "
+        raise MalformedConfigError(f"a saved {kind} must be a name or a dict with 'class_name' and 'config', "
                                  f"got {type(config).__name__}")
     inner = config.get("config") or {}
     if not isinstance(inner, dict):
-        raise UnknownObjectError(f"the config of the saved {kind} {config['class_name']!r} must be a dict, "
+        raise MalformedConfigError(f"the config of the saved {kind} {config['class_name']!r} must be a dict, "
                                  f"got {type(inner).__name__}")
     cls = lookup(kind, config["class_name"], custom_objects)
     if not isinstance(cls, type) or (base is not None and not issubclass(cls, base)):

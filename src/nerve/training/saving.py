@@ -891,6 +891,9 @@ def load_model(path, custom_objects=None, compile=True, restore_random_state=Tru
         with registry.custom_object_scope(custom_objects):
             try:
                 return _build_from_config(model_file, config, compile, restore_random_state, allow_nonfinite)
+            except registry.MalformedConfigError as error:
+                raise CorruptFileError(f"cannot load '{path}': its configuration does not describe a valid model "
+                                       f"({error})") from None
             except (registry.UnknownObjectError, CorruptFileError):
                 raise
             except WeightBudgetError as error:
