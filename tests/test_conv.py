@@ -220,6 +220,30 @@ def test_winograd_matches_im2col_in_float32(monkeypatch, shape, filters, padding
         np.testing.assert_allclose(a, e, rtol=0, atol=2e-6 * np.abs(e).max())
 
 
+def test_winograd_chunks_of_the_batch_change_nothing(monkeypatch):
+    """The batch split into chunks of one or two images gives the values and gradients of one chunk (float64),
+    and passes a gradient check."""
+    from nerve.engine.kernels import winograd
+
+    rng = np.random.default_rng(12)
+    arrays = [rng.standard_normal(shape) for shape in ((5, 7, 6, 16), (3, 3, 16, 16), (16,))]
+    monkeypatch.setattr(winograd, "WINOGRAD_MIN_CHANNELS", 1)
+
+    def run(chunk_values):
+        monkeypatch.setattr(winograd, "WINOGRAD_CHUNK_VALUES", chunk_values)
+        tensors = [nerve.tensor(a, requires_grad=True) for a in arrays]
+        out = ops.conv2d(*tensors, padding="same")
+        out.backward(np.cos(out.numpy()))
+        return [out.numpy()] + [t.grad.numpy() for t in tensors]
+
+    whole = run(10**9)
+    for chunk_values in (1, 16 * 4 * 3 * 16 * 2):  # one image per chunk; two (and a remainder of one)
+        for a, b in zip(run(chunk_values), whole):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    check_multilinear(lambda x, k, b: ops.conv2d(x, k, b, padding="same"),
+                      [nerve.tensor(a, requires_grad=True) for a in arrays])  # still in chunks of two
+
+
 def test_winograd_choice():
     """3x3 stride-1 convolutions with at least 16 input and output channels take Winograd."""
     from nerve.engine.kernels.conv import Geometry

@@ -42,9 +42,12 @@ from __future__ import annotations
 import numpy
 
 __all__ = [
+    "WINOGRAD_CHUNK_VALUES",
     "WINOGRAD_MIN_CHANNELS",
     "WinogradPlan",
     "use_winograd",
+    "winograd_backward",
+    "winograd_forward",
     "winograd_input",
     "winograd_input_grad",
     "winograd_kernel",
@@ -57,6 +60,10 @@ __all__ = [
 #: Winograd is used for 3x3 stride-1 convolutions whose input and output have at least this many channels
 #: (fewer: the 16 products have a tiny inner dimension and im2col or the Toeplitz product is faster)
 WINOGRAD_MIN_CHANNELS = 16
+#: the batch is transformed, multiplied and transformed back in chunks of images whose transformed arrays hold
+#: about this many values (2 MiB of float32): the passes between the products then run in the cache, and a
+#: step's temporaries are those of one chunk
+WINOGRAD_CHUNK_VALUES = 2**19
 
 _BT = numpy.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=numpy.float64)
 _G = numpy.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=numpy.float64)
@@ -109,6 +116,21 @@ class WinogradPlan:
         self.th, self.tw = -(-self.OH // 2), -(-self.OW // 2)
         self.tiles = self.N * self.th * self.tw
 
+    def part(self, n):
+        """The plan of ``n`` images of the same size (a chunk of the batch)."""
+        return WinogradPlan((n, self.H, self.W, self.C), self.F, self.pads)
+
+    def chunks(self):
+        """``(start, stop)`` image ranges of about :data:`WINOGRAD_CHUNK_VALUES` transformed values each.
+
+        Example:
+            >>> WinogradPlan((10, 16, 16, 64), 128, ((1, 1), (1, 1))).chunks()  # 131,072 values per image
+            [(0, 4), (4, 8), (8, 10)]
+        """
+        per_image = 16 * self.th * self.tw * max(self.C, self.F)
+        n = max(1, WINOGRAD_CHUNK_VALUES // per_image)
+        return [(start, min(start + n, self.N)) for start in range(0, self.N, n)]
+
 
 def winograd_kernel(xp, kernel):
     """The transformed kernel ``U (16, C, F)`` of a ``(3, 3, C, F)`` kernel.
@@ -131,7 +153,7 @@ def _tile_view(xp, padded, th, tw):
                                            strides=(s_h, s_w, s_n, 2 * s_h, 2 * s_w, s_c))
 
 
-def winograd_input(xp, plan, x):
+def winograd_input(xp, plan, x, out=None):
     """The transformed input tiles ``V (16, tiles, C)`` of ``x (N, H, W, C)`` (zero padded as the plan says).
 
     Example:
@@ -152,7 +174,10 @@ def winograd_input(xp, plan, x):
     d = xp.empty((16, p.tiles * p.C), dtype=x.dtype)
     d.reshape(4, 4, p.N, p.th, p.tw, p.C)[...] = _tile_view(xp, padded, p.th, p.tw)
     BB = xp.asarray(_BB, dtype=x.dtype)
-    return (BB @ d).reshape(16, p.tiles, p.C)
+    if out is None:
+        return (BB @ d).reshape(16, p.tiles, p.C)
+    xp.matmul(BB, d, out=out)  # out: a (16, tiles * C) view
+    return out
 
 
 def winograd_products(xp, V, U):
@@ -166,7 +191,7 @@ def winograd_products(xp, V, U):
     return xp.matmul(V, U)
 
 
-def winograd_output(xp, plan, M):
+def winograd_output(xp, plan, M, out=None):
     """The convolution's output ``(N, OH, OW, F)`` from the products ``M (16, tiles, F)``: ``A^T m A`` per tile.
 
     Example:
@@ -179,7 +204,8 @@ def winograd_output(xp, plan, M):
     p = plan
     AA = xp.asarray(_AA, dtype=M.dtype)
     y = (AA @ M.reshape(16, -1)).reshape(2, 2, p.N, p.th, p.tw, p.F)
-    out = xp.empty((p.N, p.OH, p.OW, p.F), dtype=M.dtype)
+    if out is None:
+        out = xp.empty((p.N, p.OH, p.OW, p.F), dtype=M.dtype)
     if (p.OH, p.OW) == (2 * p.th, 2 * p.tw):
         out.reshape(p.N, p.th, 2, p.tw, 2, p.F)[...] = y.transpose(2, 3, 0, 4, 1, 5)
     else:
@@ -209,19 +235,22 @@ def winograd_output_grad(xp, plan, grad):
     return (AA.T @ g.reshape(4, -1)).reshape(16, p.tiles, p.F)
 
 
-def winograd_input_grad(xp, plan, dM, U):
+def winograd_input_grad(xp, plan, dM, U_t, out=None):
     """Gradient of the input ``(N, H, W, C)``: ``dV = dM @ U^T``, through ``B^T``'s adjoint, added over the tiles.
+
+    ``U_t`` is the transformed kernel with its last two axes swapped, contiguous
+    (``(16, F, C)``: the products run twice as fast as with a transposed view).
 
     Example:
         >>> import numpy as np
         >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
         >>> U = winograd_kernel(np, np.ones((3, 3, 1, 1)))
         >>> dM = winograd_output_grad(np, plan, np.ones((1, 2, 2, 1)))
-        >>> winograd_input_grad(np, plan, dM, U)[0, :, :, 0].tolist()  # windows covering each pixel
+        >>> winograd_input_grad(np, plan, dM, U.transpose(0, 2, 1).copy())[0, :, :, 0].tolist()  # windows per pixel
         [[1.0, 2.0, 2.0, 1.0], [2.0, 4.0, 4.0, 2.0], [2.0, 4.0, 4.0, 2.0], [1.0, 2.0, 2.0, 1.0]]
     """
     p = plan
-    dV = xp.matmul(dM, xp.ascontiguousarray(U.transpose(0, 2, 1)))  # (16, tiles, C); 2x faster than with a view of U
+    dV = xp.matmul(dM, U_t)  # (16, tiles, C)
     BB = xp.asarray(_BB, dtype=dM.dtype)
     dd = (BB.T @ dV.reshape(16, -1)).reshape(2, 2, 2, 2, p.N, p.th, p.tw, p.C)  # (a, r, b, s, ...): row 2a + r
     Hp, Wp = 2 * p.th + 2, 2 * p.tw + 2
@@ -231,7 +260,11 @@ def winograd_input_grad(xp, plan, dM, U):
             view = padded[:, 2 * a: 2 * a + 2 * p.th, 2 * b: 2 * b + 2 * p.tw].reshape(p.N, p.th, 2, p.tw, 2, p.C)
             view += dd[a, :, b].transpose(2, 3, 0, 4, 1, 5)
     (pt, _), (pl, _) = p.pads
-    return xp.ascontiguousarray(padded[:, pt: pt + p.H, pl: pl + p.W]) if (pt, pl, Hp, Wp) != (0, 0, p.H, p.W) else padded
+    inside = padded[:, pt: pt + p.H, pl: pl + p.W]
+    if out is None:
+        return xp.ascontiguousarray(inside)
+    out[...] = inside
+    return out
 
 
 def winograd_kernel_grad(xp, V, dM):
@@ -245,7 +278,69 @@ def winograd_kernel_grad(xp, V, dM):
         >>> winograd_kernel_grad(np, winograd_input(np, plan, x), dM)[:, :, 0, 0].tolist()  # sum of each shift
         [[10.0, 14.0, 18.0], [26.0, 30.0, 34.0], [42.0, 46.0, 50.0]]
     """
-    C, F = V.shape[2], dM.shape[2]
-    dU = xp.matmul(V.transpose(0, 2, 1), dM)  # (16, C, F)
-    GG = xp.asarray(_GG, dtype=V.dtype)
+    return _kernel_back(xp, xp.matmul(V.transpose(0, 2, 1), dM))
+
+
+def _kernel_back(xp, dU):
+    """``(3, 3, C, F)`` kernel gradient from the gradient ``dU (16, C, F)`` of the transformed kernel."""
+    _, C, F = dU.shape
+    GG = xp.asarray(_GG, dtype=dU.dtype)
     return (GG.T @ dU.reshape(16, C * F)).reshape(3, 3, C, F)
+
+
+def winograd_forward(xp, plan, x, U):
+    """The convolution ``(N, OH, OW, F)`` of ``x`` with the transformed kernel ``U``, and ``V`` for the backward pass.
+
+    Chunk by chunk of images (:meth:`WinogradPlan.chunks`): input transform,
+    the 16 products, output transform; only ``V (16, tiles, C)`` is kept whole.
+
+    Example:
+        >>> import numpy as np
+        >>> plan = WinogradPlan((3, 4, 4, 1), 1, ((1, 1), (1, 1)))
+        >>> out, V = winograd_forward(np, plan, np.ones((3, 4, 4, 1)), winograd_kernel(np, np.ones((3, 3, 1, 1))))
+        >>> out[2, :, :, 0].tolist()
+        [[4.0, 6.0, 6.0, 4.0], [6.0, 9.0, 9.0, 6.0], [6.0, 9.0, 9.0, 6.0], [4.0, 6.0, 6.0, 4.0]]
+    """
+    p = plan
+    per = p.th * p.tw
+    V = xp.empty((16, p.tiles, p.C), dtype=x.dtype)
+    V2 = V.reshape(16, p.tiles * p.C)
+    out = xp.empty((p.N, p.OH, p.OW, p.F), dtype=x.dtype)
+    for start, stop in p.chunks():
+        part = p.part(stop - start)
+        Vc = winograd_input(xp, part, x[start:stop], out=V2[:, start * per * p.C: stop * per * p.C])
+        winograd_output(xp, part, xp.matmul(Vc.reshape(16, -1, p.C), U), out=out[start:stop])
+    return out, V
+
+
+def winograd_backward(xp, plan, grad, V, U, input_grad=True, kernel_grad=True):
+    """Gradients ``(input, kernel)`` of :func:`winograd_forward` for the output gradient ``grad``, chunk by chunk.
+
+    Either is None when not asked for.
+
+    Example:
+        >>> import numpy as np
+        >>> plan = WinogradPlan((3, 4, 4, 1), 1, ((0, 0), (0, 0)))
+        >>> x, U = np.arange(48.0).reshape(3, 4, 4, 1), winograd_kernel(np, np.ones((3, 3, 1, 1)))
+        >>> _, V = winograd_forward(np, plan, x, U)
+        >>> gx, gk = winograd_backward(np, plan, np.ones((3, 2, 2, 1)), V, U)
+        >>> gx[0, :, :, 0].tolist()[0], gk[:, :, 0, 0].tolist()[0]
+        ([1.0, 2.0, 2.0, 1.0], [222.0, 234.0, 246.0])
+    """
+    p = plan
+    per = p.th * p.tw
+    gx = xp.empty((p.N, p.H, p.W, p.C), dtype=grad.dtype) if input_grad else None
+    U_t = xp.ascontiguousarray(U.transpose(0, 2, 1)) if input_grad else None
+    dU = None
+    for start, stop in p.chunks():
+        part = p.part(stop - start)
+        dM = winograd_output_grad(xp, part, grad[start:stop])
+        if kernel_grad:
+            piece = xp.matmul(V[:, start * per: stop * per].transpose(0, 2, 1), dM)
+            if dU is None:
+                dU = piece
+            else:
+                dU += piece
+        if input_grad:
+            winograd_input_grad(xp, part, dM, U_t, out=gx[start:stop])
+    return gx, (_kernel_back(xp, dU) if kernel_grad else None)

@@ -65,17 +65,7 @@ from nerve.engine.kernels.pool import (
     sum_pool_backward,
     unpad_hw,
 )
-from nerve.engine.kernels.winograd import (
-    WinogradPlan,
-    use_winograd,
-    winograd_input,
-    winograd_input_grad,
-    winograd_kernel,
-    winograd_kernel_grad,
-    winograd_output,
-    winograd_output_grad,
-    winograd_products,
-)
+from nerve.engine.kernels.winograd import WinogradPlan, use_winograd, winograd_backward, winograd_forward, winograd_kernel
 from nerve.engine.ops.core import _as_tensor, column_sums, mean, pad, reshape
 from nerve.engine.ops.core import max as reduce_max
 from nerve.engine import validate
@@ -200,10 +190,9 @@ class Conv2d(Function):
         self.winograd = use_winograd(geo)
         plan = self.plan = None if self.winograd else toeplitz_plan(geo)
         if self.winograd:
-            wplan = self.wplan = WinogradPlan(x.shape, geo.F, geo.pads)
+            self.wplan = WinogradPlan(x.shape, geo.F, geo.pads)
             self.U = winograd_kernel(xp, kernel)
-            self.V = winograd_input(xp, wplan, x)
-            out = winograd_output(xp, wplan, winograd_products(xp, self.V, self.U))
+            out, self.V = winograd_forward(xp, self.wplan, x, self.U)
         elif plan is not None:
             self.T = toeplitz_matrix(xp, plan, kernel, bias)  # the bias is added inside the product
             self.rows = toeplitz_rows(xp, plan, x, ones=bias is not None)
@@ -224,11 +213,7 @@ class Conv2d(Function):
         gx = gk = gb = None
         bias_grad = len(self.needs_grad) > 2 and self.needs_grad[2]
         if self.winograd:
-            dM = winograd_output_grad(xp, self.wplan, grad)
-            if self.needs_grad[0]:
-                gx = winograd_input_grad(xp, self.wplan, dM, self.U)
-            if self.needs_grad[1]:
-                gk = winograd_kernel_grad(xp, self.V, dM)
+            gx, gk = winograd_backward(xp, self.wplan, grad, self.V, self.U, self.needs_grad[0], self.needs_grad[1])
         elif plan is not None:
             grad2d = grad.reshape(geo.N * geo.OH * plan.nb, plan.Wb * geo.F)
             if self.needs_grad[0]:
