@@ -11,9 +11,10 @@ alignment of the labels to the 63 frames, so training needs only the digit seque
 not where the digits are. Reading out: :func:`nerve.ops.ctc_decode` takes the best class of every frame,
 merges repeats and drops blanks.
 
-Measured (2 shared CPU cores, the defaults: 2,000 training and 300 test recordings, 12 epochs, Adam 3e-3):
-the CTC loss falls from 31.2 to 0.08; on the test recordings 99.0% of the sequences are read exactly
-and the label error rate (edit distance / digits) is 0.4%; 35 s in all.
+Measured (2 shared CPU cores, the defaults: 2,000 training and 300 test recordings, 8 epochs, batches of
+16, Adam 3e-3): the CTC loss per epoch goes 11.33, 0.48, 0.03, 0.01 ... 0.003; on the test recordings
+99.0% of the sequences are read exactly and the label error rate (edit distance / digits) is 0.3%;
+85 s of CPU.
 
 Run:
     python examples/ctc_tones.py
