@@ -22,7 +22,8 @@ from nerve.engine import registry
 __all__ = [
     "ALL_SCHEDULES",
     "LearningRateSchedule", "ExponentialDecay", "StepDecay", "CosineDecay", "LinearWarmup",
-    "InverseTimeDecay", "PiecewiseConstantDecay", "serialize", "get", "deserialize",
+    "InverseTimeDecay", "PiecewiseConstantDecay", "PolynomialDecay", "CosineDecayRestarts", "serialize", "get",
+    "deserialize",
 ]
 
 
@@ -268,9 +269,83 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": list(self.boundaries), "values": list(self.values)}
 
 
+class PolynomialDecay(LearningRateSchedule):
+    """Polynomial decay from ``initial_learning_rate`` to ``end_learning_rate`` over ``decay_steps`` (Keras semantics)::
+
+        lr(step) = (initial - end) * (1 - s / decay_steps) ** power + end,   s = min(step, decay_steps)
+
+    With ``cycle=True`` the decay restarts: ``decay_steps`` grows to the next multiple that covers ``step``.
+
+    Example:
+        >>> s = PolynomialDecay(1.0, decay_steps=10, end_learning_rate=0.0, power=2.0)
+        >>> s(0), s(5), s(10), s(20)
+        (1.0, 0.25, 0.0, 0.0)
+        >>> PolynomialDecay(1.0, decay_steps=10, end_learning_rate=0.0, cycle=True)(15)
+        0.25
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False):
+        _check_positive("PolynomialDecay", "decay_steps", decay_steps)
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps = decay_steps
+        self.end_learning_rate = float(end_learning_rate)
+        self.power = float(power)
+        self.cycle = bool(cycle)
+
+    def __call__(self, step):
+        decay_steps = self.decay_steps
+        if self.cycle:
+            decay_steps = decay_steps * max(math.ceil(step / decay_steps), 1)
+        else:
+            step = min(step, decay_steps)
+        fraction = 1.0 - step / decay_steps
+        return (self.initial_learning_rate - self.end_learning_rate) * fraction ** self.power + self.end_learning_rate
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle}
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR, Loshchilov and Hutter; Keras semantics): period ``i`` lasts
+    ``first_decay_steps * t_mul ** i`` steps and starts from ``m_mul ** i`` times the initial rate; each decays to
+    ``alpha`` times it.
+
+    Example:
+        >>> s = CosineDecayRestarts(1.0, first_decay_steps=10)
+        >>> s(0), round(s(5), 6), s(10), round(s(20), 6)
+        (1.0, 0.5, 1.0, 0.5)
+    """
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0):
+        _check_positive("CosineDecayRestarts", "first_decay_steps", first_decay_steps)
+        if t_mul <= 0 or m_mul < 0:
+            raise ValueError(f"CosineDecayRestarts: t_mul must be > 0 and m_mul >= 0, got {t_mul} and {m_mul}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.first_decay_steps = first_decay_steps
+        self.t_mul, self.m_mul, self.alpha = float(t_mul), float(m_mul), float(alpha)
+
+    def __call__(self, step):
+        fraction = step / self.first_decay_steps
+        if self.t_mul == 1.0:
+            restart = math.floor(fraction)
+            fraction -= restart
+        else:
+            restart = math.floor(math.log(1.0 - fraction * (1.0 - self.t_mul)) / math.log(self.t_mul))
+            done = (1.0 - self.t_mul ** restart) / (1.0 - self.t_mul)
+            fraction = (fraction - done) / self.t_mul ** restart
+        cosine = 0.5 * self.m_mul ** restart * (1.0 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "first_decay_steps": self.first_decay_steps,
+                "t_mul": self.t_mul, "m_mul": self.m_mul, "alpha": self.alpha}
+
+
 ALL_SCHEDULES = {
     cls.__name__: cls
-    for cls in (ExponentialDecay, StepDecay, CosineDecay, LinearWarmup, InverseTimeDecay, PiecewiseConstantDecay)
+    for cls in (ExponentialDecay, StepDecay, CosineDecay, LinearWarmup, InverseTimeDecay, PiecewiseConstantDecay,
+                PolynomialDecay, CosineDecayRestarts)
 }
 
 
