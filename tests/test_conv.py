@@ -221,8 +221,8 @@ def test_winograd_matches_im2col_in_float32(monkeypatch, shape, filters, padding
 
 
 def test_winograd_chunks_of_the_batch_change_nothing(monkeypatch):
-    """The batch split into chunks of one or two images gives the values and gradients of one chunk (float64),
-    and passes a gradient check."""
+    """The batch split into chunks of one or two images gives the values and gradients of one chunk (float64,
+    fused ReLU: its mask and the bias gradient are taken chunk by chunk too), and passes a gradient check."""
     from nerve.engine.kernels import winograd
 
     rng = np.random.default_rng(12)
@@ -232,7 +232,7 @@ def test_winograd_chunks_of_the_batch_change_nothing(monkeypatch):
     def run(chunk_values):
         monkeypatch.setattr(winograd, "WINOGRAD_CHUNK_VALUES", chunk_values)
         tensors = [nerve.tensor(a, requires_grad=True) for a in arrays]
-        out = ops.conv2d(*tensors, padding="same")
+        out = ops.conv2d(*tensors, padding="same", activation="relu")
         out.backward(np.cos(out.numpy()))
         return [out.numpy()] + [t.grad.numpy() for t in tensors]
 

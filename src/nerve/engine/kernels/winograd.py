@@ -214,8 +214,13 @@ def winograd_output(xp, plan, M, out=None):
     return out
 
 
-def winograd_output_grad(xp, plan, grad):
+def winograd_output_grad(xp, plan, grad, mask=None, with_sums=False):
     """``dM (16, tiles, F)``: the gradient of :func:`winograd_output`'s ``M`` from the output's ``grad``.
+
+    With ``mask`` (a fused ReLU's, bool, the output's size), ``grad * mask``
+    is taken in the same pass as the copy into tiles; ``with_sums`` returns
+    ``(dM, sums)`` with the column sums ``(F,)`` of the (masked) gradient (the
+    bias's gradient), taken from the tiled copy.
 
     Example:
         >>> import numpy as np
@@ -225,14 +230,28 @@ def winograd_output_grad(xp, plan, grad):
     """
     p = plan
     g = xp.empty((2, 2, p.N, p.th, p.tw, p.F), dtype=grad.dtype)
+    grad = grad.reshape(p.N, p.OH, p.OW, p.F)
+    if mask is not None:
+        mask = mask.reshape(p.N, p.OH, p.OW, p.F)
     if (p.OH, p.OW) == (2 * p.th, 2 * p.tw):
-        g[...] = grad.reshape(p.N, p.th, 2, p.tw, 2, p.F).transpose(2, 4, 0, 1, 3, 5)
+        tiled = grad.reshape(p.N, p.th, 2, p.tw, 2, p.F).transpose(2, 4, 0, 1, 3, 5)
+        if mask is None:
+            g[...] = tiled
+        else:
+            xp.multiply(tiled, mask.reshape(p.N, p.th, 2, p.tw, 2, p.F).transpose(2, 4, 0, 1, 3, 5), out=g)
     else:
         full = xp.zeros((p.N, 2 * p.th, 2 * p.tw, p.F), dtype=grad.dtype)
-        full[:, : p.OH, : p.OW] = grad
+        if mask is None:
+            full[:, : p.OH, : p.OW] = grad
+        else:
+            xp.multiply(grad, mask, out=full[:, : p.OH, : p.OW])
         g[...] = full.reshape(p.N, p.th, 2, p.tw, 2, p.F).transpose(2, 4, 0, 1, 3, 5)
     AA = xp.asarray(_AA, dtype=grad.dtype)
-    return (AA.T @ g.reshape(4, -1)).reshape(16, p.tiles, p.F)
+    dM = (AA.T @ g.reshape(4, -1)).reshape(16, p.tiles, p.F)
+    if not with_sums:
+        return dM
+    rows = g.reshape(-1, p.F)
+    return dM, xp.ones(rows.shape[0], dtype=rows.dtype) @ rows  # one BLAS product: 3-4x a NumPy row sum
 
 
 def winograd_input_grad(xp, plan, dM, U_t, out=None):
@@ -313,28 +332,32 @@ def winograd_forward(xp, plan, x, U):
     return out, V
 
 
-def winograd_backward(xp, plan, grad, V, U, input_grad=True, kernel_grad=True):
-    """Gradients ``(input, kernel)`` of :func:`winograd_forward` for the output gradient ``grad``, chunk by chunk.
+def winograd_backward(xp, plan, grad, V, U, input_grad=True, kernel_grad=True, bias_grad=False, mask=None):
+    """Gradients ``(input, kernel, bias)`` of :func:`winograd_forward` for the output gradient ``grad``, by chunks.
 
-    Either is None when not asked for.
+    Each is None when not asked for. ``mask``: a fused ReLU's (see
+    :func:`winograd_output_grad`).
 
     Example:
         >>> import numpy as np
         >>> plan = WinogradPlan((3, 4, 4, 1), 1, ((0, 0), (0, 0)))
         >>> x, U = np.arange(48.0).reshape(3, 4, 4, 1), winograd_kernel(np, np.ones((3, 3, 1, 1)))
         >>> _, V = winograd_forward(np, plan, x, U)
-        >>> gx, gk = winograd_backward(np, plan, np.ones((3, 2, 2, 1)), V, U)
-        >>> gx[0, :, :, 0].tolist()[0], gk[:, :, 0, 0].tolist()[0]
-        ([1.0, 2.0, 2.0, 1.0], [222.0, 234.0, 246.0])
+        >>> gx, gk, gb = winograd_backward(np, plan, np.ones((3, 2, 2, 1)), V, U, bias_grad=True)
+        >>> gx[0, :, :, 0].tolist()[0], gk[:, :, 0, 0].tolist()[0], gb.tolist()
+        ([1.0, 2.0, 2.0, 1.0], [222.0, 234.0, 246.0], [12.0])
     """
     p = plan
     per = p.th * p.tw
     gx = xp.empty((p.N, p.H, p.W, p.C), dtype=grad.dtype) if input_grad else None
     U_t = xp.ascontiguousarray(U.transpose(0, 2, 1)) if input_grad else None
-    dU = None
+    dU = gb = None
     for start, stop in p.chunks():
         part = p.part(stop - start)
-        dM = winograd_output_grad(xp, part, grad[start:stop])
+        dM = winograd_output_grad(xp, part, grad[start:stop], None if mask is None else mask[start:stop], bias_grad)
+        if bias_grad:
+            dM, sums = dM
+            gb = sums if gb is None else gb + sums
         if kernel_grad:
             piece = xp.matmul(V[:, start * per: stop * per].transpose(0, 2, 1), dM)
             if dU is None:
@@ -343,4 +366,4 @@ def winograd_backward(xp, plan, grad, V, U, input_grad=True, kernel_grad=True):
                 dU += piece
         if input_grad:
             winograd_input_grad(xp, part, dM, U_t, out=gx[start:stop])
-    return gx, (_kernel_back(xp, dU) if kernel_grad else None)
+    return gx, (_kernel_back(xp, dU) if kernel_grad else None), gb

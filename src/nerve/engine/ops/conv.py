@@ -208,12 +208,15 @@ class Conv2d(Function):
 
     def backward(self, grad):
         xp, geo, plan = self.xp, self.geo, self.plan
-        if self.relu:
-            grad = relu_grad(xp, grad, self.mask)
+        mask = self.mask if self.relu else None
+        if mask is not None and not self.winograd:
+            grad = relu_grad(xp, grad, mask)
         gx = gk = gb = None
         bias_grad = len(self.needs_grad) > 2 and self.needs_grad[2]
-        if self.winograd:
-            gx, gk = winograd_backward(xp, self.wplan, grad, self.V, self.U, self.needs_grad[0], self.needs_grad[1])
+        if self.winograd:  # the ReLU's mask and the bias's gradient taken in Winograd's first pass over grad
+            gx, gk, gb = winograd_backward(xp, self.wplan, grad, self.V, self.U, self.needs_grad[0],
+                                           self.needs_grad[1], bias_grad, mask)
+            bias_grad = False
         elif plan is not None:
             grad2d = grad.reshape(geo.N * geo.OH * plan.nb, plan.Wb * geo.F)
             if self.needs_grad[0]:
