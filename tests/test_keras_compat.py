@@ -358,3 +358,28 @@ def test_initializer_and_constraint_keras_spellings(tmp_path):
     np.testing.assert_array_equal(model.layers[0].kernel.numpy(), np.eye(4))
     model.save(tmp_path / "m.nerve")
     assert type(nerve.load_model(tmp_path / "m.nerve").layers[0].kernel_constraint).__name__ == "NonNeg"
+
+
+def test_model_api_metrics_names_compute_loss_and_build_config():
+    nerve.random.seed(0)
+    model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2, kernel_regularizer=nerve.regularizers.L2(0.1))])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    assert model.metrics_names == [] and model.metrics == []
+    x, y = np.random.default_rng(0).normal(size=(8, 3)), np.ones((8, 2))
+    loss, mae = model.evaluate(x, y, verbose=0)
+    assert model.metrics_names == ["loss", "mae"] and model.get_metrics_result() == {"mae": pytest.approx(mae)}
+    pred = model(x)
+    kernel = model.layers[0].kernel.numpy()
+    expected = ((pred.numpy() - y) ** 2).mean() + 0.1 * (kernel ** 2).sum()
+    assert model.compute_loss(x=x, y=y).item() == pytest.approx(expected, rel=1e-6)
+    assert model.compute_loss(y=y, y_pred=pred).item() == pytest.approx(expected, rel=1e-6)
+    model.reset_metrics()
+    assert model.get_metrics_result() == {"mae": 0.0}
+    assert model.compute_metrics(x, y, pred) == {"mae": pytest.approx(np.abs(pred.numpy() - y).mean(), rel=1e-6)}
+    np.testing.assert_allclose(model.predict_step(x).numpy(), pred.numpy())
+    assert model.compute_output_shape((None, 3)) == (None, 2)
+    twin = nerve.Sequential([layers.Dense(2)])
+    twin.build_from_config(model.get_build_config())
+    assert twin.count_params() == model.count_params() and model.run_eagerly and model.path == model.name
+    with pytest.raises(ValueError, match="give y_pred"):
+        model.compute_loss(y=y)

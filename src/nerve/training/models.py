@@ -248,6 +248,192 @@ class Model(Trainer, Layer):
             return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
         return Layer.output.fget(self)
 
+    # ------------------------------------------------------- Keras's Model API
+    @_graph_attribute
+    def metrics(self):
+        """The compiled metric objects (empty before the first batch resolves them); a subclass with its own
+        ``train_step`` may define its own list, which ``fit`` resets at each epoch.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+            >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+            >>> _ = model.evaluate(np.ones((4, 2)), np.ones((4, 1)), verbose=0)
+            >>> [m.name for m in model.metrics]
+            ['mae']
+        """
+        return [metric for built in (getattr(self, "_metrics", None) or []) for _, metric in built]
+
+    @property
+    def metrics_names(self):
+        """The names of the values ``evaluate`` returns, in order: ``["loss", ...]`` (empty before training).
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+            >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+            >>> _ = model.evaluate(np.ones((4, 2)), np.ones((4, 1)), verbose=0)
+            >>> model.metrics_names
+            ['loss', 'mae']
+        """
+        if getattr(self, "_metrics", None) is None:
+            return []
+        names = self._output_names or [None]
+        return list(self._epoch_logs(0.0, [0.0] * len(names), 1))
+
+    def reset_metrics(self):
+        """Reset the state of every compiled metric.
+
+        Example:
+            >>> import nerve
+            >>> nerve.Sequential([nerve.layers.Dense(1)]).reset_metrics()
+        """
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self):
+        """``{name: result}`` of the compiled metrics as they stand.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([nerve.Input(shape=(1,)), layers.Dense(1, kernel_initializer="zeros")])
+            >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+            >>> _ = model.evaluate(np.ones((2, 1)), np.ones((2, 1)), verbose=0)
+            >>> model.get_metrics_result()
+            {'mae': 1.0}
+        """
+        return {name: metric.result() for built in (getattr(self, "_metrics", None) or []) for name, metric in built}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss of ``y_pred`` (computed from ``x`` when not given) against ``y``, plus the weight
+        penalties: a scalar Tensor to call ``backward()`` on, as in a Keras ``train_step``.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([nerve.Input(shape=(1,)), layers.Dense(1, kernel_initializer="zeros")])
+            >>> model.compile(optimizer="sgd", loss="mse")
+            >>> model.compute_loss(y=np.full((2, 1), 3.0), y_pred=model(np.ones((2, 1)))).item()
+            9.0
+        """
+        self._check_compiled("compute_loss")
+        if y_pred is None:
+            if x is None:
+                raise ValueError(f"model '{self.name}'.compute_loss: give y_pred, or x to compute it from")
+            y_pred = self(x, training=training)
+        if self._losses is None:
+            self._resolve(y_pred)
+        loss, _, _, _ = self._compute_loss(y_pred, y, sample_weight)
+        for regularizer, weight in self.regularized_weights():
+            loss = loss + regularizer(weight)
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the compiled metrics with a batch and return :meth:`get_metrics_result`.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([nerve.Input(shape=(1,)), layers.Dense(1, kernel_initializer="zeros")])
+            >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+            >>> model.compute_metrics(None, np.full((2, 1), 2.0), model(np.ones((2, 1))))
+            {'mae': 2.0}
+        """
+        self._check_compiled("compute_metrics")
+        if self._losses is None:
+            self._resolve(y_pred)
+        self._update_metrics(self._split_outputs(y_pred), self._split_targets(y), sample_weight)
+        return self.get_metrics_result()
+
+    def predict_step(self, data):
+        """The model's outputs for one batch ``data`` (``x``, or ``(x, ...)``), in inference mode.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(3)])
+            >>> model.predict_step((np.ones((4, 2)),)).shape
+            (4, 3)
+        """
+        x = data[0] if isinstance(data, tuple) else data
+        with no_grad():
+            return self(x, training=False)
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for inputs of ``input_shape`` (batch axis None or a number), by a call on zeros.
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> nerve.Sequential([layers.Dense(3)]).compute_output_shape((None, 5))
+            (None, 3)
+        """
+        shape = tuple(1 if n is None else n for n in input_shape)
+        with no_grad():
+            out = self(numpy.zeros(shape, dtype=self.dtype or DEFAULT_FLOAT), training=False)
+        batch = input_shape[0]
+        return _map(out, lambda t: (batch,) + tuple(t.shape[1:]))
+
+    def get_build_config(self):
+        """``{"input_shape": ...}`` the model was built for (None before), for :meth:`build_from_config`.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([layers.Dense(3)]); _ = model(np.ones((2, 4)))
+            >>> model.get_build_config()
+            {'input_shape': (None, 4)}
+        """
+        shape = self.build_input_shape if self.built else None
+        if shape is None and self.built:
+            try:  # built from nerve.Input: the symbolic input knows the shape
+                shape = _map(self.input, lambda s: s.shape)
+            except AttributeError:
+                shape = None
+        return {"input_shape": shape}
+
+    def build_from_config(self, config):
+        """Build the model from :meth:`get_build_config` output.
+
+        Example:
+            >>> import nerve
+            >>> from nerve import layers
+            >>> model = nerve.Sequential([layers.Dense(3)]); model.build_from_config({"input_shape": (None, 4)})
+            >>> model.count_params()
+            15
+        """
+        if config and config.get("input_shape") is not None:
+            self.build(config["input_shape"])
+
+    @property
+    def run_eagerly(self):
+        """Always True: nerve runs every step eagerly (nothing is compiled); setting it is accepted.
+
+        Example:
+            >>> import nerve
+            >>> nerve.Sequential().run_eagerly
+            True
+        """
+        return True
+
+    @run_eagerly.setter
+    def run_eagerly(self, value):
+        pass
+
+    @property
+    def path(self):
+        """The model's path, its name (Keras's ``model.path``).
+
+        Example:
+            >>> import nerve
+            >>> nerve.Sequential(name="net").path
+            'net'
+        """
+        return self.name
+
     def zero_grad(self):
         """Clear the gradients of all the model's weights (the first line of a Keras-style ``train_step``).
 
