@@ -40,3 +40,24 @@ def test_ctc_example_reads_digit_sequences():
     assert last < first / 3
     exact = float(re.search(r"([\d.]+)% of the sequences read exactly", out).group(1))
     assert exact > 30
+
+
+def test_data_size_curves_example(tmp_path):
+    out = run_example("data_size_curves.py", "--sizes", "100", "400", "--epochs-cap", "3", "--outdir", str(tmp_path))
+    rows = re.findall(r"^\s*(\d+)\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)%", out, flags=re.M)
+    assert [int(r[0]) for r in rows] == [100, 400]
+    assert all(0.3 < float(v) / 100 <= 1 for row in rows for v in row[1:])
+    assert "gain from 100 to 400 training images" in out
+
+
+def test_universal_approximation_example(tmp_path):
+    out = run_example("universal_approximation.py", "--staircase-widths", "8", "64", "--trained-widths", "2", "16",
+                      "--steps", "400", "--outdir", str(tmp_path))
+    staircase = [float(v) for v in re.findall(r"staircase of\s+\d+ sigmoid units .*worst error ([\d.]+)", out)]
+    assert len(staircase) == 2 and staircase[1] < staircase[0] / 4  # 8x the units, well under a quarter the error
+
+
+def test_cnn_features_example(tmp_path):
+    out = run_example("cnn_features.py", "--train", "300", "--epochs", "1", "--outdir", str(tmp_path))
+    probes = [float(v) for v in re.findall(r"^\s+(?:pixels|conv \d \+ pool|dense \d+)\s+([\d.]+)%", out, flags=re.M)]
+    assert len(probes) == 5 and all(30 < p <= 100 for p in probes)
