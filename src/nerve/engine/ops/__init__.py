@@ -13,7 +13,7 @@ Example:
     [0.0, 1.0]
 """
 
-from nerve.engine.ops import attention, audio, conv, core, ctc, recurrent, special
+from nerve.engine.ops import attention, audio, conv, core, ctc, keras_ops, recurrent, special
 from nerve.engine.ops.core import *  # noqa: F401,F403
 from nerve.engine.ops.conv import *  # noqa: F401,F403
 from nerve.engine.ops.recurrent import *  # noqa: F401,F403
@@ -21,22 +21,25 @@ from nerve.engine.ops.attention import *  # noqa: F401,F403
 from nerve.engine.ops.audio import *  # noqa: F401,F403
 from nerve.engine.ops.ctc import *  # noqa: F401,F403
 from nerve.engine.ops.special import *  # noqa: F401,F403
+from nerve.engine.ops.keras_ops import *  # noqa: F401,F403
 
 __all__ = (core.__all__ + conv.__all__ + recurrent.__all__ + attention.__all__ + audio.__all__ + ctc.__all__
-           + special.__all__)
+           + special.__all__ + keras_ops.__all__)
 
 #: set by :mod:`nerve.blocks.layers.operations`: ``handler(name, args, kwargs)`` records an op called on
 #: functional-API tensors as a node of the graph (Keras 3 behaviour); None until the layers are imported
 _symbolic_call = None
+
+import builtins  # noqa: E402  (after the star imports: nerve.ops has its own all/any/round/slice)
 
 
 def _has_symbolic(value):
     if getattr(type(value), "_nerve_symbolic", False):
         return True
     if isinstance(value, (list, tuple)):
-        return any(_has_symbolic(v) for v in value)
+        return builtins.any(_has_symbolic(v) for v in value)  # nerve.ops.any is an op
     if isinstance(value, dict):
-        return any(_has_symbolic(v) for v in value.values())
+        return builtins.any(_has_symbolic(v) for v in value.values())
     return False
 
 
@@ -59,10 +62,13 @@ def _graph_aware(name, fn):
 def _install_graph_aware():
     import inspect
 
+    made = {}  # aliases (subtract = sub) share one wrapper, so they stay the same function
     for name in __all__:
         fn = globals()[name]
         if inspect.isfunction(fn) and not hasattr(fn, "__wrapped__"):
-            globals()[name] = _graph_aware(name, fn)
+            if id(fn) not in made:
+                made[id(fn)] = _graph_aware(name, fn)
+            globals()[name] = made[id(fn)]
 
 
 _install_graph_aware()
