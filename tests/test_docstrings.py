@@ -64,6 +64,7 @@ NAMESPACES = [
     "nerve.sklearn",
     "nerve.distributed",
     "nerve.utils",
+    "nerve.config",
 ]
 
 # Op implementation classes (nerve.tensor.Function subclasses, e.g. nerve.ops.Exp)

@@ -383,3 +383,21 @@ def test_model_api_metrics_names_compute_loss_and_build_config():
     assert twin.count_params() == model.count_params() and model.run_eagerly and model.path == model.name
     with pytest.raises(ValueError, match="give y_pred"):
         model.compute_loss(y=y)
+
+
+def test_config_namespace_and_interactive_logging(monkeypatch):
+    import nerve.training.callbacks as callbacks_module
+
+    assert nerve.config.floatx is nerve.backend.floatx and nerve.config.dtype_policy().name == "float32"
+    out = _Terminal()
+    model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    nerve.config.disable_interactive_logging()
+    try:
+        model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=2, verbose=0,
+                  callbacks=[nerve.callbacks.ProgbarLogger(stream=out)])
+    finally:
+        nerve.config.enable_interactive_logging()
+    lines = out.buffer.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Epoch 1/2 - ") and "\r" not in out.buffer.getvalue()
+    assert callbacks_module.ProgbarLogger(stream=out)._interactive()

@@ -33,6 +33,7 @@ from nerve import layers, callbacks, data, datasets, distributed, gradcheck, sav
 from nerve import sequence, transforms, applications
 from nerve import unsupervised, autoencoders, rl, diagnostics, mixed_precision
 from nerve import utils
+from nerve import config
 from nerve.training.models import Input, Model, Sequential
 from nerve.training.saving import load_model
 from nerve._version import __version__  # noqa: F401
@@ -42,7 +43,7 @@ __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "backend", "set_device", "device", "ops", "random", "activations", "initializers", "regularizers", "constraints", "losses", "optimizers",
     "schedules", "metrics", "layers", "callbacks", "data", "datasets", "distributed", "gradcheck", "saving", "models",
-    "sequence", "transforms", "applications", "unsupervised", "autoencoders", "rl", "diagnostics", "mixed_precision", "utils",
+    "sequence", "transforms", "applications", "unsupervised", "autoencoders", "rl", "diagnostics", "mixed_precision", "utils", "config",
     "Input", "Model", "Sequential", "load_model",
     "concatenate", "stack", "split", "pad", "one_hot", "where", "maximum", "minimum", "exp", "log", "sqrt",
     "matmul", "reshape", "transpose", "softmax", "log_softmax", "logsumexp",

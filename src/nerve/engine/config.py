@@ -22,10 +22,10 @@ import numpy
 __all__ = [
     "backend", "floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format", "set_image_data_format",
     "clear_session", "get_uid", "is_float_dtype", "is_int_dtype", "standardize_dtype", "result_type",
-    "is_keras_tensor",
+    "is_keras_tensor", "enable_interactive_logging", "disable_interactive_logging", "is_interactive_logging_enabled",
 ]
 
-_SETTINGS = {"floatx": "float32", "epsilon": 1e-7}
+_SETTINGS = {"floatx": "float32", "epsilon": 1e-7, "interactive_logging": True}
 _FLOATS = ("float16", "float32", "float64")
 _UIDS = {}
 #: functions the higher tiers register: ``floatx_hooks`` get the new floatx name (the layers' dtype policy
@@ -136,6 +136,37 @@ def clear_session(free_memory=True):
     _UIDS.clear()
     if free_memory:
         gc.collect()
+
+
+def enable_interactive_logging():
+    """Let ``fit`` draw its live progress bar on terminals (the default).
+
+    Example:
+        >>> enable_interactive_logging(); is_interactive_logging_enabled()
+        True
+    """
+    _SETTINGS["interactive_logging"] = True
+
+
+def disable_interactive_logging():
+    """Make ``fit`` write one plain line per epoch even on a terminal (no live bar), as in logs.
+
+    Example:
+        >>> disable_interactive_logging(); is_interactive_logging_enabled()
+        False
+        >>> enable_interactive_logging()
+    """
+    _SETTINGS["interactive_logging"] = False
+
+
+def is_interactive_logging_enabled():
+    """Whether ``fit`` may draw a live progress bar.
+
+    Example:
+        >>> is_interactive_logging_enabled()
+        True
+    """
+    return _SETTINGS["interactive_logging"]
 
 
 def get_uid(prefix=""):

@@ -31,6 +31,7 @@ import warnings
 import numpy
 
 from nerve.engine import comm
+from nerve.engine import config as engine_config
 from nerve.engine.backend import to_numpy
 from nerve.training import saving
 
@@ -268,7 +269,8 @@ class ProgbarLogger(Callback):
 
     def _interactive(self):
         out = self._out()
-        return self.verbose == 1 and hasattr(out, "isatty") and out.isatty()
+        return (self.verbose == 1 and hasattr(out, "isatty") and out.isatty()
+                and engine_config.is_interactive_logging_enabled())
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
