@@ -7,9 +7,9 @@ SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "keras_covera
 
 #: names nerve had per namespace when this floor was last raised; raise it when you add names
 FLOORS = {
-    "layers": 66, "losses": 18, "metrics": 24, "optimizers": 11, "optimizers.schedules": 7, "callbacks": 13,
-    "activations": 13, "initializers": 16, "regularizers": 10, "constraints": 8, "utils": 20, "backend": 14,
-    "models": 6, "ops": 47, "random": 2, "saving": 8, "config": 0, "Model methods": 39,
+    "layers": 93, "losses": 44, "metrics": 63, "optimizers": 14, "optimizers.schedules": 9, "callbacks": 13,
+    "activations": 34, "initializers": 36, "regularizers": 10, "constraints": 12, "utils": 20, "backend": 14,
+    "models": 6, "ops": 117, "random": 2, "saving": 8, "config": 12, "Model methods": 51,
 }
 
 
