@@ -102,3 +102,54 @@ def test_new_layers_save_and_load(tmp_path):
     x = np.random.default_rng(0).uniform(0, 255, size=(3, 6, 6, 2)).astype("float32")
     model.save(tmp_path / "m.nerve")
     np.testing.assert_allclose(nerve.load_model(tmp_path / "m.nerve")(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_normalization_adapt_matches_numpy_and_is_saved(tmp_path):
+    data = np.random.default_rng(0).normal(loc=3.0, scale=2.0, size=(100, 4))
+    layer = layers.Normalization()
+    layer.adapt(data)
+    np.testing.assert_allclose(layer.mean.numpy(), data.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(layer.variance.numpy(), data.var(0), rtol=1e-5)
+    batched = layers.Normalization()
+    batched.adapt(iter([data[:30], data[30:70], data[70:]]))  # batches combined exactly
+    np.testing.assert_allclose(batched.mean.numpy(), data.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(batched.variance.numpy(), data.var(0), rtol=1e-5)
+    model = nerve.Sequential([nerve.Input(shape=(4,)), layer, layers.Dense(1)])
+    out = model.layers[0](data.astype("float32")).numpy()
+    np.testing.assert_allclose(out, (data - data.mean(0)) / data.std(0), rtol=1e-4, atol=1e-5)
+    model.save(tmp_path / "m.nerve")
+    np.testing.assert_allclose(nerve.load_model(tmp_path / "m.nerve").layers[0](data.astype("float32")).numpy(), out)
+    inverse = layers.Normalization(mean=3.0, variance=4.0, invert=True)
+    assert inverse(np.array([[1.0]])).tolist() == [[5.0]]
+    images = np.random.default_rng(1).uniform(size=(8, 5, 5, 3))
+    per_channel = layers.Normalization(axis=-1)
+    per_channel.adapt(images)
+    np.testing.assert_allclose(per_channel.mean.numpy().ravel(), images.mean((0, 1, 2)), rtol=1e-5)
+    with pytest.raises(ValueError, match="both mean and variance"):
+        layers.Normalization(mean=1.0)
+
+
+def test_group_normalization_matches_torch():
+    x = _x((2, 5, 6))
+    layer = layers.GroupNormalization(groups=3, epsilon=1e-5, dtype="float64")
+    out = layer(nerve.tensor(x, requires_grad=True))
+    reference = F.group_norm(torch.tensor(x).transpose(1, 2), 3, eps=1e-5).transpose(1, 2)
+    np.testing.assert_allclose(out.numpy(), reference.numpy(), rtol=1e-10, atol=1e-12)
+    assert nerve.gradcheck.gradcheck(lambda t: layer(t), [nerve.tensor(x[:1], requires_grad=True)],
+                                     weights=[("gamma", layer.gamma), ("beta", layer.beta)])
+    with pytest.raises(ValueError, match="cannot be split"):
+        layers.GroupNormalization(groups=4)(np.ones((1, 2, 6)))
+
+
+def test_center_crop_upsampling1d_zero_padding1d(tmp_path):
+    images = _x((2, 7, 6, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layers.CenterCrop(3, 4)(images).numpy(), images[:, 2:5, 1:5])
+    seq = _x((2, 3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(layers.UpSampling1D(3)(seq).numpy(), np.repeat(seq, 3, axis=1))
+    np.testing.assert_array_equal(layers.ZeroPadding1D((2, 1))(seq).numpy(), np.pad(seq, ((0, 0), (2, 1), (0, 0))))
+    model = nerve.Sequential([nerve.Input(shape=(3, 4)), layers.ZeroPadding1D(1), layers.UpSampling1D(2),
+                              layers.GroupNormalization(groups=2), layers.Flatten(), layers.Dense(2)])
+    model.save(tmp_path / "m.nerve")
+    np.testing.assert_allclose(nerve.load_model(tmp_path / "m.nerve")(seq).numpy(), model(seq).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="cannot crop"):
+        layers.CenterCrop(9, 9)(images)

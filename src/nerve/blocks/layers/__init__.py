@@ -10,7 +10,7 @@ Example:
 from nerve.blocks.layers import attention, augmentation, convolutional, merging, normalization, operations, recurrent
 from nerve.blocks.layers import text
 from nerve.blocks.layers import audio
-from nerve.blocks.layers import keras_layers
+from nerve.blocks.layers import keras_layers, preprocessing
 from nerve.blocks.layers.base import Layer, deserialize, get_registered, register, reset_names, serialize
 from nerve.blocks.layers.core import (
     Activation, Add, Average, BatchNormalization, Concatenate, Dense, Dropout, Flatten, Input, InputLayer, Lambda,
@@ -26,6 +26,7 @@ from nerve.blocks.layers.audio import *  # noqa: F401,F403
 from nerve.blocks.layers.merging import *  # noqa: F401,F403
 from nerve.blocks.layers.operations import OpLayer
 from nerve.blocks.layers.keras_layers import *  # noqa: F401,F403
+from nerve.blocks.layers.preprocessing import *  # noqa: F401,F403
 
 __all__ = [
     "Layer", "register", "get_registered", "reset_names", "serialize", "deserialize",
@@ -34,4 +35,4 @@ __all__ = [
 ] + convolutional.__all__ + augmentation.__all__ + recurrent.__all__ + merging.__all__ + operations.__all__
 __all__ += normalization.__all__ + attention.__all__ + text.__all__
 __all__ += audio.__all__
-__all__ += keras_layers.__all__
+__all__ += keras_layers.__all__ + preprocessing.__all__
