@@ -138,3 +138,35 @@ def test_pack_unpack_and_source_inputs(tmp_path):
     model = nerve.Model([a, b], out)
     text = open(utils.plot_model(model, to_file=os.fspath(tmp_path / "m.dot"))).read()
     assert "digraph" in text and "concatenate" in text
+
+
+def test_serialize_and_deserialize_keras_objects_of_every_kind():
+    objects = [nerve.layers.Dense(3, activation="relu", name="d"), nerve.losses.Huber(delta=2.0),
+               nerve.metrics.Precision(threshold=0.3), nerve.optimizers.Adam(0.01),
+               nerve.schedules.CosineDecay(0.1, 10), nerve.initializers.HeNormal(),
+               nerve.regularizers.L2(0.1), nerve.constraints.MaxNorm(3.0)]
+    for obj in objects:
+        config = utils.serialize_keras_object(obj)
+        again = utils.deserialize_keras_object(config)
+        assert type(again) is type(obj)
+        assert again.get_config() == obj.get_config()
+    assert utils.deserialize_keras_object("gelu") is nerve.activations.gelu
+    model = nerve.Sequential([nerve.Input(shape=(2,)), nerve.layers.Dense(1)])
+    assert utils.deserialize_keras_object(utils.serialize_keras_object(model)).count_params() == 3
+    with pytest.raises(ValueError, match="no kind of object"):
+        utils.deserialize_keras_object({"class_name": "os.system", "config": {}})
+    with pytest.raises(TypeError, match="cannot serialize"):
+        utils.serialize_keras_object(object())
+
+
+def test_get_custom_objects_registers_by_name(tmp_path):
+    @nerve.layers.register(package="tests")
+    class Doubler(nerve.layers.Layer):
+        def call(self, x):
+            return x * 2
+
+    assert "tests>Doubler" in utils.get_custom_objects()
+    model = nerve.Sequential([nerve.Input(shape=(2,)), Doubler()])
+    model.save(tmp_path / "m.nerve")
+    assert nerve.load_model(tmp_path / "m.nerve")(np.ones((1, 2))).tolist() == [[2.0, 2.0]]
+    assert "digraph" in utils.model_to_dot(model)

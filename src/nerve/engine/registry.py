@@ -38,7 +38,7 @@ import threading
 
 __all__ = [
     "KINDS", "UnknownObjectError", "MalformedConfigError", "register_builtin", "register_builtins", "register_serializable", "register_keras_serializable",
-    "get_registered_name", "get_registered_object", "custom_object_scope", "lookup", "builtin_names", "serialize",
+    "get_registered_name", "get_registered_object", "custom_object_scope", "get_custom_objects", "lookup", "builtin_names", "serialize",
     "deserialize",
 ]
 
@@ -204,6 +204,21 @@ def _scopes():
     if stack is None:
         stack = _SCOPES.stack = []
     return stack
+
+
+def get_custom_objects():
+    """The live dict of registered classes and functions, ``{"package>Name": object}`` (Keras's
+    ``get_custom_objects``); adding an entry makes the name loadable, as registering does.
+
+    Example:
+        >>> class Swish2:
+        ...     pass
+        >>> get_custom_objects()["Swish2"] = Swish2
+        >>> get_registered_object("Swish2") is Swish2
+        True
+        >>> del get_custom_objects()["Swish2"]
+    """
+    return _CUSTOM
 
 
 @contextlib.contextmanager
