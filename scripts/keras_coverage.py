@@ -26,6 +26,9 @@ MODULES = {
 
 _TF_ONLY = "a TensorFlow/JAX/PyTorch interoperability wrapper; nerve runs its own ops"
 _COMPILED = "XLA/JAX compilation or graph tracing; nerve runs eagerly"
+#: Keras names that are submodules (``keras.optimizers.schedules``): present when nerve has the module there too
+SUBMODULES = {("optimizers", "schedules")}
+
 #: (namespace, name) -> why nerve does not have it
 NOT_APPLICABLE = {
     ("layers", "TFSMLayer"): "loads TensorFlow SavedModels",
@@ -36,6 +39,9 @@ NOT_APPLICABLE = {
     ("utils", "FeatureSpace"): "a tf.data preprocessing pipeline",
     ("utils", "Config"): "Keras-internal configuration container",
     ("utils", "legacy"): "Keras 2 compatibility",
+    ("optimizers", "legacy"): "Keras 2 compatibility",
+    ("layers", "TernaryDense"): "ternary-weight quantization kernels of the compiled backends",
+    ("layers", "MaxNumBoundingBoxes"): "tf.data bounding-box preprocessing",
     ("Model methods", "jit_compile"): _COMPILED,
     ("Model methods", "compute_output_spec"): _COMPILED,
     ("Model methods", "symbolic_call"): _COMPILED,
@@ -87,7 +93,8 @@ def _nerve_names(namespace):
         module = importlib.import_module(MODULES.get(namespace, f"nerve.{namespace}"))
     except ImportError:
         return set()
-    return {n for n in dir(module) if not n.startswith("_") and not inspect.ismodule(getattr(module, n))}
+    return {n for n in dir(module) if not n.startswith("_")
+            and (not inspect.ismodule(getattr(module, n)) or (namespace, n) in SUBMODULES)}
 
 
 def coverage():

@@ -124,3 +124,42 @@ def test_backup_and_restore_resumes_a_killed_fit_to_the_same_weights(tmp_path):
     for key in expected.files:
         np.testing.assert_array_equal(got[key], expected[key])
     assert not os.path.exists(tmp_path / "backup" / "latest.nerve")  # deleted once training completed
+
+
+def test_remote_monitor_posts_every_epoch_and_warns_when_unreachable():
+    import http.server
+    import json
+    import threading
+    import urllib.parse
+
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the stdlib's name
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        root = f"http://127.0.0.1:{server.server_port}"
+        model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        history = model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=2, verbose=0,
+                            callbacks=[callbacks.RemoteMonitor(root=root, send_as_json=True),
+                                       callbacks.RemoteMonitor(root=root, path="/form", field="logs")])
+    finally:
+        server.shutdown()
+    as_json = [json.loads(body) for path, kind, body in received if kind == "application/json"]
+    assert [m["epoch"] for m in as_json] == [0, 1]
+    assert as_json[1]["loss"] == pytest.approx(history.history["loss"][1])
+    forms = [urllib.parse.parse_qs(body) for path, kind, body in received if path == "/form"]
+    assert json.loads(forms[0]["logs"][0])["epoch"] == 0
+    with pytest.warns(RuntimeWarning, match="could not send"):
+        callbacks.RemoteMonitor(root="http://127.0.0.1:9", timeout=2).on_epoch_end(0, {"loss": 1.0})

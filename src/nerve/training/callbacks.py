@@ -38,7 +38,7 @@ from nerve.training import saving
 __all__ = [
     "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
     "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN", "CSVLogger", "LambdaCallback",
-    "TensorBoard", "BackupAndRestore",
+    "TensorBoard", "BackupAndRestore", "RemoteMonitor",
 ]
 
 
@@ -784,3 +784,46 @@ class BackupAndRestore(ModelCheckpoint):
             for path in (self.filepath, self._previous):
                 if os.path.exists(path):
                     os.remove(path)
+
+
+class RemoteMonitor(Callback):
+    """POST each epoch's logs to a server (Keras semantics): ``{"epoch": ..., "loss": ..., ...}`` to
+    ``root + path``, as a form field ``field`` holding the JSON text, or as a JSON body with ``send_as_json``.
+    A server that cannot be reached gives a warning, never an error in ``fit``.
+
+    Example:
+        >>> monitor = RemoteMonitor(root="http://localhost:9000", send_as_json=True)
+        >>> monitor.root + monitor.path
+        'http://localhost:9000/publish/epoch/end/'
+    """
+
+    main_process_only = True
+
+    def __init__(self, root="http://localhost:9000", path="/publish/epoch/end/", field="data", headers=None,
+                 send_as_json=False, timeout=10):
+        super().__init__()
+        self.root, self.path, self.field = root, path, field
+        self.headers, self.send_as_json, self.timeout = dict(headers or {}), bool(send_as_json), timeout
+
+    def on_epoch_end(self, epoch, logs=None):
+        import json
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        payload = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            payload[key] = float(numpy.asarray(value))
+        if self.send_as_json:
+            body, kind = json.dumps(payload).encode(), "application/json"
+        else:
+            body, kind = urllib.parse.urlencode({self.field: json.dumps(payload)}).encode(), \
+                "application/x-www-form-urlencoded"
+        request = urllib.request.Request(self.root + self.path, data=body, method="POST",
+                                         headers={"Content-Type": kind, **self.headers})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout):  # noqa: S310 - the user's own server
+                pass
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            warnings.warn(f"RemoteMonitor: could not send epoch {epoch} to {self.root + self.path} ({error})",
+                          RuntimeWarning, stacklevel=2)
