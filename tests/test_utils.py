@@ -170,3 +170,34 @@ def test_get_custom_objects_registers_by_name(tmp_path):
     model.save(tmp_path / "m.nerve")
     assert nerve.load_model(tmp_path / "m.nerve")(np.ones((1, 2))).tolist() == [[2.0, 2.0]]
     assert "digraph" in utils.model_to_dot(model)
+
+
+def test_pydataset_feeds_fit_evaluate_predict_and_gets_epoch_end():
+    class Batches(utils.PyDataset):
+        def __init__(self, x, y, batch_size, **kwargs):
+            super().__init__(**kwargs)
+            self.x, self.y, self.batch_size, self.epochs_seen = x, y, batch_size, 0
+
+        def __len__(self):
+            return -(-len(self.x) // self.batch_size)
+
+        def __getitem__(self, index):
+            part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+            return self.x[part], self.y[part]
+
+        def on_epoch_end(self):
+            self.epochs_seen += 1
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3)).astype("float32")
+    y = x @ np.array([[1.0], [2.0], [-1.0]], dtype="float32")
+    train, val = Batches(x[:40], y[:40], 8, workers=2), Batches(x[40:], y[40:], 5)
+    nerve.random.seed(0)
+    model = nerve.Sequential([nerve.Input(shape=(3,)), nerve.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(train, validation_data=val, epochs=3, verbose=0)
+    assert train.epochs_seen == 3 and len(history.history["val_loss"]) == 3 and train.num_batches == 5
+    assert model.evaluate(val, verbose=0) == pytest.approx(model.evaluate(x[40:], y[40:], verbose=0), rel=1e-6)
+    assert utils.Sequence is utils.PyDataset
+    with pytest.raises(NotImplementedError, match="__len__"):
+        len(utils.PyDataset())
