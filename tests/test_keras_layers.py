@@ -153,3 +153,37 @@ def test_center_crop_upsampling1d_zero_padding1d(tmp_path):
     np.testing.assert_allclose(nerve.load_model(tmp_path / "m.nerve")(seq).numpy(), model(seq).numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="cannot crop"):
         layers.CenterCrop(9, 9)(images)
+
+
+def test_add_loss_and_activity_regularization_enter_the_training_gradient():
+    from nerve.blocks.layers.base import take_added_losses
+
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    y = np.ones((4, 2), dtype="float32")
+
+    def build(regularized):
+        nerve.random.seed(0)
+        stack = [nerve.Input(shape=(3,)), layers.Dense(2, name="dense")]
+        if regularized:
+            stack.append(layers.ActivityRegularization(l1=0.1, l2=0.2))
+        model = nerve.Sequential(stack)
+        model.compile(optimizer=nerve.optimizers.SGD(0.1), loss="mse")
+        return model
+
+    plain, regularized = build(False), build(True)
+    kernel, bias = plain.layers[0].kernel.numpy().copy(), plain.layers[0].bias.numpy().copy()
+    out = x @ kernel + bias
+    # d/dout of mse + (0.1 sum|out| + 0.2 sum out^2) / batch
+    grad_out = 2 * (out - y) / out.size + (0.1 * np.sign(out) + 0.4 * out) / len(x)
+    regularized.predict(x, verbose=0)  # a call outside training adds nothing to the next step
+    regularized.train_on_batch(x, y) if hasattr(regularized, "train_on_batch") else regularized.fit(
+        x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    np.testing.assert_allclose(regularized.layers[0].kernel.numpy(), kernel - 0.1 * x.T @ grad_out, rtol=1e-5)
+    np.testing.assert_allclose(regularized.layers[0].bias.numpy(), bias - 0.1 * grad_out.sum(0), rtol=1e-5)
+    assert take_added_losses() == []
+    total = regularized.compute_loss(x=x, y=y).item()
+    out = regularized(x).numpy()
+    expected = ((out - y) ** 2).mean() + (0.1 * np.abs(out).sum() + 0.2 * (out ** 2).sum()) / len(x)
+    assert total == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="scalar"):
+        layers.Layer().add_loss(nerve.tensor([1.0, 2.0]))

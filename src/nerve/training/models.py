@@ -24,7 +24,7 @@ import json
 import numpy
 
 from nerve.blocks.layers.base import Layer, _graph_attribute, builtin_layer, construct_from_config, get_registered
-from nerve.blocks.layers.base import note_weights_changed
+from nerve.blocks.layers.base import note_weights_changed, take_added_losses
 from nerve.blocks.layers.base import deserialize as deserialize_layer
 from nerve.blocks.layers.base import serialize as serialize_layer
 from nerve.blocks.layers.core import Input, InputLayer
@@ -329,6 +329,8 @@ class Model(Trainer, Layer):
         loss, _, _, _ = self._compute_loss(y_pred, y, sample_weight)
         for regularizer, weight in self.regularized_weights():
             loss = loss + regularizer(weight)
+        for added in take_added_losses():  # Layer.add_loss in the forward pass
+            loss = loss + added
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

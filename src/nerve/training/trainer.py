@@ -35,7 +35,7 @@ import numpy
 from nerve.blocks import losses as losses_module
 from nerve.blocks import metrics as metrics_module
 from nerve.blocks import optimizers as optimizers_module
-from nerve.blocks.layers.base import weights_version
+from nerve.blocks.layers.base import take_added_losses, weights_version
 from nerve.engine import random as nerve_random
 from nerve.engine import validate
 from nerve.engine.backend import get_array_module, to_device, to_numpy
@@ -395,10 +395,13 @@ class Trainer:
         return self._train_step(x, y, sample_weight)
 
     def _train_step(self, x, y, sample_weight):
+        take_added_losses()  # what add_loss left from calls outside training (predict, a manual call) does not count
         outputs = self(x, training=True)
         loss, parts, outs, targets = self._compute_loss(outputs, y, sample_weight)
         penalty = self._regularization()
         objective = loss if penalty is None else loss + penalty
+        for added in take_added_losses():  # Layer.add_loss during this forward pass
+            objective = objective + added
         self.optimizer.zero_grad()
         scale_loss = getattr(self.optimizer, "scale_loss", None)
         (objective if scale_loss is None else scale_loss(objective)).backward()

@@ -39,6 +39,7 @@ from nerve.engine.tensor import DEFAULT_FLOAT, Tensor
 _NAME_COUNTS = {}
 _WEIGHT_BUDGET = [None]  # bytes that weights created from now on may still take (None: no limit), see weight_budget
 _CHANGES = [0]  # counts changes to any layer's weights or trainable flags (the training loop caches on it)
+_ADDED_LOSSES = []  # scalar losses given to Layer.add_loss since the training loop last took them
 
 
 def weights_version():
@@ -642,6 +643,31 @@ class Layer:
         return [(r.constraint, r.tensor) for r, trainable in self._walk_records()
                 if r.constraint is not None and trainable]
 
+    def add_loss(self, loss):
+        """Add a scalar ``loss`` (computed in ``call``) to the training objective of the step that runs this call
+        (Keras's ``add_loss``: activity penalties, a VAE's KL term...). ``fit`` minimises it with the compiled loss
+        (it is not part of the reported ``loss``, like weight penalties); ``model.compute_loss`` includes it.
+
+        Example:
+            >>> import numpy as np, nerve
+            >>> from nerve import layers
+            >>> class Penalised(layers.Layer):
+            ...     def call(self, x):
+            ...         self.add_loss(0.01 * (x * x).sum())
+            ...         return x
+            >>> _ = take_added_losses(); _ = Penalised()(np.ones((2, 3)))
+            >>> [round(v.item(), 4) for v in take_added_losses()]
+            [0.06]
+        """
+        if callable(loss) and not isinstance(loss, Tensor):
+            loss = loss()
+        if not isinstance(loss, Tensor):
+            loss = Tensor(numpy.asarray(loss, dtype=DEFAULT_FLOAT))
+        if loss.size != 1:
+            raise ValueError(f"layer '{self.name}': add_loss expects a scalar loss, got a tensor of shape "
+                             f"{tuple(loss.shape)}; reduce it first (e.g. .sum() or .mean())")
+        _ADDED_LOSSES.append(loss.reshape(()) if loss.ndim else loss)
+
     @property
     def losses(self):
         """Regularisation penalties of this layer and its sub-layers (scalar Tensors), for the training loss.
@@ -897,6 +923,18 @@ def serialize_entry(obj):
     if hasattr(obj, "get_config"):
         return {"class_name": registry.get_registered_name(obj), "config": obj.get_config()}
     return activations.serialize(obj)
+
+
+def take_added_losses():
+    """The losses :meth:`Layer.add_loss` collected since the last call, and forget them (the training loop's hook).
+
+    Example:
+        >>> take_added_losses()
+        []
+    """
+    taken = list(_ADDED_LOSSES)
+    _ADDED_LOSSES.clear()
+    return taken
 
 
 def construct_from_config(cls, config):

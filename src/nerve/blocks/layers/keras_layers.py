@@ -27,6 +27,7 @@ from nerve.engine.tensor import Tensor
 __all__ = [
     "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Identity", "RepeatVector", "Permute", "Cropping1D", "Cropping2D",
     "Rescaling", "UnitNormalization", "GaussianDropout", "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D",
+    "ActivityRegularization",
     "Convolution1D", "Convolution2D", "Convolution2DTranspose", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
 ]
@@ -480,3 +481,37 @@ class SpatialDropout2D(_SpatialDropout):
     """
 
     rank = 4
+
+
+@builtin_layer
+class ActivityRegularization(_Elementwise):
+    """Pass the input through and add ``(l1 * sum(|x|) + l2 * sum(x^2)) / batch_size`` to the training objective
+    (Keras semantics, through :meth:`Layer.add_loss`).
+
+    Example:
+        >>> import numpy as np
+        >>> from nerve.blocks.layers.base import take_added_losses
+        >>> _ = take_added_losses()
+        >>> ActivityRegularization(l1=0.1)(np.ones((2, 3))).shape
+        (2, 3)
+        >>> [round(v.item(), 4) for v in take_added_losses()]
+        [0.3]
+    """
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def call(self, inputs):
+        penalty = None
+        if self.l1:
+            penalty = ops.sum(ops.abs(inputs)) * self.l1
+        if self.l2:
+            term = ops.sum(inputs * inputs) * self.l2
+            penalty = term if penalty is None else penalty + term
+        if penalty is not None:
+            self.add_loss(penalty / inputs.shape[0])
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}
