@@ -187,3 +187,19 @@ def test_add_loss_and_activity_regularization_enter_the_training_gradient():
     assert total == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="scalar"):
         layers.Layer().add_loss(nerve.tensor([1.0, 2.0]))
+
+
+def test_lambda_with_a_registered_function_saves_and_loads(tmp_path):
+    @nerve.saving.register_serializable(package="tests")
+    def shift(x, by=0.0):
+        return x + by
+
+    model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Lambda(shift, arguments={"by": 2.5}), layers.Dense(1)])
+    model.save(tmp_path / "m.nerve")
+    x = np.ones((3, 2), dtype="float32")
+    np.testing.assert_allclose(nerve.load_model(tmp_path / "m.nerve")(x).numpy(), model(x).numpy())
+    anonymous = nerve.Sequential([nerve.Input(shape=(2,)), layers.Lambda(lambda t: t * 2)])
+    with pytest.raises(ValueError, match="cannot be saved"):
+        anonymous.save(tmp_path / "a.nerve")
+    with pytest.raises(nerve.saving.UnknownObjectError, match="not registered"):
+        layers.Lambda.from_config({"function": "os>system", "name": "bad"})

@@ -18,7 +18,7 @@ import numpy
 from nerve.blocks import activations, constraints, initializers, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry, unique_name
 from nerve.blocks.layers.symbolic import Node, SymbolicTensor
-from nerve.engine import ops, random, validate
+from nerve.engine import ops, random, registry, validate
 from nerve.engine.backend import get_device, to_device
 from nerve.engine.tensor import Tensor, is_grad_enabled
 
@@ -438,26 +438,47 @@ class Concatenate(Layer):
 
 @builtin_layer
 class Lambda(Layer):
-    """Wrap a function of tensors as a layer (not saved with the model: the function is code).
+    """Wrap a function of tensors as a layer; ``arguments`` are extra keyword arguments of the function.
+
+    A model with a Lambda saves when the function is registered (``@nerve.saving.register_serializable``):
+    the file holds its registered name, and loading looks the name up (never code: a lambda cannot be saved).
 
     Example:
-        >>> import numpy as np
+        >>> import numpy as np, nerve
         >>> Lambda(lambda x: x * 2)(np.ones((1, 2))).tolist()
         [[2.0, 2.0]]
+        >>> @nerve.saving.register_serializable(package="docs")
+        ... def scale(x, factor=1.0):
+        ...     return x * factor
+        >>> Lambda(scale, arguments={"factor": 3.0}).get_config()["function"]
+        'docs>scale'
     """
 
-    def __init__(self, function, **kwargs):
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(function, str):  # a registered function's name, from a config
+            name = function
+            function = registry.get_registered_object(name)
+            if function is None or not callable(function) or isinstance(function, type):
+                raise registry.UnknownObjectError(
+                    f"Lambda: the function '{name}' is not registered; register it with "
+                    "@nerve.saving.register_serializable(package=...) or pass it in custom_objects")
         self.function = function
+        self.output_shape_hint, self.mask = output_shape, mask
+        self.arguments = dict(arguments or {})
 
     def call(self, inputs):
-        return self.function(inputs)
+        return self.function(inputs, **self.arguments)
 
     def get_config(self):
-        raise ValueError(
-            f"layer '{self.name}' (Lambda) cannot be saved: its function is code, and nerve model files never "
-            "contain code. Write a small registered Layer subclass instead (see nerve.layers.register)."
-        )
+        name = registry.get_registered_name(self.function)
+        if registry.get_registered_object(name) is not self.function:
+            raise ValueError(
+                f"layer '{self.name}' (Lambda) cannot be saved: its function is code, and nerve model files never "
+                "contain code. Register the function with @nerve.saving.register_serializable(package=...) to save "
+                "it by name, or write a small registered Layer subclass (see nerve.layers.register)."
+            )
+        return {**super().get_config(), "function": name, "arguments": self.arguments}
 
 
 @builtin_layer
