@@ -203,3 +203,54 @@ def test_lambda_with_a_registered_function_saves_and_loads(tmp_path):
         anonymous.save(tmp_path / "a.nerve")
     with pytest.raises(nerve.saving.UnknownObjectError, match="not registered"):
         layers.Lambda.from_config({"function": "os>system", "name": "bad"})
+
+
+def test_conv1d_transpose_matches_torch():
+    x = _x((2, 5, 3))
+    layer = layers.Conv1DTranspose(4, 3, strides=2, padding="valid", dtype="float64")
+    out = layer(nerve.tensor(x, requires_grad=True))
+    kernel = torch.tensor(layer.kernel.numpy())  # (k, filters, channels) -> torch (channels, filters, k)
+    reference = F.conv_transpose1d(torch.tensor(x).transpose(1, 2), kernel.permute(2, 1, 0),
+                                   torch.tensor(layer.bias.numpy()), stride=2).transpose(1, 2)
+    np.testing.assert_allclose(out.numpy(), reference.numpy(), rtol=1e-10, atol=1e-12)
+    assert nerve.gradcheck.gradcheck(lambda t: layer(t), [nerve.tensor(x[:1], requires_grad=True)],
+                                     weights=[("kernel", layer.kernel), ("bias", layer.bias)])
+    assert layers.Conv1DTranspose(2, 3, strides=2, padding="same")(np.zeros((1, 6, 2))).shape == (1, 12, 2)
+
+
+def test_volume_layers_follow_numpy():
+    v = _x((2, 3, 4, 5, 2)).astype(np.float32)
+    np.testing.assert_allclose(layers.GlobalAveragePooling3D()(v).numpy(), v.mean((1, 2, 3)), rtol=1e-6)
+    np.testing.assert_array_equal(layers.GlobalMaxPool3D()(v).numpy(), v.max((1, 2, 3)))
+    np.testing.assert_array_equal(layers.ZeroPadding3D((1, 0, 2))(v).numpy(),
+                                  np.pad(v, ((0, 0), (1, 1), (0, 0), (2, 2), (0, 0))))
+    np.testing.assert_array_equal(layers.Cropping3D(((1, 0), (1, 1), (0, 2)))(v).numpy(), v[:, 1:, 1:3, 0:3])
+    up = layers.UpSampling3D((2, 1, 3))(v).numpy()
+    np.testing.assert_array_equal(up, v.repeat(2, axis=1).repeat(3, axis=3))
+    maps = layers.SpatialDropout3D(0.5, seed=0)(np.ones((4, 2, 2, 2, 3)), training=True).numpy()
+    assert (maps.reshape(4, 8, 3).std(axis=1) == 0).all()
+
+
+def test_encoding_layers_and_pipeline(tmp_path):
+    ids = np.array([[0, 2, 2], [1, 1, 3]])
+    np.testing.assert_array_equal(layers.CategoryEncoding(4)(ids).numpy(), [[1, 0, 1, 0], [0, 1, 0, 1]])
+    np.testing.assert_array_equal(layers.CategoryEncoding(4, output_mode="count")(ids).numpy(),
+                                  [[1, 0, 2, 0], [0, 2, 0, 1]])
+    np.testing.assert_array_equal(layers.CategoryEncoding(4, output_mode="one_hot")(np.array([[3], [0]])).numpy(),
+                                  np.eye(4)[[3, 0]])
+    weighted = layers.CategoryEncoding(4, output_mode="count")(ids, count_weights=np.array([[1.0, 0.5, 0.5], [2, 2, 1]]))
+    np.testing.assert_array_equal(weighted.numpy(), [[1, 0, 1, 0], [0, 4, 0, 1]])
+    with pytest.raises(ValueError, match="outside 0..3"):
+        layers.CategoryEncoding(4)(np.array([[4]]))
+    values = np.array([[-1.0, 0.0, 0.5, 2.0]])
+    np.testing.assert_array_equal(layers.Discretization([0.0, 1.0])(values).numpy(), np.digitize(values, [0.0, 1.0]))
+    learned = layers.Discretization(num_bins=4)
+    learned.adapt(np.random.default_rng(0).normal(size=1000))
+    counts = np.bincount(learned(np.random.default_rng(0).normal(size=(1, 1000))).numpy().ravel(), minlength=4)
+    assert (counts == 250).all()
+    pipeline = layers.Pipeline([layers.Rescaling(2.0), layers.Dense(3), layers.ReLU()])
+    model = nerve.Sequential([nerve.Input(shape=(2,)), pipeline, layers.Dense(1)])
+    model.save(tmp_path / "m.nerve")
+    x = np.ones((2, 2), dtype="float32")
+    np.testing.assert_allclose(nerve.load_model(tmp_path / "m.nerve")(x).numpy(), model(x).numpy(), rtol=1e-6)
+    assert pipeline.layers[0].scale == 2.0 and len(model.trainable_weights) == 4

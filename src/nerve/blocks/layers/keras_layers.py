@@ -12,16 +12,21 @@ Example:
 
 from __future__ import annotations
 
+from builtins import slice as builtins_slice
+
 import numpy
 
 from nerve.blocks import constraints, initializers, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry
+from nerve.blocks.layers.base import deserialize as layer_deserialize
+from nerve.blocks.layers.base import serialize as layer_serialize
 from nerve.blocks.layers.convolutional import (
     AveragePooling1D, AveragePooling2D, Conv1D, Conv2D, Conv2DTranspose, GlobalAveragePooling1D,
     GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 )
 from nerve.engine import ops
 from nerve.engine import random as nerve_random
+from nerve.engine.backend import to_numpy
 from nerve.engine.tensor import Tensor
 
 __all__ = [
@@ -30,6 +35,9 @@ __all__ = [
     "ActivityRegularization",
     "Convolution1D", "Convolution2D", "Convolution2DTranspose", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "Conv1DTranspose", "Convolution1DTranspose", "GlobalAveragePooling3D", "GlobalMaxPooling3D", "GlobalAvgPool3D",
+    "GlobalMaxPool3D", "ZeroPadding3D", "Cropping3D", "UpSampling3D", "SpatialDropout3D", "Wrapper", "Pipeline",
+    "CategoryEncoding", "Discretization",
 ]
 
 # Keras's other names of the same classes
@@ -515,3 +523,372 @@ class ActivityRegularization(_Elementwise):
 
     def get_config(self):
         return {**super().get_config(), "l1": self.l1, "l2": self.l2}
+
+
+@builtin_layer
+class Conv1DTranspose(Conv2DTranspose):
+    """Transposed 1-D convolution of ``(batch, steps, channels)`` sequences (learned upsampling), computed by the
+    2-D transposed convolution on a width-1 image; the kernel has Keras's shape ``(kernel_size, filters, channels)``.
+
+    Example:
+        >>> import numpy as np
+        >>> Conv1DTranspose(4, 3, strides=2, padding="same")(np.zeros((2, 5, 3))).shape
+        (2, 10, 4)
+    """
+
+    rank = 1
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"layer '{self.name}' (Conv1DTranspose) expects inputs of shape (batch, steps, channels), "
+                             f"got {tuple(input_shape)}")
+        self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters, input_shape[-1]),
+                                      self.kernel_initializer, self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer,
+                                        constraint=self.bias_constraint)
+
+    def call(self, inputs):
+        batch, steps, channels = inputs.shape
+        kernel = ops.reshape(self.kernel, (self.kernel_size[0], 1, self.filters, channels))
+        out = ops.conv2d_transpose(ops.reshape(inputs, (batch, steps, 1, channels)), kernel, self.bias,
+                                   (self.strides[0], 1), self.padding, (self.dilation_rate[0], 1))
+        return self.activation(ops.reshape(out, (batch, out.shape[1], self.filters)))
+
+
+Convolution1DTranspose = Conv1DTranspose
+
+
+class _Global3D(Layer):
+    def __init__(self, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.keepdims = bool(keepdims)
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs):
+        if inputs.ndim != 5:
+            raise ValueError(f"layer '{self.name}' ({type(self).__name__}) expects (batch, depth, height, width, "
+                             f"channels) inputs, got shape {tuple(inputs.shape)}")
+        return self._reduce(inputs, axis=(1, 2, 3), keepdims=self.keepdims)
+
+    def get_config(self):
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+
+@builtin_layer
+class GlobalAveragePooling3D(_Global3D):
+    """Mean over the three spatial axes of ``(batch, depth, height, width, channels)`` volumes.
+
+    Example:
+        >>> import numpy as np
+        >>> GlobalAveragePooling3D()(np.ones((2, 3, 4, 5, 6))).shape
+        (2, 6)
+    """
+
+    _reduce = staticmethod(ops.mean)
+
+
+@builtin_layer
+class GlobalMaxPooling3D(_Global3D):
+    """Maximum over the three spatial axes of ``(batch, depth, height, width, channels)`` volumes.
+
+    Example:
+        >>> import numpy as np
+        >>> GlobalMaxPooling3D(keepdims=True)(np.ones((2, 3, 4, 5, 6))).shape
+        (2, 1, 1, 1, 6)
+    """
+
+    _reduce = staticmethod(ops.max)
+
+
+GlobalAvgPool3D, GlobalMaxPool3D = GlobalAveragePooling3D, GlobalMaxPooling3D
+
+
+def _triple_pairs(value, name):
+    if isinstance(value, int):
+        return ((value, value),) * 3
+    value = tuple(value)
+    if len(value) == 3 and all(isinstance(v, int) for v in value):
+        return tuple((v, v) for v in value)
+    if len(value) == 3 and all(len(tuple(v)) == 2 for v in value):
+        return tuple(tuple(int(a) for a in v) for v in value)
+    raise ValueError(f"{name}: expected an int, three ints or three (before, after) pairs, got {value!r}")
+
+
+def _check_volume(layer, inputs):
+    if inputs.ndim != 5:
+        raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) expects (batch, depth, height, width, "
+                         f"channels) inputs, got shape {tuple(inputs.shape)}")
+
+
+@builtin_layer
+class ZeroPadding3D(Layer):
+    """Zeros around the three spatial axes of volumes: an int, three ints, or three ``(before, after)`` pairs.
+
+    Example:
+        >>> import numpy as np
+        >>> ZeroPadding3D(1)(np.ones((1, 2, 2, 2, 1))).shape
+        (1, 4, 4, 4, 1)
+    """
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _triple_pairs(padding, "ZeroPadding3D")
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs):
+        _check_volume(self, inputs)
+        return ops.pad(inputs, ((0, 0),) + self.padding + ((0, 0),))
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding]}
+
+
+@builtin_layer
+class Cropping3D(Layer):
+    """Cut the three spatial axes of volumes: an int, three ints, or three ``(before, after)`` pairs.
+
+    Example:
+        >>> import numpy as np
+        >>> Cropping3D(((1, 1), (0, 2), (1, 0)))(np.ones((1, 4, 4, 4, 1))).shape
+        (1, 2, 2, 3, 1)
+    """
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _triple_pairs(cropping, "Cropping3D")
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs):
+        _check_volume(self, inputs)
+        index = [builtins_slice(None)]
+        for (before, after), size in zip(self.cropping, inputs.shape[1:4]):
+            if before + after >= size:
+                raise ValueError(f"layer '{self.name}' (Cropping3D): cannot crop {self.cropping} from inputs of shape "
+                                 f"{tuple(inputs.shape)}")
+            index.append(builtins_slice(before, size - after))
+        return inputs[tuple(index) + (builtins_slice(None),)]
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": [list(c) for c in self.cropping]}
+
+
+@builtin_layer
+class UpSampling3D(Layer):
+    """Repeat each voxel ``size`` times along each spatial axis (nearest neighbour).
+
+    Example:
+        >>> import numpy as np
+        >>> UpSampling3D(2)(np.ones((1, 2, 3, 4, 5))).shape
+        (1, 4, 6, 8, 5)
+    """
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.size = (size,) * 3 if isinstance(size, int) else tuple(int(s) for s in size)
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs):
+        _check_volume(self, inputs)
+        b, d, h, w, c = inputs.shape
+        a, p, q = self.size
+        ones = Tensor(inputs.xp.ones((1, 1, a, 1, p, 1, q, 1), dtype=inputs.dtype))
+        grown = ops.reshape(inputs, (b, d, 1, h, 1, w, 1, c)) * ones
+        return ops.reshape(grown, (b, d * a, h * p, w * q, c))
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size)}
+
+
+@builtin_layer
+class SpatialDropout3D(_SpatialDropout):
+    """Dropout of whole feature maps of ``(batch, depth, height, width, channels)`` volumes (training only).
+
+    Example:
+        >>> import numpy as np
+        >>> out = SpatialDropout3D(0.5, seed=0)(np.ones((2, 2, 2, 2, 3)), training=True).numpy()
+        >>> bool((out.reshape(2, 8, 3).std(axis=1) == 0).all())
+        True
+    """
+
+    rank = 5
+
+
+class Wrapper(Layer):
+    """Base class of layers that wrap another layer (``self.layer``), as ``TimeDistributed`` and ``Bidirectional``.
+
+    Example:
+        >>> import numpy as np
+        >>> from nerve import layers
+        >>> class Twice(Wrapper):
+        ...     def call(self, x):
+        ...         return self.layer(self.layer(x))
+        >>> Twice(layers.Dense(2))(np.ones((1, 2))).shape
+        (1, 2)
+    """
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{type(self).__name__} wraps a Layer, got {type(layer).__name__}")
+        self.layer = layer
+
+    def call(self, inputs):
+        return self.layer(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "layer": layer_serialize(self.layer)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = layer_deserialize(config["layer"])
+        return cls(**config)
+
+
+@builtin_layer
+class Pipeline(Layer):
+    """Apply ``layers`` one after the other, like a Sequential model that is only a layer (Keras's preprocessing
+    pipelines); saved with their configs.
+
+    Example:
+        >>> import numpy as np
+        >>> from nerve import layers
+        >>> Pipeline([layers.Rescaling(0.5), layers.ReLU()])(np.array([[-2.0, 4.0]])).tolist()
+        [[0.0, 2.0]]
+    """
+
+    def __init__(self, layers, **kwargs):
+        super().__init__(**kwargs)
+        self.stages = list(layers)
+
+    def _records_input_spec(self):
+        return False
+
+    @property
+    def layers(self):
+        return list(self.stages)
+
+    def call(self, inputs, training=None):
+        for stage in self.stages:
+            inputs = stage(inputs, training=training)
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), "layers": [layer_serialize(stage) for stage in self.stages]}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layers"] = [layer_deserialize(entry) for entry in config["layers"]]
+        return cls(**config)
+
+
+@builtin_layer
+class CategoryEncoding(Layer):
+    """Integer category ids to vectors of ``num_tokens``: ``"multi_hot"`` (1 where an id occurs in the sample),
+    ``"one_hot"`` (one id per sample) or ``"count"`` (occurrences, optionally weighted by ``count_weights``).
+
+    Example:
+        >>> import numpy as np
+        >>> CategoryEncoding(4, output_mode="count")(np.array([[0, 1, 1, 3]])).tolist()
+        [[1.0, 2.0, 0.0, 1.0]]
+    """
+
+    accepts_integer_input = True
+
+    def __init__(self, num_tokens, output_mode="multi_hot", sparse=False, **kwargs):
+        super().__init__(**kwargs)
+        if output_mode not in ("multi_hot", "one_hot", "count"):
+            raise ValueError(f"CategoryEncoding: output_mode must be 'multi_hot', 'one_hot' or 'count', got "
+                             f"{output_mode!r}")
+        self.num_tokens, self.output_mode, self.sparse = int(num_tokens), output_mode, bool(sparse)
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs, count_weights=None):
+        xp = inputs.xp
+        ids = inputs.data.astype("int64")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_tokens):
+            raise ValueError(f"layer '{self.name}' (CategoryEncoding): ids from {ids.min()} to {ids.max()} are "
+                             f"outside 0..{self.num_tokens - 1}")
+        dtype = self.dtype if self.dtype is not None and self.dtype.kind == "f" else numpy.dtype("float32")
+        if self.output_mode == "one_hot":
+            if ids.ndim > 1 and ids.shape[-1] == 1:
+                ids = ids[..., 0]
+            return Tensor(xp.eye(self.num_tokens, dtype=dtype)[ids])
+        rows = ids.reshape(1, -1) if ids.ndim == 1 else ids.reshape(ids.shape[0], -1)
+        weights = xp.ones(rows.shape, dtype=dtype) if count_weights is None else xp.asarray(
+            count_weights.data if isinstance(count_weights, Tensor) else count_weights, dtype=dtype).reshape(rows.shape)
+        flat = (xp.arange(rows.shape[0])[:, None] * self.num_tokens + rows).ravel()
+        counts = xp.bincount(flat, weights=weights.ravel(), minlength=rows.shape[0] * self.num_tokens)
+        counts = counts.reshape(rows.shape[0], self.num_tokens).astype(dtype)
+        if self.output_mode == "multi_hot":
+            counts = (counts > 0).astype(dtype)
+        return Tensor(counts[0] if ids.ndim == 1 else counts)
+
+    def get_config(self):
+        return {**super().get_config(), "num_tokens": self.num_tokens, "output_mode": self.output_mode,
+                "sparse": self.sparse}
+
+
+@builtin_layer
+class Discretization(Layer):
+    """Bucket values by ``bin_boundaries`` (bucket ``i`` holds ``boundaries[i-1] <= x < boundaries[i]``), or learn
+    ``num_bins`` quantile boundaries with :meth:`adapt`; ``output_mode="int"`` gives bucket ids, ``"one_hot"``,
+    ``"multi_hot"`` or ``"count"`` encode them.
+
+    Example:
+        >>> import numpy as np
+        >>> Discretization(bin_boundaries=[0.0, 1.0])(np.array([[-0.5, 0.5, 1.5]])).tolist()
+        [[0, 1, 2]]
+    """
+
+    def __init__(self, bin_boundaries=None, num_bins=None, epsilon=0.01, output_mode="int", sparse=False, **kwargs):
+        super().__init__(**kwargs)
+        if (bin_boundaries is None) == (num_bins is None):
+            raise ValueError("Discretization: give bin_boundaries or num_bins (then call adapt), not both")
+        self.bin_boundaries = None if bin_boundaries is None else [float(b) for b in bin_boundaries]
+        self.num_bins, self.epsilon, self.output_mode, self.sparse = num_bins, epsilon, output_mode, bool(sparse)
+        if output_mode not in ("int", "one_hot", "multi_hot", "count"):
+            raise ValueError(f"Discretization: unknown output_mode {output_mode!r}")
+
+    def _records_input_spec(self):
+        return False
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """Set ``num_bins - 1`` boundaries at the quantiles of ``data`` (equal-count buckets).
+
+        Example:
+            >>> import numpy as np
+            >>> layer = Discretization(num_bins=4); layer.adapt(np.arange(100.0))
+            >>> layer.bin_boundaries
+            [24.75, 49.5, 74.25]
+        """
+        values = to_numpy(data.data) if isinstance(data, Tensor) else numpy.asarray(data, dtype=numpy.float64)
+        quantiles = numpy.linspace(0, 1, self.num_bins + 1)[1:-1]
+        self.bin_boundaries = [float(q) for q in numpy.quantile(values.ravel(), quantiles)]
+
+    def call(self, inputs):
+        if self.bin_boundaries is None:
+            raise ValueError(f"layer '{self.name}' (Discretization): call adapt(data) first, or give bin_boundaries")
+        xp = inputs.xp
+        ids = xp.searchsorted(xp.asarray(self.bin_boundaries, dtype=inputs.data.dtype), inputs.data, side="right")
+        if self.output_mode == "int":
+            return Tensor(ids.astype("int64"))
+        return CategoryEncoding(len(self.bin_boundaries) + 1, output_mode=self.output_mode)(Tensor(ids))
+
+    def get_config(self):
+        return {**super().get_config(), "bin_boundaries": self.bin_boundaries,
+                "num_bins": None if self.bin_boundaries is not None else self.num_bins, "epsilon": self.epsilon,
+                "output_mode": self.output_mode, "sparse": self.sparse}
