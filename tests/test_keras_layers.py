@@ -254,3 +254,40 @@ def test_encoding_layers_and_pipeline(tmp_path):
     x = np.ones((2, 2), dtype="float32")
     np.testing.assert_allclose(nerve.load_model(tmp_path / "m.nerve")(x).numpy(), model(x).numpy(), rtol=1e-6)
     assert pipeline.layers[0].scale == 2.0 and len(model.trainable_weights) == 4
+
+
+@pytest.mark.parametrize("size, crop", [((7, 5), False), ((3, 8), False), ((4, 4), True)])
+def test_resizing_bilinear_matches_torch_with_gradients(size, crop):
+    x = _x((2, 6, 4, 3))
+    layer = layers.Resizing(*size, crop_to_aspect_ratio=crop, dtype="float64")
+    ours = nerve.tensor(x, requires_grad=True)
+    out = layer(ours)
+    source = torch.tensor(x, requires_grad=True)
+    cropped = source[:, 1:5] if crop else source  # 6x4 cropped to the 1:1 aspect ratio: the centre 4x4
+    reference = F.interpolate(cropped.permute(0, 3, 1, 2), size=size, mode="bilinear",
+                              align_corners=False).permute(0, 2, 3, 1)
+    upstream = np.random.default_rng(1).normal(size=reference.shape)
+    out.backward(nerve.tensor(upstream))
+    reference.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(out.numpy(), reference.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.grad.numpy(), source.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_resizing_nearest_pooling3d_and_random_image_layers():
+    x = _x((1, 4, 4, 3)).astype(np.float32)
+    nearest = layers.Resizing(2, 2, interpolation="nearest")(x).numpy()
+    reference = F.interpolate(torch.tensor(x).permute(0, 3, 1, 2), size=(2, 2), mode="nearest-exact").permute(0, 2, 3, 1)
+    np.testing.assert_array_equal(nearest, reference.numpy())
+    v = _x((2, 4, 5, 6, 2)).astype(np.float32)
+    blocks = v[:, :4, :4, :6].reshape(2, 2, 2, 2, 2, 3, 2, 2)
+    np.testing.assert_array_equal(layers.MaxPooling3D(2)(v).numpy(), blocks.max((2, 4, 6)))
+    np.testing.assert_allclose(layers.AvgPool3D((2, 2, 2))(v).numpy(), blocks.mean((2, 4, 6)), rtol=1e-6)
+    with pytest.raises(ValueError, match="non-overlapping"):
+        layers.MaxPooling3D(2, strides=1)
+    images = np.random.default_rng(0).uniform(0, 255, size=(200, 2, 2, 3)).astype("float32")
+    inverted = layers.RandomInvert(0.5, seed=0)(images, training=True).numpy()
+    flipped = np.isclose(inverted, 255 - images).all(axis=(1, 2, 3))
+    assert 60 < flipped.sum() < 140 and np.array_equal(inverted[~flipped], images[~flipped])
+    grey = layers.RandomGrayscale(1.0)(images, training=True).numpy()
+    np.testing.assert_allclose(grey[..., 0], images @ np.array([0.2989, 0.587, 0.114], dtype="float32"), rtol=1e-5)
+    assert np.array_equal(layers.RandomGrayscale(1.0)(images).numpy(), images)  # inference: unchanged

@@ -37,7 +37,8 @@ __all__ = [
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
     "Conv1DTranspose", "Convolution1DTranspose", "GlobalAveragePooling3D", "GlobalMaxPooling3D", "GlobalAvgPool3D",
     "GlobalMaxPool3D", "ZeroPadding3D", "Cropping3D", "UpSampling3D", "SpatialDropout3D", "Wrapper", "Pipeline",
-    "CategoryEncoding", "Discretization",
+    "CategoryEncoding", "Discretization", "MaxPooling3D", "AveragePooling3D", "MaxPool3D", "AvgPool3D", "Resizing",
+    "RandomInvert", "RandomGrayscale",
 ]
 
 # Keras's other names of the same classes
@@ -892,3 +893,204 @@ class Discretization(Layer):
         return {**super().get_config(), "bin_boundaries": self.bin_boundaries,
                 "num_bins": None if self.bin_boundaries is not None else self.num_bins, "epsilon": self.epsilon,
                 "output_mode": self.output_mode, "sparse": self.sparse}
+
+
+class _Pooling3D(Layer):
+    """3-D pooling over non-overlapping windows (``strides`` equal to ``pool_size``, Keras's default)."""
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = (pool_size,) * 3 if isinstance(pool_size, int) else tuple(int(p) for p in pool_size)
+        strides = self.pool_size if strides is None else (
+            (strides,) * 3 if isinstance(strides, int) else tuple(int(s) for s in strides))
+        if strides != self.pool_size or padding != "valid":
+            raise ValueError(f"{type(self).__name__}: nerve pools volumes over non-overlapping windows only "
+                             f"(strides equal to pool_size {self.pool_size}, padding='valid'); got strides={strides}, "
+                             f"padding={padding!r}")
+        self.strides, self.padding = strides, padding
+
+    def _records_input_spec(self):
+        return False
+
+    def call(self, inputs):
+        _check_volume(self, inputs)
+        b, d, h, w, c = inputs.shape
+        p, q, r = self.pool_size
+        if d < p or h < q or w < r:
+            raise ValueError(f"layer '{self.name}' ({type(self).__name__}): pool_size {self.pool_size} is larger than "
+                             f"the volume {tuple(inputs.shape[1:4])}")
+        cropped = inputs[:, :d // p * p, :h // q * q, :w // r * r, :]
+        blocks = ops.reshape(cropped, (b, d // p, p, h // q, q, w // r, r, c))
+        return self._reduce(blocks, axis=(2, 4, 6))
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
+                "padding": self.padding}
+
+
+@builtin_layer
+class MaxPooling3D(_Pooling3D):
+    """Maximum over ``pool_size`` windows of ``(batch, depth, height, width, channels)`` volumes.
+
+    Example:
+        >>> import numpy as np
+        >>> MaxPooling3D(2)(np.arange(8.0).reshape(1, 2, 2, 2, 1)).numpy().ravel().tolist()
+        [7.0]
+    """
+
+    _reduce = staticmethod(ops.max)
+
+
+@builtin_layer
+class AveragePooling3D(_Pooling3D):
+    """Mean over ``pool_size`` windows of ``(batch, depth, height, width, channels)`` volumes.
+
+    Example:
+        >>> import numpy as np
+        >>> AveragePooling3D(2)(np.arange(8.0).reshape(1, 2, 2, 2, 1)).numpy().ravel().tolist()
+        [3.5]
+    """
+
+    _reduce = staticmethod(ops.mean)
+
+
+MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
+
+
+def _check_images(layer, inputs):
+    if inputs.ndim != 4:
+        raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) expects (batch, height, width, channels) "
+                         f"images, got shape {tuple(inputs.shape)}")
+
+
+@builtin_layer
+class Resizing(Layer):
+    """Resize ``(batch, height, width, channels)`` images to ``height x width``: ``"bilinear"`` (half-pixel centres,
+    as Keras and PyTorch's ``align_corners=False``; differentiable) or ``"nearest"``. ``crop_to_aspect_ratio``
+    first crops the centre to the target's aspect ratio.
+
+    Example:
+        >>> import numpy as np
+        >>> Resizing(4, 4)(np.ones((1, 2, 2, 3))).shape
+        (1, 4, 4, 3)
+    """
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, **kwargs):
+        super().__init__(**kwargs)
+        if interpolation not in ("bilinear", "nearest"):
+            raise ValueError(f"Resizing: interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
+        self.height, self.width = int(height), int(width)
+        self.interpolation, self.crop_to_aspect_ratio = interpolation, bool(crop_to_aspect_ratio)
+
+    def _records_input_spec(self):
+        return False
+
+    @staticmethod
+    def _sources(size_in, size_out, xp):
+        """Per output position: the two source indices and the weight of the second (half-pixel centres)."""
+        scale = size_in / size_out
+        centres = xp.maximum((xp.arange(size_out) + 0.5) * scale - 0.5, 0.0)
+        low = xp.minimum(xp.floor(centres).astype("int64"), size_in - 1)
+        high = xp.minimum(low + 1, size_in - 1)
+        return low, high, centres - low
+
+    def call(self, inputs):
+        _check_images(self, inputs)
+        if self.crop_to_aspect_ratio:
+            h, w = inputs.shape[1:3]
+            target = self.height / self.width
+            crop_h, crop_w = (h, int(round(h / target))) if h / w < target else (int(round(w * target)), w)
+            crop_h, crop_w = min(crop_h, h), min(crop_w, w)
+            top, left = (h - crop_h) // 2, (w - crop_w) // 2
+            inputs = inputs[:, top:top + crop_h, left:left + crop_w, :]
+        xp = inputs.xp
+        h, w = inputs.shape[1:3]
+        if self.interpolation == "nearest":
+            rows = xp.minimum(xp.floor((xp.arange(self.height) + 0.5) * h / self.height).astype("int64"), h - 1)
+            cols = xp.minimum(xp.floor((xp.arange(self.width) + 0.5) * w / self.width).astype("int64"), w - 1)
+            return inputs[:, rows][:, :, cols]
+        r0, r1, fr = self._sources(h, self.height, xp)
+        c0, c1, fc = self._sources(w, self.width, xp)
+        fr = Tensor(fr.astype(inputs.dtype).reshape(1, -1, 1, 1))
+        fc = Tensor(fc.astype(inputs.dtype).reshape(1, 1, -1, 1))
+        top, bottom = inputs[:, r0], inputs[:, r1]
+        rows = top + (bottom - top) * fr
+        left, right = rows[:, :, c0], rows[:, :, c1]
+        return left + (right - left) * fc
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
+
+
+class _RandomImageLayer(_Elementwise):
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= factor <= 1:
+            raise ValueError(f"{type(self).__name__}: factor (a probability) must be in [0, 1], got {factor}")
+        self.factor, self.value_range, self.seed = float(factor), tuple(float(v) for v in value_range), seed
+        self._rng = numpy.random.default_rng(seed) if seed is not None else None
+
+    def _chosen(self, inputs):
+        """A (batch, 1, 1, 1) 0/1 mask: which images are transformed."""
+        rng = self._rng or nerve_random.generator()
+        picked = (rng.random(inputs.shape[0]) < self.factor).astype(inputs.dtype).reshape(-1, 1, 1, 1)
+        return Tensor(inputs.xp.asarray(picked))
+
+    def call(self, inputs, training=None):
+        if not training or self.factor == 0:
+            return inputs
+        _check_images(self, inputs)
+        mask = self._chosen(inputs)
+        return inputs + (self._transform(inputs) - inputs) * mask
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range),
+                "seed": self.seed}
+
+
+@builtin_layer
+class RandomInvert(_RandomImageLayer):
+    """In training, invert each image with probability ``factor``: ``low + high - x`` for ``value_range=(low, high)``.
+
+    Example:
+        >>> import numpy as np
+        >>> RandomInvert(factor=1.0)(np.array([[[[0.0, 200.0, 255.0]]]]), training=True).tolist()
+        [[[[255.0, 55.0, 0.0]]]]
+    """
+
+    def __init__(self, factor=0.5, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(factor, value_range, seed, **kwargs)
+
+    def _transform(self, inputs):
+        low, high = self.value_range
+        return (inputs * -1.0) + (low + high)
+
+
+@builtin_layer
+class RandomGrayscale(_RandomImageLayer):
+    """In training, turn each RGB image grey with probability ``factor`` (``0.2989 R + 0.587 G + 0.114 B`` in all
+    three channels).
+
+    Example:
+        >>> import numpy as np
+        >>> [round(v, 4) for v in RandomGrayscale(factor=1.0)(np.array([[[[1.0, 0.0, 0.0]]]]), training=True)
+        ...  .numpy().ravel().tolist()]
+        [0.2989, 0.2989, 0.2989]
+    """
+
+    def __init__(self, factor=0.5, seed=None, **kwargs):
+        super().__init__(factor, (0, 255), seed, **kwargs)
+
+    def _transform(self, inputs):
+        if inputs.shape[-1] != 3:
+            raise ValueError(f"layer '{self.name}' (RandomGrayscale) expects RGB images (3 channels), got shape "
+                             f"{tuple(inputs.shape)}")
+        weights = Tensor(inputs.xp.asarray([0.2989, 0.587, 0.114], dtype=inputs.dtype))
+        grey = ops.sum(inputs * weights, axis=-1, keepdims=True)
+        return grey * Tensor(inputs.xp.ones((1, 1, 1, 3), dtype=inputs.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("value_range")
+        return config
