@@ -401,3 +401,19 @@ def test_config_namespace_and_interactive_logging(monkeypatch):
     lines = out.buffer.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("Epoch 1/2 - ") and "\r" not in out.buffer.getvalue()
     assert callbacks_module.ProgbarLogger(stream=out)._interactive()
+
+
+def test_orthogonal_regularizer_formula_gradient_and_saving(tmp_path):
+    w = np.random.default_rng(0).normal(size=(4, 3))
+    for mode, vectors in (("rows", w), ("columns", w.T)):
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        gram = np.abs(unit @ unit.T)
+        n = len(gram)
+        expected = 0.2 * 0.5 * (gram.sum() - np.trace(gram)) / (n * (n - 1) / 2)
+        reg = nerve.regularizers.OrthogonalRegularizer(factor=0.2, mode=mode)
+        assert reg(nerve.tensor(w)).item() == pytest.approx(expected, rel=1e-12)
+        assert nerve.gradcheck.gradcheck(reg, [nerve.tensor(w, requires_grad=True)])
+    model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(4, kernel_regularizer="orthogonal_regularizer")])
+    model.save(tmp_path / "m.nerve")
+    loaded = nerve.load_model(tmp_path / "m.nerve").layers[0].kernel_regularizer
+    assert type(loaded).__name__ == "OrthogonalRegularizer" and loaded.mode == "rows"

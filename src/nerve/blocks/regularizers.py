@@ -25,7 +25,8 @@ from nerve.engine import ops, registry
 from nerve.engine.tensor import Tensor, tensor
 
 __all__ = [
-    "Regularizer", "L1L2", "L1", "L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize",
+    "Regularizer", "L1L2", "L1", "L2", "l1", "l2", "l1_l2", "OrthogonalRegularizer", "orthogonal_regularizer", "get",
+    "serialize", "deserialize",
 ]
 
 
@@ -141,15 +142,51 @@ class L2(L1L2):
 
 
 # Keras also exposes the classes under lowercase names.
+class OrthogonalRegularizer(Regularizer):
+    """Push the rows (``mode="rows"``) or columns (``"columns"``) of a 2-D weight towards orthogonality (Keras
+    semantics): ``factor`` times the mean absolute cosine similarity of the distinct pairs.
+
+    Example:
+        >>> import nerve
+        >>> OrthogonalRegularizer(factor=1.0)(nerve.tensor([[1.0, 0.0], [1.0, 0.0]])).item()
+        1.0
+        >>> OrthogonalRegularizer(factor=1.0)(nerve.tensor([[1.0, 0.0], [0.0, 2.0]])).item()
+        0.0
+    """
+
+    def __init__(self, factor=0.01, mode="rows"):
+        self.factor = _factor(factor, "factor", "OrthogonalRegularizer")
+        if mode not in ("rows", "columns"):
+            raise ValueError(f"OrthogonalRegularizer: mode must be 'rows' or 'columns', got {mode!r}")
+        self.mode = mode
+
+    def __call__(self, weight):
+        weight = _as_weight(weight)
+        if weight.ndim != 2:
+            raise ValueError(f"OrthogonalRegularizer: needs a 2-D weight, got shape {tuple(weight.shape)}")
+        vectors = weight if self.mode == "rows" else ops.transpose(weight, (1, 0))
+        vectors = vectors / ops.sqrt(ops.maximum(ops.sum(vectors * vectors, axis=1, keepdims=True), 1e-12))
+        product = ops.matmul(vectors, ops.transpose(vectors, (1, 0)))
+        size = product.shape[0]
+        if size < 2:
+            return Tensor(weight.xp.zeros((), dtype=weight.dtype))
+        off_diagonal = product * Tensor(1 - weight.xp.eye(size, dtype=weight.dtype))
+        return ops.sum(ops.abs(off_diagonal)) * (self.factor * 0.5 / (size * (size - 1) / 2))
+
+    def get_config(self):
+        return {"factor": self.factor, "mode": self.mode}
+
+
 l1 = L1
 l2 = L2
 l1_l2 = L1L2
+orthogonal_regularizer = OrthogonalRegularizer
 
-_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
-_BY_CLASS_NAME = {"L1": L1, "L2": L2, "L1L2": L1L2}
+_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2, "orthogonal_regularizer": OrthogonalRegularizer}
+_BY_CLASS_NAME = {"L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": OrthogonalRegularizer}
 
 
-registry.register_builtins("regularizer", [L1, L2, L1L2], _BY_NAME)
+registry.register_builtins("regularizer", [L1, L2, L1L2, OrthogonalRegularizer], _BY_NAME)
 
 
 def _class_named(name):
