@@ -88,3 +88,54 @@ def test_nadam_resumed_from_a_state_dict_continues_exactly():
         w.grad = nerve.tensor(g)
         second.step()
     np.testing.assert_allclose(w.numpy(), straight, rtol=1e-12)
+
+
+def test_ftrl_matches_the_keras_rule():
+    start, grads = _problem()
+    kwargs = dict(learning_rate_power=-0.5, initial_accumulator_value=0.1, l1_regularization_strength=0.05,
+                  l2_regularization_strength=0.02, l2_shrinkage_regularization_strength=0.01, beta=0.3)
+    ours = _run(optimizers.Ftrl(0.1, **kwargs), start, grads)
+    p, accumulator, linear, lr = start.copy(), np.full_like(start, 0.1), np.zeros_like(start), 0.1
+    for g in grads:
+        l2 = 0.02 + 0.3 / (2 * lr)
+        new = accumulator + g * g
+        linear += g + 2 * 0.01 * p - (np.sqrt(new) - np.sqrt(accumulator)) / lr * p
+        quadratic = np.sqrt(new) / lr + 2 * l2
+        p = (np.clip(linear, -0.05, 0.05) - linear) / quadratic
+        accumulator = new
+    np.testing.assert_allclose(ours, p, rtol=1e-12)
+
+
+def test_lamb_matches_the_keras_rule_per_parameter():
+    start, grads = _problem()
+    second = np.random.default_rng(5).normal(size=(2,))
+    w1, w2 = nerve.tensor(start.copy(), requires_grad=True), nerve.tensor(second.copy(), requires_grad=True)
+    opt = optimizers.Lamb(0.01, params=[w1, w2])
+    refs = []
+    for p0 in (start, second):
+        refs.append([p0.copy(), np.zeros_like(p0), np.zeros_like(p0)])
+    for t, g in enumerate(grads, 1):
+        g2 = g[0, :2]
+        w1.grad, w2.grad = nerve.tensor(g), nerve.tensor(g2)
+        opt.step()
+        for ref, grad in zip(refs, (g, g2)):
+            p, m, v = ref
+            m[...] = 0.9 * m + 0.1 * grad
+            v[...] = 0.999 * v + 0.001 * grad * grad
+            step = (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-7)
+            p -= 0.01 * np.linalg.norm(p) / np.linalg.norm(step) * step
+    np.testing.assert_allclose(w1.numpy(), refs[0][0], rtol=1e-12)
+    np.testing.assert_allclose(w2.numpy(), refs[1][0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["ftrl", "lamb"])
+def test_ftrl_and_lamb_by_name_train_and_save(name, tmp_path):
+    nerve.random.seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32")
+    model = nerve.Sequential([nerve.Input(shape=(3,)), nerve.layers.Dense(1)])
+    model.compile(optimizer=optimizers.get({"class_name": name, "config": {"learning_rate": 0.05}}), loss="mse")
+    history = model.fit(x, y, epochs=20, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    model.save(tmp_path / "m.nerve")
+    assert type(nerve.load_model(tmp_path / "m.nerve").optimizer).__name__.lower() == name

@@ -50,7 +50,7 @@ from nerve.engine.tensor import Tensor
 __all__ = [
     "FLUSH_EVERY", "ALL_OPTIMIZERS",
     "NonFiniteGradientWarning", "Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta",
-    "Nadam", "Adamax", "Lion",
+    "Nadam", "Adamax", "Lion", "Ftrl", "Lamb",
     "LossScaleOptimizer", "serialize", "deserialize", "get",
 ]
 
@@ -1383,6 +1383,105 @@ class Lion(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
 
 
+class Ftrl(Optimizer):
+    """FTRL-proximal (McMahan et al.), Keras's rule with its arguments: per-coordinate learning rates from the
+    accumulated squared gradients (``learning_rate_power`` -0.5: AdaGrad-like), L1 that sets weights to exactly 0,
+    L2, L2 shrinkage and ``beta``.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0, -1.0], requires_grad=True, dtype="float64")
+        >>> opt = Ftrl(0.5, l1_regularization_strength=0.01, params=[w])
+        >>> w.grad = nerve.tensor([0.5, -0.5], dtype="float64"); _ = opt.step()
+        >>> [round(v, 4) for v in w.tolist()]
+        [0.0344, -0.0344]
+    """
+
+    slot_names = ("accumulator", "linear")
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kwargs):
+        owner = "Ftrl"
+        if learning_rate_power > 0:
+            raise ValueError(f"Ftrl: learning_rate_power must be <= 0, got {learning_rate_power}")
+        self.learning_rate_power = float(learning_rate_power)
+        self.initial_accumulator_value = _optional_number(owner, "initial_accumulator_value", initial_accumulator_value)
+        self.l1_regularization_strength = _optional_number(owner, "l1_regularization_strength",
+                                                           l1_regularization_strength)
+        self.l2_regularization_strength = _optional_number(owner, "l2_regularization_strength",
+                                                           l2_regularization_strength)
+        self.l2_shrinkage_regularization_strength = _optional_number(owner, "l2_shrinkage_regularization_strength",
+                                                                     l2_shrinkage_regularization_strength)
+        self.beta = _optional_number(owner, "beta", beta)
+        super().__init__(learning_rate, **kwargs)
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        power = -self.learning_rate_power
+        accumulator = self._slot("accumulator", index, param, fill=self.initial_accumulator_value)
+        linear = self._slot("linear", index, param)
+        l2 = self.l2_regularization_strength + self.beta / (2.0 * learning_rate)
+        grad_to_use = grad + (2.0 * self.l2_shrinkage_regularization_strength) * param
+        new_accumulator = accumulator + grad * grad
+        linear += grad_to_use - (new_accumulator ** power - accumulator ** power) / learning_rate * param
+        quadratic = new_accumulator ** power / learning_rate + 2.0 * l2
+        l1 = self.l1_regularization_strength
+        param[...] = (xp.clip(linear, -l1, l1) - linear) / quadratic
+        accumulator[...] = new_accumulator
+
+    def get_config(self):
+        return {**super().get_config(), "learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+
+class Lamb(Adam):
+    """LAMB (You et al.), Keras's rule: the Adam step of each parameter rescaled by the trust ratio
+    ``||w|| / ||step||`` (1 when either norm is 0), for large-batch training.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([3.0, 4.0], requires_grad=True, dtype="float64")
+        >>> opt = Lamb(0.1, params=[w])
+        >>> w.grad = nerve.tensor([1.0, 1.0], dtype="float64"); _ = opt.step()
+        >>> [round(v, 4) for v in w.tolist()]   # the step, of norm sqrt(2), is scaled to lr * ||w|| = 0.5
+        [2.6464, 3.6464]
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, **kwargs)
+
+    @property
+    def slot_names(self):
+        return ("m", "v")
+
+    def _prepare_step(self, learning_rate):
+        t = self.iterations
+        return 1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2, 1.0 - self.beta_1**t, 1.0 - self.beta_2**t
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        one_minus_beta_1, beta_2, one_minus_beta_2, correction1, correction2 = self._constants(param.dtype)
+        m = self._slot("m", index, param)
+        v = self._slot("v", index, param)
+        m += one_minus_beta_1 * (grad - m)
+        v *= beta_2
+        v += one_minus_beta_2 * (grad * grad)
+        step = (m / correction1) / (xp.sqrt(v / correction2) + param.dtype.type(self.epsilon))
+        w_norm, s_norm = float(xp.sqrt(xp.sum(param * param))), float(xp.sqrt(xp.sum(step * step)))
+        ratio = w_norm / s_norm if w_norm > 0 and s_norm > 0 else 1.0
+        param -= param.dtype.type(learning_rate * ratio) * step
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("amsgrad")
+        return config
+
+
 ALL_OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Nadam, Adamax,
                                                          Lion)}
 
@@ -1404,6 +1503,8 @@ def serialize(optimizer):
 
 
 registry.register_builtins("optimizer", [*ALL_OPTIMIZERS.values(), LossScaleOptimizer], ALL_OPTIMIZERS)
+# per-parameter (not elementwise) updates: never packed, registered apart from ALL_OPTIMIZERS
+registry.register_builtins("optimizer", [Ftrl, Lamb], {"ftrl": Ftrl, "lamb": Lamb})
 
 
 def _lookup(name):
