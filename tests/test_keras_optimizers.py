@@ -128,7 +128,7 @@ def test_lamb_matches_the_keras_rule_per_parameter():
     np.testing.assert_allclose(w2.numpy(), refs[1][0], rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["ftrl", "lamb"])
+@pytest.mark.parametrize("name", ["ftrl", "lamb", "adafactor"])
 def test_ftrl_and_lamb_by_name_train_and_save(name, tmp_path):
     nerve.random.seed(0)
     x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
@@ -139,3 +139,30 @@ def test_ftrl_and_lamb_by_name_train_and_save(name, tmp_path):
     assert history.history["loss"][-1] < history.history["loss"][0]
     model.save(tmp_path / "m.nerve")
     assert type(nerve.load_model(tmp_path / "m.nerve").optimizer).__name__.lower() == name
+
+
+def test_adafactor_matches_the_keras_rule_for_matrices_and_vectors():
+    start, grads = _problem(steps=5)
+    vec0 = np.random.default_rng(3).normal(size=4)
+    w, b = nerve.tensor(start.copy(), requires_grad=True), nerve.tensor(vec0.copy(), requires_grad=True)
+    opt = optimizers.Adafactor(0.05, params=[w, b])
+    p, q = start.copy(), vec0.copy()
+    r, c, v_vec = np.zeros(start.shape[0]), np.zeros(start.shape[1]), np.zeros(4)
+    rms = lambda a: np.sqrt(np.mean(a * a))  # noqa: E731
+    for t, g in enumerate(grads, 1):
+        gb = g[0]
+        w.grad, b.grad = nerve.tensor(g), nerve.tensor(gb)
+        opt.step()
+        rho = min(min(0.05, 1 / np.sqrt(t)), 1 / np.sqrt(t))
+        beta = 1 - t ** -0.8
+        squares = g * g + 1e-30
+        r = beta * r + (1 - beta) * squares.mean(-1)
+        c = beta * c + (1 - beta) * squares.mean(-2)
+        v = (r / r.mean())[:, None] * c[None, :]
+        u = g / np.sqrt(v)
+        p = p - max(1e-3, rms(p)) * rho * u / max(1.0, rms(u))
+        v_vec = beta * v_vec + (1 - beta) * (gb * gb + 1e-30)
+        u = gb / np.sqrt(v_vec)
+        q = q - max(1e-3, rms(q)) * rho * u / max(1.0, rms(u))
+    np.testing.assert_allclose(w.numpy(), p, rtol=1e-12)
+    np.testing.assert_allclose(b.numpy(), q, rtol=1e-12)

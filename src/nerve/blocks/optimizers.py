@@ -50,7 +50,7 @@ from nerve.engine.tensor import Tensor
 __all__ = [
     "FLUSH_EVERY", "ALL_OPTIMIZERS",
     "NonFiniteGradientWarning", "Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta",
-    "Nadam", "Adamax", "Lion", "Ftrl", "Lamb",
+    "Nadam", "Adamax", "Lion", "Ftrl", "Lamb", "Adafactor",
     "LossScaleOptimizer", "serialize", "deserialize", "get",
 ]
 
@@ -1482,6 +1482,60 @@ class Lamb(Adam):
         return config
 
 
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer and Stern), Keras's rule: second moments of matrices from row and column means of the
+    squared gradients, a relative step ``min(lr, 1/sqrt(t)) * max(epsilon_2, rms(w))``, and updates clipped to an
+    RMS of ``clip_threshold``. (nerve keeps the row and column statistics broadcast to the weight's shape, so a
+    checkpoint holds them like any optimizer slot: the update is Keras's, the memory saving is not.)
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, dtype="float64")
+        >>> opt = Adafactor(0.1, params=[w])
+        >>> w.grad = nerve.tensor([[1.0, 1.0], [1.0, 1.0]], dtype="float64"); _ = opt.step()
+        >>> [round(v, 4) for v in w.numpy().ravel().tolist()]
+        [0.7261, 1.7261, 2.7261, 3.7261]
+    """
+
+    slot_names = ("r", "c", "v")
+
+    def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
+                 relative_step=True, **kwargs):
+        self.beta_2_decay = float(beta_2_decay)
+        self.epsilon_1, self.epsilon_2 = float(epsilon_1), float(epsilon_2)
+        self.clip_threshold = float(clip_threshold)
+        self.relative_step = bool(relative_step)
+        super().__init__(learning_rate, **kwargs)
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        step = self.iterations  # already counts this update: Keras's iterations + 1
+        lr = learning_rate
+        if self.relative_step and not callable(self.learning_rate):
+            lr = min(lr, 1.0 / math.sqrt(step))
+        rho = min(lr, 1.0 / math.sqrt(step))
+        alpha = max(self.epsilon_2, float(xp.sqrt(xp.mean(param * param)))) * rho
+        squares = grad * grad + self.epsilon_1
+        beta = 1.0 - step ** self.beta_2_decay
+        v = self._slot("v", index, param)
+        if param.ndim >= 2:
+            r = self._slot("r", index, param)  # row statistic, repeated along the last axis
+            c = self._slot("c", index, param)  # column statistic, repeated along the second-to-last axis
+            r[...] = beta * r + (1.0 - beta) * xp.mean(squares, axis=-1, keepdims=True)
+            c[...] = beta * c + (1.0 - beta) * xp.mean(squares, axis=-2, keepdims=True)
+            v[...] = r / xp.mean(r, axis=-2, keepdims=True) * c
+        else:
+            v[...] = beta * v + (1.0 - beta) * squares
+        update = grad / xp.sqrt(v)
+        update /= max(1.0, float(xp.sqrt(xp.mean(update * update))) / self.clip_threshold)
+        param -= param.dtype.type(alpha) * update
+
+    def get_config(self):
+        return {**super().get_config(), "beta_2_decay": self.beta_2_decay, "epsilon_1": self.epsilon_1,
+                "epsilon_2": self.epsilon_2, "clip_threshold": self.clip_threshold,
+                "relative_step": self.relative_step}
+
+
 ALL_OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Nadam, Adamax,
                                                          Lion)}
 
@@ -1504,7 +1558,7 @@ def serialize(optimizer):
 
 registry.register_builtins("optimizer", [*ALL_OPTIMIZERS.values(), LossScaleOptimizer], ALL_OPTIMIZERS)
 # per-parameter (not elementwise) updates: never packed, registered apart from ALL_OPTIMIZERS
-registry.register_builtins("optimizer", [Ftrl, Lamb], {"ftrl": Ftrl, "lamb": Lamb})
+registry.register_builtins("optimizer", [Ftrl, Lamb, Adafactor], {"ftrl": Ftrl, "lamb": Lamb, "adafactor": Adafactor})
 
 
 def _lookup(name):
