@@ -58,7 +58,10 @@ __all__ = [
 ]
 
 #: Winograd is used for 3x3 stride-1 convolutions whose input and output have at least this many channels
-#: (fewer: the 16 products have a tiny inner dimension and im2col or the Toeplitz product is faster)
+#: (fewer: the 16 products have a tiny inner dimension and im2col or the Toeplitz product is faster). Measured
+#: here, forward and backward of one layer with fused ReLU, CPU time against the product nerve takes otherwise:
+#: 16 -> 32 channels on 16x16 images 0.60x, 16 -> 16 on 32x32 0.78x, 32 -> 64 on 8x8 0.63x,
+#: 12 -> 24 0.68x, but 8 -> 16 1.07x.
 WINOGRAD_MIN_CHANNELS = 16
 #: the batch is transformed, multiplied and transformed back in chunks of images whose transformed arrays hold
 #: about this many values (2 MiB of float32): the passes between the products then run in the cache, and a
