@@ -47,6 +47,13 @@ from nerve.engine.kernels.pool import (
     window_slices,
 )
 
+from nerve.engine.kernels.winograd import (
+    WinogradPlan,
+    winograd_backward,
+    winograd_forward,
+    winograd_kernel,
+)
+
 # (x_shape, kernel_shape, strides, dilation, pads)
 GEOMETRIES = [
     ((2, 4, 5, 1), (2, 3, 1, 2), (1, 1), (1, 1), ((0, 0), (0, 0))),
@@ -340,3 +347,40 @@ def test_sum_pool_and_average_scale(rng, pool, strides, pads):
     grad = rng.standard_normal(expected.shape)
     gx = sum_pool_backward(np, grad, pool, strides, xp_.shape)
     np.testing.assert_allclose(np.sum(expected * grad), np.sum(xp_ * gx), rtol=1e-12)  # the adjoint
+
+
+# --------------------------------------------------------------- Winograd
+WINOGRAD_CASES = [  # (x_shape, filters, pads): even and odd outputs, with and without padding
+    ((2, 4, 4, 2), 3, ((1, 1), (1, 1))),
+    ((3, 5, 7, 2), 2, ((1, 1), (1, 1))),
+    ((2, 6, 5, 3), 2, ((0, 0), (0, 0))),
+    ((1, 3, 3, 1), 1, ((0, 0), (0, 0))),
+]
+
+
+@pytest.mark.parametrize("chunk_values", [1, 10**9])  # one image per chunk, or the whole batch
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+def test_winograd_is_the_convolution_and_its_adjoints(rng, monkeypatch, case, chunk_values):
+    """F(2x2, 3x3) gives the direct convolution (loops), and its input and kernel gradients satisfy
+    <conv(x, k), g> == <x, gx(g)> == <k, gk(g)> (the convolution is linear in x and in k), bias gradient = sum."""
+    from nerve.engine.kernels import winograd
+
+    monkeypatch.setattr(winograd, "WINOGRAD_CHUNK_VALUES", chunk_values)
+    x_shape, filters, pads = case
+    x, k = rng.standard_normal(x_shape), rng.standard_normal((3, 3, x_shape[3], filters))
+    geo = Geometry(x_shape, k.shape, (1, 1), (1, 1), pads)
+    plan = WinogradPlan(x_shape, filters, pads)
+    U = winograd_kernel(np, k)
+    out, V = winograd_forward(np, plan, x, U)
+    expected = reference_conv(x, k, geo)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    mask = rng.random(out.shape) > 0.3
+    gx, gk, gb = winograd_backward(np, plan, g, V, U, bias_grad=True, mask=mask)
+    gm = g * mask
+    np.testing.assert_allclose(np.vdot(expected, gm), np.vdot(x, gx), rtol=1e-12)
+    np.testing.assert_allclose(np.vdot(expected, gm), np.vdot(k, gk), rtol=1e-12)
+    np.testing.assert_allclose(gb, gm.reshape(-1, filters).sum(axis=0), rtol=1e-12, atol=1e-12)
+    only_x, none_k, none_b = winograd_backward(np, plan, g, V, U, kernel_grad=False)
+    np.testing.assert_allclose(only_x, winograd_backward(np, plan, g, V, U)[0], rtol=0, atol=0)
+    assert none_k is None and none_b is None
