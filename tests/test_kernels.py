@@ -371,9 +371,14 @@ def test_winograd_is_the_convolution_and_its_adjoints(rng, monkeypatch, case, ch
     geo = Geometry(x_shape, k.shape, (1, 1), (1, 1), pads)
     plan = WinogradPlan(x_shape, filters, pads)
     U = winograd_kernel(np, k)
-    out, V = winograd_forward(np, plan, x, U)
+    out, V, none = winograd_forward(np, plan, x, U)
     expected = reference_conv(x, k, geo)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    assert none is None
+    b = rng.standard_normal(filters)
+    fused, _, relu_mask = winograd_forward(np, plan, x, U, bias=b, relu=True)  # bias and ReLU in the copy out
+    np.testing.assert_array_equal(fused, np.maximum(out + b, 0))
+    np.testing.assert_array_equal(relu_mask, out + b > 0)
     g = rng.standard_normal(out.shape)
     mask = rng.random(out.shape) > 0.3
     gx, gk, gb = winograd_backward(np, plan, g, V, U, bias_grad=True, mask=mask)

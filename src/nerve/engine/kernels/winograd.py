@@ -194,8 +194,12 @@ def winograd_products(xp, V, U):
     return xp.matmul(V, U)
 
 
-def winograd_output(xp, plan, M, out=None):
+def winograd_output(xp, plan, M, out=None, bias=None, relu_mask=None):
     """The convolution's output ``(N, OH, OW, F)`` from the products ``M (16, tiles, F)``: ``A^T m A`` per tile.
+
+    ``bias (F,)`` is added before the copy out of the tiles; with ``relu_mask``
+    (a bool array of the output's shape) the copy is a ReLU, and the mask
+    records where the output is positive. Same bits as adding and clipping after.
 
     Example:
         >>> import numpy as np
@@ -207,13 +211,23 @@ def winograd_output(xp, plan, M, out=None):
     p = plan
     AA = xp.asarray(_AA, dtype=M.dtype)
     y = (AA @ M.reshape(16, -1)).reshape(2, 2, p.N, p.th, p.tw, p.F)
+    if bias is not None:
+        y += bias
     if out is None:
         out = xp.empty((p.N, p.OH, p.OW, p.F), dtype=M.dtype)
     if (p.OH, p.OW) == (2 * p.th, 2 * p.tw):
-        out.reshape(p.N, p.th, 2, p.tw, 2, p.F)[...] = y.transpose(2, 3, 0, 4, 1, 5)
+        source = y.transpose(2, 3, 0, 4, 1, 5)
+        target = out.reshape(p.N, p.th, 2, p.tw, 2, p.F)
+        mask = None if relu_mask is None else relu_mask.reshape(target.shape)
     else:
-        full = y.transpose(2, 3, 0, 4, 1, 5).reshape(p.N, 2 * p.th, 2 * p.tw, p.F)
-        out[...] = full[:, : p.OH, : p.OW]
+        source = y.transpose(2, 3, 0, 4, 1, 5).reshape(p.N, 2 * p.th, 2 * p.tw, p.F)[:, : p.OH, : p.OW]
+        target = out
+        mask = None if relu_mask is None else relu_mask.reshape(out.shape)
+    if mask is None:
+        target[...] = source
+    else:
+        xp.greater(source, 0, out=mask)
+        xp.maximum(source, 0, out=target)
     return out
 
 
@@ -310,8 +324,9 @@ def _kernel_back(xp, dU):
     return (GG.T @ dU.reshape(16, C * F)).reshape(3, 3, C, F)
 
 
-def winograd_forward(xp, plan, x, U):
-    """The convolution ``(N, OH, OW, F)`` of ``x`` with the transformed kernel ``U``, and ``V`` for the backward pass.
+def winograd_forward(xp, plan, x, U, bias=None, relu=False):
+    """``(out, V, mask)``: the convolution ``(N, OH, OW, F)`` of ``x`` with the transformed kernel ``U``, ``V`` for
+    the backward pass, and with ``relu`` the fused ReLU's mask (else None); ``bias`` is added first.
 
     Chunk by chunk of images (:meth:`WinogradPlan.chunks`): input transform,
     the 16 products, output transform; only ``V (16, tiles, C)`` is kept whole.
@@ -319,7 +334,7 @@ def winograd_forward(xp, plan, x, U):
     Example:
         >>> import numpy as np
         >>> plan = WinogradPlan((3, 4, 4, 1), 1, ((1, 1), (1, 1)))
-        >>> out, V = winograd_forward(np, plan, np.ones((3, 4, 4, 1)), winograd_kernel(np, np.ones((3, 3, 1, 1))))
+        >>> out, V, _ = winograd_forward(np, plan, np.ones((3, 4, 4, 1)), winograd_kernel(np, np.ones((3, 3, 1, 1))))
         >>> out[2, :, :, 0].tolist()
         [[4.0, 6.0, 6.0, 4.0], [6.0, 9.0, 9.0, 6.0], [6.0, 9.0, 9.0, 6.0], [4.0, 6.0, 6.0, 4.0]]
     """
@@ -328,11 +343,13 @@ def winograd_forward(xp, plan, x, U):
     V = xp.empty((16, p.tiles, p.C), dtype=x.dtype)
     V2 = V.reshape(16, p.tiles * p.C)
     out = xp.empty((p.N, p.OH, p.OW, p.F), dtype=x.dtype)
+    mask = xp.empty(out.shape, dtype=bool) if relu else None
     for start, stop in p.chunks():
         part = p.part(stop - start)
         Vc = winograd_input(xp, part, x[start:stop], out=V2[:, start * per * p.C: stop * per * p.C])
-        winograd_output(xp, part, xp.matmul(Vc.reshape(16, -1, p.C), U), out=out[start:stop])
-    return out, V
+        winograd_output(xp, part, xp.matmul(Vc.reshape(16, -1, p.C), U), out=out[start:stop], bias=bias,
+                        relu_mask=None if mask is None else mask[start:stop])
+    return out, V, mask
 
 
 def winograd_backward(xp, plan, grad, V, U, input_grad=True, kernel_grad=True, bias_grad=False, mask=None):
@@ -345,7 +362,7 @@ def winograd_backward(xp, plan, grad, V, U, input_grad=True, kernel_grad=True, b
         >>> import numpy as np
         >>> plan = WinogradPlan((3, 4, 4, 1), 1, ((0, 0), (0, 0)))
         >>> x, U = np.arange(48.0).reshape(3, 4, 4, 1), winograd_kernel(np, np.ones((3, 3, 1, 1)))
-        >>> _, V = winograd_forward(np, plan, x, U)
+        >>> _, V, _ = winograd_forward(np, plan, x, U)
         >>> gx, gk, gb = winograd_backward(np, plan, np.ones((3, 2, 2, 1)), V, U, bias_grad=True)
         >>> gx[0, :, :, 0].tolist()[0], gk[:, :, 0, 0].tolist()[0], gb.tolist()
         ([1.0, 2.0, 2.0, 1.0], [222.0, 234.0, 246.0], [12.0])

@@ -192,7 +192,8 @@ class Conv2d(Function):
         if self.winograd:
             self.wplan = WinogradPlan(x.shape, geo.F, geo.pads)
             self.U = winograd_kernel(xp, kernel)
-            out, self.V = winograd_forward(xp, self.wplan, x, self.U)
+            out, self.V, self.mask = winograd_forward(xp, self.wplan, x, self.U, bias, self.relu)  # bias, ReLU fused
+            return out
         elif plan is not None:
             self.T = toeplitz_matrix(xp, plan, kernel, bias)  # the bias is added inside the product
             self.rows = toeplitz_rows(xp, plan, x, ones=bias is not None)
