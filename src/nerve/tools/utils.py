@@ -37,10 +37,12 @@ from nerve.engine import random as nerve_random
 from nerve.engine.backend import to_numpy
 from nerve.engine.config import clear_session, is_keras_tensor, standardize_dtype
 from nerve.engine.nest import flatten
-from nerve.engine.registry import custom_object_scope, get_registered_name, get_registered_object
+from nerve.blocks import activations, constraints, initializers, losses, metrics, optimizers, regularizers, schedules
+from nerve.blocks.layers import base as layer_base
+from nerve.engine.registry import custom_object_scope, get_custom_objects, get_registered_name, get_registered_object
 from nerve.engine.registry import register_keras_serializable
 from nerve.engine.tensor import Tensor
-from nerve.tools.diagnostics.graph import draw_graph
+from nerve.tools.diagnostics.graph import draw_graph, to_dot
 from nerve.training.data import to_categorical
 from nerve.training.sequence import pad_sequences
 
@@ -49,7 +51,8 @@ __all__ = [
     "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight", "timeseries_dataset_from_array",
     "custom_object_scope", "CustomObjectScope", "get_registered_name", "get_registered_object",
     "register_keras_serializable", "clear_session", "is_keras_tensor", "standardize_dtype",
-    "get_source_inputs", "format_line",
+    "get_source_inputs", "format_line", "get_custom_objects", "serialize_keras_object", "deserialize_keras_object",
+    "model_to_dot", "PyDataset", "Sequence",
 ]
 
 #: Keras's class-style name of :func:`custom_object_scope`
@@ -529,3 +532,136 @@ def get_source_inputs(tensor):
         else:
             stack.extend(reversed(flatten(s.node.inputs)))
     return found
+
+
+# what serialize_keras_object records as "module": the namespace whose deserialize rebuilds the object
+_KINDS = (
+    ("nerve.layers", layer_base.Layer, layer_base.serialize, layer_base.deserialize),
+    ("nerve.losses", losses.Loss, losses.serialize, losses.deserialize),
+    ("nerve.metrics", metrics.Metric, metrics.serialize, metrics.deserialize),
+    ("nerve.optimizers", optimizers.Optimizer, optimizers.serialize, optimizers.deserialize),
+    ("nerve.schedules", schedules.LearningRateSchedule, schedules.serialize, schedules.deserialize),
+    ("nerve.initializers", initializers.Initializer, initializers.serialize, initializers.deserialize),
+    ("nerve.regularizers", regularizers.Regularizer, regularizers.serialize, regularizers.deserialize),
+    ("nerve.constraints", constraints.Constraint, constraints.serialize, constraints.deserialize),
+)
+
+
+def serialize_keras_object(obj):
+    """A JSON-ready ``{"module", "class_name", "config"}`` of a layer, model, loss, metric, optimizer, schedule,
+    initializer, regularizer or constraint; a built-in or registered activation function gives its name.
+
+    Example:
+        >>> import nerve
+        >>> serialize_keras_object(nerve.optimizers.SGD(0.1))["class_name"]
+        'SGD'
+        >>> serialize_keras_object(nerve.activations.relu)
+        'relu'
+    """
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    for module, base, serialize, _ in _KINDS:
+        if isinstance(obj, base):
+            return {"module": module, **serialize(obj)}
+    if callable(obj):
+        return activations.serialize(obj)
+    raise TypeError(f"serialize_keras_object: cannot serialize a {type(obj).__name__}; nerve serializes layers, "
+                    "models, losses, metrics, optimizers, schedules, initializers, regularizers, constraints and "
+                    "activations")
+
+
+def deserialize_keras_object(config, custom_objects=None, **kwargs):
+    """Rebuild what :func:`serialize_keras_object` wrote (by its ``module``; without one, the first kind that
+    knows the class name, layers first). Nothing is imported: only built-in or registered names load.
+
+    Example:
+        >>> import nerve
+        >>> config = serialize_keras_object(nerve.layers.Dense(3, name="d"))
+        >>> deserialize_keras_object(config).units
+        3
+    """
+    if isinstance(config, str):
+        return activations.get(config)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"deserialize_keras_object: expected a dict with 'class_name', got {config!r:.100}")
+    entry = {k: v for k, v in config.items() if k in ("class_name", "config")}
+    kinds = [k for k in _KINDS if k[0] == config.get("module")] or list(_KINDS)
+    last_error = None
+    for _, _, _, deserialize in kinds:
+        try:
+            return deserialize(entry, custom_objects=custom_objects)
+        except (ValueError, TypeError, KeyError) as error:  # UnknownObjectError is a ValueError/KeyError kind
+            last_error = error
+    raise ValueError(f"deserialize_keras_object: no kind of object is named {config['class_name']!r} "
+                     f"({last_error})")
+
+
+def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB",
+                 expand_nested=False, dpi=200, subgraph=False, show_layer_activations=False, show_trainable=False,
+                 **kwargs):
+    """The Graphviz DOT text of a model's layer graph (:func:`plot_model` renders it); Keras returns a pydot
+    graph, nerve the text (``pydot.graph_from_dot_data(text)`` makes one).
+
+    Example:
+        >>> import nerve
+        >>> model = nerve.Sequential([nerve.Input(shape=(3,)), nerve.layers.Dense(2, name="out")])
+        >>> model_to_dot(model).startswith("digraph")
+        True
+    """
+    return to_dot(model, detail="layers", rankdir=rankdir)
+
+
+class PyDataset:
+    """Keras's base class of batch generators: define ``__len__`` (the number of batches) and ``__getitem__``
+    (batch ``index`` as ``(x, y)`` or ``(x, y, sample_weight)``); ``fit``, ``evaluate`` and ``predict`` take it as
+    ``x``. ``on_epoch_end`` runs after each full pass (shuffle there).
+
+    ``workers``, ``use_multiprocessing`` and ``max_queue_size`` are accepted for Keras programs; batches are read
+    in the training thread (use :class:`nerve.data.DataLoader` for worker processes).
+
+    Example:
+        >>> import numpy as np, nerve
+        >>> class Squares(PyDataset):
+        ...     def __init__(self, **kwargs):
+        ...         super().__init__(**kwargs)
+        ...         self.x = np.arange(8.0).reshape(8, 1)
+        ...     def __len__(self):
+        ...         return 4
+        ...     def __getitem__(self, index):
+        ...         x = self.x[2 * index:2 * index + 2]
+        ...         return x, x ** 2
+        >>> model = nerve.Sequential([nerve.Input(shape=(1,)), nerve.layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> len(model.fit(Squares(), epochs=2, verbose=0).history["loss"])
+        2
+    """
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        self.workers, self.use_multiprocessing, self.max_queue_size = workers, use_multiprocessing, max_queue_size
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index) returning one batch")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __len__() returning the number of batches")
+
+    @property
+    def num_batches(self):
+        """``len(self)``, Keras's name."""
+        return len(self)
+
+    def on_epoch_begin(self):
+        """Called before each pass over the batches."""
+
+    def on_epoch_end(self):
+        """Called after each full pass over the batches."""
+
+    def __iter__(self):
+        self.on_epoch_begin()
+        for index in range(len(self)):
+            yield self[index]
+        self.on_epoch_end()
+
+
+#: Keras 2's name of :class:`PyDataset`
+Sequence = PyDataset
