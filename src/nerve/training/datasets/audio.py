@@ -122,7 +122,8 @@ def load_spoken_digits(data_dir=None, download=True, length=SAMPLING_RATE, retur
                                               f"{SAMPLING_RATE} Hz")
                 records.append((speaker, digit, index, samples))
     except tarfile.TarError as error:
-        raise images.DatasetError(f"{path}: not a readable tar archive ({error}); delete it to download it again") from None
+        raise images.DatasetError(
+            f"{path}: not a readable tar archive ({error}); delete it to download it again") from None
     if not records:
         raise images.DatasetError(f"{path}: no recordings/{{digit}}_{{speaker}}_{{index}}.wav files in the archive")
     records.sort(key=lambda record: record[:3])
