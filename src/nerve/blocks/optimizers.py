@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy
@@ -50,7 +51,7 @@ from nerve.engine.tensor import Tensor
 __all__ = [
     "FLUSH_EVERY", "ALL_OPTIMIZERS",
     "NonFiniteGradientWarning", "Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta",
-    "Nadam", "Adamax", "Lion", "Ftrl", "Lamb", "Adafactor",
+    "Nadam", "Adamax", "Lion", "Ftrl", "Lamb", "Adafactor", "Muon", "ScheduleFreeAdamW",
     "LossScaleOptimizer", "serialize", "deserialize", "get",
 ]
 
@@ -1472,9 +1473,12 @@ class Lamb(Adam):
         v *= beta_2
         v += one_minus_beta_2 * (grad * grad)
         step = (m / correction1) / (xp.sqrt(v / correction2) + param.dtype.type(self.epsilon))
-        w_norm, s_norm = float(xp.sqrt(xp.sum(param * param))), float(xp.sqrt(xp.sum(step * step)))
-        ratio = w_norm / s_norm if w_norm > 0 and s_norm > 0 else 1.0
-        param -= param.dtype.type(learning_rate * ratio) * step
+        # the trust ratio stays a 0-d array of the weight's module (no host round trip per weight on a GPU),
+        # computed in float64 from the norms as before
+        w_norm = xp.sqrt(xp.sum(param * param)).astype(numpy.float64)
+        s_norm = xp.sqrt(xp.sum(step * step)).astype(numpy.float64)
+        ratio = xp.where((w_norm > 0) & (s_norm > 0), w_norm / xp.where(s_norm > 0, s_norm, 1.0), 1.0)
+        param -= (learning_rate * ratio).astype(param.dtype) * step
 
     def get_config(self):
         config = super().get_config()
@@ -1514,7 +1518,8 @@ class Adafactor(Optimizer):
         if self.relative_step and not callable(self.learning_rate):
             lr = min(lr, 1.0 / math.sqrt(step))
         rho = min(lr, 1.0 / math.sqrt(step))
-        alpha = max(self.epsilon_2, float(xp.sqrt(xp.mean(param * param)))) * rho
+        # 0-d arrays of the weight's module, not Python floats: no host round trip per weight on a GPU
+        alpha = xp.maximum(xp.sqrt(xp.mean(param * param)).astype(numpy.float64), self.epsilon_2) * rho
         squares = grad * grad + self.epsilon_1
         beta = 1.0 - step ** self.beta_2_decay
         v = self._slot("v", index, param)
@@ -1527,13 +1532,193 @@ class Adafactor(Optimizer):
         else:
             v[...] = beta * v + (1.0 - beta) * squares
         update = grad / xp.sqrt(v)
-        update /= max(1.0, float(xp.sqrt(xp.mean(update * update))) / self.clip_threshold)
-        param -= param.dtype.type(alpha) * update
+        update /= xp.maximum(xp.sqrt(xp.mean(update * update)).astype(numpy.float64) / self.clip_threshold,
+                             1.0).astype(update.dtype)
+        param -= alpha.astype(param.dtype) * update
 
     def get_config(self):
         return {**super().get_config(), "beta_2_decay": self.beta_2_decay, "epsilon_1": self.epsilon_1,
                 "epsilon_2": self.epsilon_2, "clip_threshold": self.clip_threshold,
                 "relative_step": self.relative_step}
+
+
+class Muon(Optimizer):
+    """Muon, Keras's rule: momentum SGD whose update of a 2-D weight is orthogonalised by Newton-Schulz iterations;
+    every other weight gets an AdamW step.
+
+    A matrix (2-D weight) ``w`` with gradient ``g``: ``m = momentum * m + g``; with ``nesterov`` the direction is
+    ``g + momentum * m`` (else ``m``); it is scaled to Frobenius norm 1 and run through ``ns_steps`` iterations
+    ``x = a * x + (b * A + c * A @ A) @ x`` with ``A = x @ x.T`` (``muon_a``, ``muon_b``, ``muon_c``; the
+    transposed matrix when it has more rows than columns), which push its singular values towards 1; then
+    ``w -= lr * sqrt(max(rows, cols)) * rms_rate * x`` (``rms_rate=None``: ``w -= lr * x``).
+    Weights that are not 2-D, those whose name contains ``"embedding"`` (with ``exclude_embeddings``) and those whose
+    name matches a regular expression of ``exclude_layers`` (e.g. ``["output_dense"]``, the last layer) get Keras's
+    Adam step with learning rate ``lr * adam_lr_ratio``: ``m += (1 - adam_beta_1) * (g - m)``,
+    ``v += (1 - adam_beta_2) * (g**2 - v)``, ``w -= lr * sqrt(1 - adam_beta_2**t) / (1 - adam_beta_1**t) * m /
+    (sqrt(v) + epsilon)``. Before the update each weight is decayed, ``w -= lr * decay * w``, with
+    ``weight_decay`` for Muon weights and ``adam_weight_decay`` for Adam weights (None: no decay).
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([[3.0, 0.0], [0.0, 1.0]], requires_grad=True, dtype="float64")
+        >>> opt = Muon(0.1, weight_decay=None, rms_rate=None, params=[w])
+        >>> w.grad = nerve.tensor([[3.0, 0.0], [0.0, 1.0]], dtype="float64"); _ = opt.step()
+        >>> [round(v, 2) for v in w.numpy().ravel().tolist()]   # both directions move by about lr
+        [2.92, 0.0, 0.0, 0.89]
+    """
+
+    decoupled_weight_decay = True
+    slot_names = ("momentum", "velocity")
+
+    def __init__(self, learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
+                 epsilon=1e-7, weight_decay=0.004, exclude_layers=None, exclude_embeddings=True, muon_a=3.4445,
+                 muon_b=-4.7750, muon_c=2.0315, adam_lr_ratio=1, momentum=0.95, ns_steps=5, nesterov=True,
+                 rms_rate=0.2, **kwargs):
+        owner = "Muon"
+        self.adam_beta_1 = _unit_interval(owner, "adam_beta_1", adam_beta_1)
+        self.adam_beta_2 = _unit_interval(owner, "adam_beta_2", adam_beta_2)
+        self.adam_weight_decay = _optional_number(owner, "adam_weight_decay", adam_weight_decay)
+        self.epsilon = _optional_number(owner, "epsilon", epsilon)
+        if exclude_layers is None:
+            exclude_layers = []
+        if isinstance(exclude_layers, str) or not all(isinstance(k, str) for k in exclude_layers):
+            raise TypeError(f"Muon: exclude_layers must be a list of strings (regular expressions matched against "
+                            f"the weights' names), got {exclude_layers!r}")
+        for keyword in exclude_layers:
+            try:
+                re.compile(keyword)
+            except re.error as error:
+                raise ValueError(f"Muon: exclude_layers entry {keyword!r} is not a regular expression: {error}") from None
+        self.exclude_layers = list(exclude_layers)
+        self.exclude_embeddings = bool(exclude_embeddings)
+        self.muon_a = validate.finite_float(muon_a, "muon_a", owner)
+        self.muon_b = validate.finite_float(muon_b, "muon_b", owner)
+        self.muon_c = validate.finite_float(muon_c, "muon_c", owner)
+        self.adam_lr_ratio = validate.finite_float(adam_lr_ratio, "adam_lr_ratio", owner, low=0.0)
+        self.momentum = _unit_interval(owner, "momentum", momentum)
+        self.ns_steps = validate.non_negative_int(ns_steps, "ns_steps", owner)
+        self.nesterov = bool(nesterov)
+        self.rms_rate = _optional_number(owner, "rms_rate", rms_rate)
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
+
+    def _uses_adam(self, index, param):
+        """True for the weights that get the AdamW step: not 2-D, an embedding, or named in ``exclude_layers``."""
+        if param.ndim != 2:
+            return True
+        name = self._params[index].name or ""
+        if self.exclude_embeddings and "embedding" in name.lower():
+            return True
+        return any(re.search(keyword, name) for keyword in self.exclude_layers)
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        adam = self._uses_adam(index, param)
+        decay = self.adam_weight_decay if adam else self.weight_decay
+        if decay:
+            param -= param.dtype.type(learning_rate * decay) * param
+        m = self._slot("momentum", index, param)
+        if adam:
+            v = self._slot("velocity", index, param)
+            t = self.iterations
+            alpha = learning_rate * self.adam_lr_ratio * math.sqrt(1.0 - self.adam_beta_2**t) / (
+                1.0 - self.adam_beta_1**t)
+            m += param.dtype.type(1.0 - self.adam_beta_1) * (grad - m)
+            v += param.dtype.type(1.0 - self.adam_beta_2) * (grad * grad - v)
+            param -= param.dtype.type(alpha) * m / (xp.sqrt(v) + param.dtype.type(self.epsilon))
+            return
+        m *= param.dtype.type(self.momentum)
+        m += grad
+        direction = grad + param.dtype.type(self.momentum) * m if self.nesterov else m
+        update = self.zeropower_via_newtonschulz5(direction, self.ns_steps)
+        scale = learning_rate if self.rms_rate is None else (
+            learning_rate * math.sqrt(max(param.shape)) * self.rms_rate)
+        param -= param.dtype.type(scale) * update
+
+    def zeropower_via_newtonschulz5(self, x, steps):
+        """The matrix ``x`` with its singular values pushed towards 1 by ``steps`` quintic Newton-Schulz iterations.
+
+        Example:
+            >>> import numpy
+            >>> x = Muon().zeropower_via_newtonschulz5(numpy.diag([4.0, 1.0]), 5)
+            >>> [round(v, 1) for v in numpy.diag(x).tolist()]   # singular values 4 and 1 both become about 0.7
+            [0.7, 0.7]
+        """
+        if x.ndim < 2:
+            raise ValueError(f"Muon: Newton-Schulz needs a matrix (at least 2 dimensions), got shape {x.shape}")
+        xp = get_array_module(x)
+        a, b, c = (x.dtype.type(v) for v in (self.muon_a, self.muon_b, self.muon_c))
+        tall = x.shape[-2] > x.shape[-1]
+        if tall:
+            x = xp.swapaxes(x, -1, -2)
+        x = x / (xp.sqrt(xp.sum(x * x, axis=(-2, -1), keepdims=True)) + x.dtype.type(1e-7))
+        for _ in range(int(steps)):
+            gram = x @ xp.swapaxes(x, -1, -2)
+            x = a * x + (b * gram + c * gram @ gram) @ x
+        return xp.swapaxes(x, -1, -2) if tall else x
+
+    def get_config(self):
+        return {**super().get_config(), "adam_beta_1": self.adam_beta_1, "adam_beta_2": self.adam_beta_2,
+                "adam_weight_decay": self.adam_weight_decay, "epsilon": self.epsilon,
+                "exclude_layers": list(self.exclude_layers), "exclude_embeddings": self.exclude_embeddings,
+                "muon_a": self.muon_a, "muon_b": self.muon_b, "muon_c": self.muon_c,
+                "adam_lr_ratio": self.adam_lr_ratio, "momentum": self.momentum, "ns_steps": self.ns_steps,
+                "nesterov": self.nesterov, "rms_rate": self.rms_rate}
+
+
+class ScheduleFreeAdamW(Optimizer):
+    """Schedule-Free AdamW (Defazio et al., 2024), Keras's rule: no learning-rate schedule needed; the weights are
+    an interpolation between a fast sequence ``z`` (slot ``momentum``, starting at the weights) and its running
+    average ``x``.
+
+    At step ``t`` (1 on the first update), with the learning rate warmed up linearly over ``warmup_steps``
+    (``lr * min(t / warmup_steps, 1)``): ``v += (1 - beta_2) * (g**2 - v)``,
+    ``z -= lr * g / (sqrt(v / (1 - beta_2**t)) + epsilon)``; the average is recovered from the weights
+    ``y`` as ``x = (y - (1 - beta_1) * z_old) / beta_1``, moved as ``x = (1 - 1/t) * x + z / t``, and the
+    weights become ``y = (1 - beta_1) * z + beta_1 * x``. ``weight_decay`` (Keras's, decoupled) first shrinks
+    the weights, ``y -= lr * weight_decay * y``, with the learning rate before warm-up.
+
+    Example:
+        >>> import nerve
+        >>> w = nerve.tensor([1.0], requires_grad=True, dtype="float64")
+        >>> opt = ScheduleFreeAdamW(0.1, params=[w])
+        >>> w.grad = nerve.tensor([2.0], dtype="float64"); _ = opt.step()
+        >>> round(w.item(), 6)   # on the first step x becomes z, which moved by lr
+        0.9
+    """
+
+    decoupled_weight_decay = True
+    slot_names = ("momentum", "velocity")
+
+    def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0, **kwargs):
+        owner = "ScheduleFreeAdamW"
+        self.beta_1 = validate.finite_float(beta_1, "beta_1", owner, low=0.0, strict=True, high=1.0)
+        self.beta_2 = _unit_interval(owner, "beta_2", beta_2)
+        self.epsilon = _optional_number(owner, "epsilon", epsilon)
+        self.warmup_steps = validate.non_negative_int(warmup_steps, "warmup_steps", owner)
+        super().__init__(learning_rate, **kwargs)
+
+    def update_step(self, index, param, grad, learning_rate):
+        xp = get_array_module(grad)
+        t = self.iterations
+        momenta = self._slots.setdefault("momentum", [None] * len(self._params))
+        if momenta[index] is None:  # z starts at the weights (Keras copies them when it builds)
+            momenta[index] = param.copy()
+        z = momenta[index]
+        if self.weight_decay:
+            param -= param.dtype.type(learning_rate * self.weight_decay) * param
+        lr = learning_rate * min(t / self.warmup_steps, 1.0) if self.warmup_steps > 0 else learning_rate
+        one = param.dtype.type
+        v = self._slot("velocity", index, param)
+        z_old = z.copy()
+        v += one(1.0 - self.beta_2) * (grad * grad - v)
+        z -= one(lr) * grad / (xp.sqrt(v / one(1.0 - self.beta_2**t)) + one(self.epsilon))
+        x = (param - one(1.0 - self.beta_1) * z_old) / one(self.beta_1)
+        x = one(1.0 - 1.0 / t) * x + one(1.0 / t) * z
+        param[...] = one(1.0 - self.beta_1) * z + one(self.beta_1) * x
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "warmup_steps": self.warmup_steps}
 
 
 ALL_OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Nadam, Adamax,
@@ -1559,6 +1744,8 @@ def serialize(optimizer):
 registry.register_builtins("optimizer", [*ALL_OPTIMIZERS.values(), LossScaleOptimizer], ALL_OPTIMIZERS)
 # per-parameter (not elementwise) updates: never packed, registered apart from ALL_OPTIMIZERS
 registry.register_builtins("optimizer", [Ftrl, Lamb, Adafactor], {"ftrl": Ftrl, "lamb": Lamb, "adafactor": Adafactor})
+registry.register_builtins("optimizer", [Muon, ScheduleFreeAdamW],
+                          {"muon": Muon, "schedulefreeadamw": ScheduleFreeAdamW})
 
 
 def _lookup(name):

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy
 
+from nerve.engine.backend import to_numpy
 from nerve.engine.ops.core import _as_tensor
-from nerve.engine.tensor import Function
+from nerve.engine.tensor import Function, Tensor
 
 __all__ = ["ctc_loss", "ctc_decode"]
 
@@ -34,6 +35,14 @@ def _logsumexp(xp, *terms):
     safe = xp.where(xp.isfinite(top), top, 0.0)
     with numpy.errstate(divide="ignore"):
         return xp.log(xp.sum(xp.exp(stacked - safe), axis=0)) + safe
+
+
+def _host(value):
+    """Labels or lengths as a host array: a tensor's data, copied explicitly from a device (CuPy) when it is there.
+
+    They are small integer arrays, checked and laid out on the host, then copied to the logits' device once.
+    """
+    return to_numpy(value.data if isinstance(value, Tensor) else value)
 
 
 class CTCLoss(Function):
@@ -132,7 +141,7 @@ def ctc_loss(target, output, target_length=None, output_length=None, mask_index=
         raise ValueError(f"ctc_loss: expected float logits of shape (batch, frames, classes), received shape "
                          f"{tuple(output.shape)} and dtype {output.dtype}")
     batch, frames, classes = output.shape
-    labels = numpy.asarray(target.numpy() if hasattr(target, "numpy") else target)
+    labels = _host(target)
     if labels.ndim != 2 or labels.shape[0] != batch or labels.dtype.kind not in "iuf":
         raise ValueError(f"ctc_loss: expected integer targets of shape ({batch}, max_label_length), received "
                          f"shape {labels.shape}")
@@ -143,8 +152,8 @@ def ctc_loss(target, output, target_length=None, output_length=None, mask_index=
     if target_length is None:
         is_blank = labels == blank
         target_length = numpy.where(is_blank.any(axis=1), is_blank.argmax(axis=1), labels.shape[1])
-    target_length = numpy.asarray(target_length, dtype=numpy.int64).reshape(-1)
-    output_length = numpy.full(batch, frames) if output_length is None else numpy.asarray(output_length).reshape(-1)
+    target_length = _host(target_length).astype(numpy.int64).reshape(-1)
+    output_length = numpy.full(batch, frames) if output_length is None else _host(output_length).reshape(-1)
     output_length = output_length.astype(numpy.int64)
     if target_length.shape != (batch,) or output_length.shape != (batch,):
         raise ValueError(f"ctc_loss: expected one target_length and one output_length per example ({batch}), "
@@ -188,6 +197,8 @@ def ctc_decode(inputs, sequence_lengths=None, strategy="greedy", mask_index=0):
         raise ValueError(f"ctc_decode: expected inputs of shape (batch, frames, classes), received shape "
                          f"{tuple(data.shape)}")
     batch, frames, _ = data.shape
+    if isinstance(sequence_lengths, Tensor):
+        sequence_lengths = sequence_lengths.data
     lengths = xp.full(batch, frames) if sequence_lengths is None else xp.asarray(sequence_lengths).reshape(-1)
     shifted = data - xp.max(data, axis=-1, keepdims=True)
     log_probs = shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
