@@ -487,20 +487,32 @@ def test_new_optimizers_and_schedules_on_device(device, optimizer):
 
 
 # ------------------------------------------------------------------------------------------- text
-def test_text_layers_hand_device_arrays_downstream(device):
-    """Strings live on the host: the lookup runs there, and a model on the device gets its ids copied over."""
+def test_text_layers_run_on_the_host_and_hand_device_tensors_downstream(device):
+    """Strings live on the host: the lookup runs there; the ids land on the layer's device (the default device)."""
     texts = np.array(["the cat sat", "a dog ran far", "the dog"])
     vectorize = layers.TextVectorization(output_sequence_length=4)
     vectorize.adapt(texts)
-    ids = vectorize(texts)
+    counts = layers.TextVectorization(output_mode="count")
+    counts.adapt(texts)
     lookup = layers.StringLookup(vocabulary=["cat", "dog"])
-    found = lookup(np.array([["cat", "bird"], ["dog", "cat"]]))
-    for t in (ids, found):
-        assert isinstance(t.data if hasattr(t, "data") else t, np.ndarray)
-    model = nerve.Sequential([nerve.Input(shape=(4,), dtype="int64"), layers.Embedding(vectorize.vocabulary_size(), 3),
-                              layers.GlobalAveragePooling1D(), layers.Dense(2)]).to("gpu")
-    out = model(ids.numpy() if hasattr(ids, "numpy") else ids)
+    host_ids, host_found, host_counts = vectorize(texts), lookup(np.array([["cat", "bird"]])), counts(texts)
+    assert all(type(t.data) is np.ndarray for t in (host_ids, host_found, host_counts))  # the default: the CPU
+    with nerve.device("gpu"):
+        ids, found, bag = vectorize(texts), lookup(np.array([["cat", "bird"]])), counts(texts)
+        model = nerve.Sequential([nerve.Input(shape=(4,), dtype="int64"),
+                                  layers.Embedding(vectorize.vocabulary_size(), 3), layers.GlobalAveragePooling1D(),
+                                  layers.Dense(2)])
+    for t, expected in ((ids, host_ids), (found, host_found), (bag, host_counts)):
+        assert t.device == "gpu" and isinstance(t.data, device.ndarray)
+        np.testing.assert_array_equal(t.numpy(), expected.numpy())
+    out = model(ids)  # a device tensor straight into a model on the device
     assert out.device == "gpu" and isinstance(out.data, device.ndarray)
+    # ids on the device go back to strings or categories through an explicit copy to the host
+    inverse = layers.StringLookup(vocabulary=["cat", "dog"], invert=True)
+    assert inverse(found).tolist() == [["cat", "[UNK]"]] and inverse(found.data).tolist() == [["cat", "[UNK]"]]
+    integers = layers.IntegerLookup(vocabulary=[12, 36])
+    assert integers(device.asarray(np.array([36, 7]))).tolist() == [2, 0]
+    assert type(ops.convert_to_numpy(device.asarray(np.ones(2)))) is np.ndarray
 
 
 def test_audio_constant_matrices_built_for_the_device(device):

@@ -10,6 +10,13 @@ They run on the host, before the model: call them on a list or array of strings 
 result to ``fit``. Standardising, splitting and looking up strings is Python string work (one
 pass over the texts); the outputs are built with array operations.
 
+Devices: strings exist only on the host, so these layers always compute there (they cannot sit inside
+a model, which takes numbers). Numeric inputs that are tensors or arrays on a device (ids for
+``IntegerLookup`` or ``StringLookup(invert=True)``, ``BytePairTokenizer.detokenize``) are copied to the
+host explicitly. Their numeric outputs are tensors on the layer's device: the default device
+(``nerve.set_device``, ``with nerve.device("gpu"):``) unless ``layer.to(...)`` placed it, so under
+``"gpu"`` the ids go straight into a model on the GPU; strings (``invert=True``) stay host arrays.
+
 Example:
     >>> from nerve import layers
     >>> vectorize = layers.TextVectorization(output_sequence_length=4)
@@ -29,6 +36,7 @@ import zlib
 import numpy
 
 from nerve.blocks.layers.base import Layer, builtin_layer
+from nerve.engine.backend import to_device, to_numpy
 from nerve.engine.tensor import Tensor
 
 __all__ = ["BytePairTokenizer", "IntegerLookup", "StringLookup", "TextVectorization"]
@@ -44,8 +52,15 @@ def _as_list(data, where):
     """Texts or values from a list, tuple, array or Tensor, as a flat Python list and the batch shape."""
     if isinstance(data, Tensor):
         data = data.numpy()
+    elif hasattr(data, "dtype") and not isinstance(data, numpy.ndarray):
+        data = to_numpy(data)  # a device array (ids): copied to the host explicitly
     array = numpy.asarray(data, dtype=object)
     return array.reshape(-1).tolist(), array.shape
+
+
+def _placed(layer, array):
+    """A host result as a tensor on the layer's device (the default device unless ``to()`` placed it)."""
+    return Tensor(to_device(array, layer.device))
 
 
 def _sorted_vocabulary(counts):
@@ -234,7 +249,7 @@ class _IndexLookup(Layer):
                                  f"[0, {len(vocabulary)}), got {int(ids.min())}..{int(ids.max())}")
             return numpy.array([vocabulary[i] for i in ids.tolist()], dtype=object).reshape(shape)
         ids = self._lookup([self._token(v) for v in values])
-        return Tensor(self._encode(ids, shape))
+        return _placed(self, self._encode(ids, shape))
 
     def get_config(self):
         return {**super().get_config(), "max_tokens": self.max_tokens, "num_oov_indices": self.num_oov_indices,
@@ -251,6 +266,9 @@ class StringLookup(_IndexLookup):
     indices (unknown strings; hashed into them when there are several), then the vocabulary.
     ``output_mode`` ``"one_hot"``, ``"multi_hot"``, ``"count"`` or ``"tf_idf"`` gives vectors instead.
 
+    Host-only (strings): it computes on the host; numeric outputs are tensors on the layer's device (the
+    default device unless ``to()`` placed it), device inputs are copied to the host explicitly.
+
     Example:
         >>> lookup = StringLookup(vocabulary=["a", "b", "c"])
         >>> lookup([["a", "c"], ["d", "b"]]).tolist()
@@ -265,6 +283,9 @@ class IntegerLookup(_IndexLookup):
     """Map integer categories to contiguous ids (Keras's ``IntegerLookup``); unknown values go to the OOV index.
 
     Same options as :class:`StringLookup`; the default OOV token is -1 and the mask token None.
+
+    Host-only (strings): it computes on the host; numeric outputs are tensors on the layer's device (the
+    default device unless ``to()`` placed it), device inputs are copied to the host explicitly.
 
     Example:
         >>> lookup = IntegerLookup(vocabulary=[12, 36, 1138])
@@ -307,6 +328,9 @@ class TextVectorization(_IndexLookup):
     and ``"tf_idf"`` give one vector per text of ``max_tokens`` (or vocabulary-size) entries, index 0
     for unknown tokens; tf-idf weighs counts by ``log(1 + documents / (1 + documents with the token))``.
     A function given as ``standardize`` or ``split`` is not saved in the config (pass it again when loading).
+
+    Host-only (strings): it computes on the host; numeric outputs are tensors on the layer's device (the
+    default device unless ``to()`` placed it), device inputs are copied to the host explicitly.
 
     Example:
         >>> vectorize = TextVectorization(output_mode="count", ngrams=2)
@@ -387,7 +411,7 @@ class TextVectorization(_IndexLookup):
             row = numpy.repeat(numpy.arange(len(documents)), lengths)
             keep = position < width
             out[row[keep], position[keep]] = ids[keep]
-            return Tensor(out)
+            return _placed(self, out)
         depth = self._depth()
         counts = numpy.zeros((len(documents), depth), dtype="float32")
         numpy.add.at(counts, (numpy.repeat(numpy.arange(len(documents)), lengths), ids), 1.0)
@@ -398,7 +422,7 @@ class TextVectorization(_IndexLookup):
             weights[1:1 + len(self.idf_weights)] = self.idf_weights
             weights[0] = self.idf_weights.mean() if len(self.idf_weights) else 0.0
             counts = (counts * weights).astype("float32")
-        return Tensor(counts)
+        return _placed(self, counts)
 
     def get_config(self):
         config = super().get_config()
@@ -492,12 +516,12 @@ class BytePairTokenizer(Layer):
         row = numpy.repeat(numpy.arange(len(encoded)), lengths)
         keep = position < width
         out[row[keep], position[keep]] = flat[keep]
-        return Tensor(out)
+        return _placed(self, out)
 
     def detokenize(self, ids):
         """Texts from ids ``(batch, time)`` (padding dropped).
         """
-        data = ids.numpy() if isinstance(ids, Tensor) else numpy.asarray(ids)
+        data = ids.numpy() if isinstance(ids, Tensor) else to_numpy(ids)  # device arrays copied explicitly
         rows = data.reshape(1, -1) if data.ndim == 1 else data
         return self._get().decode_batch([[int(i) for i in row if i != 0] for row in rows.tolist()])
 

@@ -148,13 +148,14 @@ def linear_to_mel_weight_matrix(num_mel_bins=20, num_spectrogram_bins=129, sampl
                          f"sampling_rate / 2 ({sampling_rate / 2.0}), received {lower_edge_hertz} and "
                          f"{upper_edge_hertz}")
 
-    def to_mel(hertz):
-        return _MEL_HIGH_FREQUENCY_Q * xp.log(1.0 + hertz / _MEL_BREAK_FREQUENCY_HERTZ)
+    def to_mel(hertz, module=xp):
+        return _MEL_HIGH_FREQUENCY_Q * module.log(1.0 + hertz / _MEL_BREAK_FREQUENCY_HERTZ)
 
     frequencies = xp.linspace(0.0, sampling_rate / 2.0, int(num_spectrogram_bins))[1:]
     bins_mel = to_mel(frequencies)[:, None]
-    edges = xp.linspace(float(to_mel(xp.asarray(lower_edge_hertz))), float(to_mel(xp.asarray(upper_edge_hertz))),
-                        int(num_mel_bins) + 2)
+    # the two edges are Python numbers: computed on the host (no round trip from a device)
+    low, high = (float(to_mel(numpy.float64(hertz), numpy)) for hertz in (lower_edge_hertz, upper_edge_hertz))
+    edges = xp.linspace(low, high, int(num_mel_bins) + 2)
     lower, center, upper = edges[None, :-2], edges[None, 1:-1], edges[None, 2:]
     rising = (bins_mel - lower) / (center - lower)
     falling = (upper - bins_mel) / (upper - center)

@@ -241,7 +241,7 @@ def convert_to_numpy(x):
         >>> convert_to_numpy(nerve.tensor([1.0])).tolist()
         [1.0]
     """
-    return to_numpy(x.data) if isinstance(x, Tensor) else numpy.asarray(x)
+    return to_numpy(x.data if isinstance(x, Tensor) else x)  # device arrays too, copied explicitly
 
 
 def is_tensor(x):
