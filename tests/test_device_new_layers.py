@@ -89,8 +89,9 @@ def _compare_layer(device, make_layer, *arrays, training=True):
         outs = _outputs(out)
         upstream = [nerve.tensor(_normal(*o.shape, seed=i + 1, dtype=o.dtype), device=where)
                     for i, o in enumerate(outs)]
-        sum(((o * u).sum() for o, u in zip(outs, upstream) if o.requires_grad), nerve.tensor(0.0, device=where)
-            ).backward()
+        if any(o.requires_grad for o in outs):
+            sum(((o * u).sum() for o, u in zip(outs, upstream) if o.requires_grad),
+                nerve.tensor(0.0, device=where)).backward()
         grads = [t.grad for t in inputs if t.requires_grad] + [w.grad for w in layer.trainable_weights]
         if where == "gpu":
             assert all(w.device == "gpu" for w in layer.weights)
@@ -521,3 +522,62 @@ def test_audio_constant_matrices_built_for_the_device(device):
         on_device = make(device)
         assert isinstance(on_device, device.ndarray)
         np.testing.assert_allclose(nerve.backend.to_numpy(on_device), make(np), rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------ other new layers and the losses
+@pytest.mark.parametrize("make, shape", [
+    (lambda: layers.Resizing(5, 3), (2, 4, 6, 2)),
+    (lambda: layers.Resizing(3, 3, interpolation="nearest", crop_to_aspect_ratio=True), (2, 4, 6, 2)),
+    (lambda: layers.MaxPooling3D(2), (2, 4, 4, 4, 2)),
+    (lambda: layers.AveragePooling3D(2), (2, 4, 4, 4, 2)),
+    (lambda: layers.Conv1DTranspose(3, 3, strides=2), (2, 5, 2)),
+    (lambda: layers.Cropping3D(1), (2, 4, 4, 4, 2)),
+    (lambda: layers.UpSampling3D(2), (2, 2, 2, 2, 2)),
+    (lambda: layers.ZeroPadding3D(1), (2, 2, 2, 2, 2)),
+    (lambda: layers.GlobalAveragePooling3D(), (2, 2, 3, 2, 2)),
+    (lambda: layers.GlobalMaxPooling3D(keepdims=True), (2, 2, 3, 2, 2)),
+    (lambda: layers.SpatialDropout3D(0.5), (2, 2, 2, 2, 4)),
+    (lambda: layers.ActivityRegularization(l1=0.1, l2=0.1), (3, 4)),
+    (lambda: layers.RandomInvert(1.0, value_range=(0, 1)), (2, 3, 3, 3)),
+    (lambda: layers.RandomGrayscale(1.0), (2, 3, 3, 3)),
+    (lambda: layers.ReLU(max_value=0.5, negative_slope=0.1, threshold=-0.2), (3, 4)),
+    (lambda: layers.Discretization(bin_boundaries=[-0.5, 0.0, 0.5]), (3, 4)),
+], ids=["resizing-bilinear", "resizing-nearest-crop", "maxpool3d", "avgpool3d", "conv1d-transpose", "cropping3d",
+        "upsampling3d", "zeropadding3d", "global-avg3d", "global-max3d", "spatial-dropout3d",
+        "activity-regularization", "random-invert", "random-grayscale", "relu", "discretization"])
+def test_other_new_layers_on_device(device, make, shape):
+    _compare_layer(device, make, _normal(*shape), training=True)
+
+
+def test_category_encoding_and_masked_softmax_on_device(device):
+    ids = np.array([[0, 2, 2], [3, 1, 0]])
+    _compare_layer(device, lambda: layers.CategoryEncoding(4, output_mode="count"), ids, training=None)
+    scores, mask = _normal(2, 3), np.array([[1, 1, 0], [1, 0, 1]])
+    for masked in (mask, nerve.tensor(mask, device="gpu")):  # a host mask is copied over, a device one used
+        out = layers.Softmax()(nerve.tensor(scores, device="gpu"), mask=masked)
+        assert isinstance(out.data, device.ndarray)
+        _same(out.numpy(), layers.Softmax()(nerve.tensor(scores), mask=mask).numpy())
+
+
+LOSSES = {
+    "kl_divergence": ("KLDivergence", "probabilities"), "poisson": ("Poisson", "positive"),
+    "log_cosh": ("LogCosh", "values"), "hinge": ("Hinge", "binary"), "squared_hinge": ("SquaredHinge", "signs"),
+    "categorical_hinge": ("CategoricalHinge", "one_hot"), "cosine_similarity": ("CosineSimilarity", "values"),
+    "mape": ("MeanAbsolutePercentageError", "positive"), "msle": ("MeanSquaredLogarithmicError", "positive"),
+    "binary_focal": ("BinaryFocalCrossentropy", "binary"), "categorical_focal": ("CategoricalFocalCrossentropy",
+                                                                                   "one_hot"),
+    "dice": ("Dice", "binary"), "tversky": ("Tversky", "binary"), "huber": ("Huber", "values"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_new_losses_on_device(device, name):
+    kind, targets = LOSSES[name]
+    rng = np.random.default_rng(2)
+    y_true = {"probabilities": rng.dirichlet(np.ones(4), size=3), "positive": rng.uniform(0.5, 2, (3, 4)),
+              "values": rng.normal(size=(3, 4)), "binary": rng.integers(0, 2, (3, 4)).astype(float),
+              "signs": rng.choice([-1.0, 1.0], (3, 4)), "one_hot": np.eye(4)[rng.integers(0, 4, 3)]}[targets]
+    y_true = y_true.astype("float32")
+    y_pred = rng.uniform(0.1, 0.9, (3, 4)).astype("float32")
+    loss = getattr(nerve.losses, kind)()
+    _compare(device, lambda p: loss(nerve.tensor(y_true, device=p.device), p), y_pred)

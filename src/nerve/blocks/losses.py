@@ -736,10 +736,9 @@ def log_cosh(y_true, y_pred):
 
 def _hinge_labels(y_true):
     """Keras's convention: labels that are all 0 or 1 become -1 and 1."""
-    data = y_true.data
-    if bool(y_true.xp.all((data == 0) | (data == 1))):
-        return Tensor(data * 2 - 1)
-    return y_true
+    data, xp = y_true.data, y_true.xp
+    binary = xp.all((data == 0) | (data == 1))  # a 0-d array: chosen elementwise, no host round trip on a GPU
+    return Tensor(xp.where(binary, data * 2 - 1, data))
 
 
 def hinge(y_true, y_pred):

@@ -1180,7 +1180,10 @@ class LossScaleOptimizer(Optimizer):
             unscaled.append((p, g))
         if not unscaled:
             return False
-        if not math.isfinite(sum(_squared_norm(g) for _, g in unscaled)):
+        # one host round trip per step (a GPU's arrays): the squared norms are summed on the device, in float64
+        xp = get_array_module(unscaled[0][1])
+        total = sum(xp.vdot(g, g).real.astype(numpy.float64) for _, g in unscaled)
+        if not math.isfinite(float(total)):
             self.dynamic_scale = max(self.dynamic_scale / 2.0, 1.0)
             self.overflow_steps += 1
             self._good_steps = 0

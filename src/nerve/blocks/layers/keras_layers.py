@@ -194,7 +194,7 @@ class Softmax(_Elementwise):
 
     def call(self, inputs, mask=None):
         if mask is not None:
-            keep = mask.data if isinstance(mask, Tensor) else numpy.asarray(mask)
+            keep = inputs.xp.asarray(mask.data if isinstance(mask, Tensor) else mask)  # host masks copied over
             inputs = inputs + Tensor(((keep == 0) * -1e9).astype(inputs.dtype))
         return ops.softmax(inputs, axis=self.axis)
 
