@@ -206,6 +206,23 @@ def test_add_bias_relu_and_its_gradient(rng):
     assert add_bias_relu(np, untouched) is None and np.array_equal(untouched, out)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 1000, (1 << 15) + 7, 3 * (1 << 15)])
+def test_relu_kernel_gives_numpys_bits(rng, dtype, size):
+    from nerve.engine.kernels.elementwise import relu
+    x = rng.standard_normal(size).astype(dtype)
+    x[::97] = -0.0
+    x[1::101] = np.nan
+    expected = np.maximum(x, 0)
+    got = relu(np, x)
+    assert got.dtype == x.dtype and np.array_equal(got.view(np.uint8), expected.view(np.uint8))
+    in_place = x.copy()
+    assert relu(np, in_place, out=in_place) is in_place
+    assert np.array_equal(in_place.view(np.uint8), expected.view(np.uint8))
+    strided = x[::2]  # not contiguous: NumPy's own maximum
+    assert np.array_equal(relu(np, strided).view(np.uint8), np.maximum(strided, 0).view(np.uint8))
+
+
 def test_kernels_give_the_same_bits_with_threads(rng, monkeypatch):
     x = rng.standard_normal((5, 5, 6, 2))  # a batch of 5, split over 3 threads
     geo = Geometry(x.shape, *GEOMETRIES[1][1:])

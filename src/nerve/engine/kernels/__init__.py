@@ -17,6 +17,8 @@ nothing of the graph.
   (tiled and overlapping windows), window sums for average pooling, padding;
 * :mod:`nerve.engine.kernels.packing`: packed optimizer updates, every
   parameter updated by one pass of array calls.
+* :mod:`nerve.engine.kernels.elementwise`: a ReLU at NumPy's vectorised speed
+  (``maximum`` against a block of zeros, not a scalar).
 
 Every kernel gives bit-identical results whatever the number of threads.
 

@@ -34,6 +34,7 @@ import functools
 import numpy
 
 from nerve.engine.backend import split_batch
+from nerve.engine.kernels.elementwise import relu as relu_kernel
 
 __all__ = [
     "BLOCK", "TOEPLITZ_MAX_INNER", "TOEPLITZ_MAX_WASTE", "TOEPLITZ_MIN_RUN",
@@ -444,7 +445,7 @@ def add_bias_relu(xp, out, bias=None, relu=False):
             part += row_bias
         if relu:
             xp.greater(part, 0, out=mask[start:stop])
-            xp.maximum(part, 0, out=part)
+            relu_kernel(xp, part, out=part)
 
     split_batch(xp, finish, out.shape[0], out.size)
     return mask

@@ -28,6 +28,7 @@ import numpy
 from nerve.engine import comm
 from nerve.engine.backend import get_array_module
 from nerve.engine.kernels import half
+from nerve.engine.kernels.elementwise import relu as relu_kernel
 from nerve.engine.tensor import DEFAULT_FLOAT, Function, Tensor, _lift, tensor
 
 __all__ = [
@@ -467,7 +468,7 @@ class Linear(Function):
             out += b
         if self.relu:
             self.mask = out > 0
-            self.xp.maximum(out, 0, out=out)
+            relu_kernel(self.xp, out, out=out)
         return out
 
     def backward(self, grad):
@@ -1272,7 +1273,7 @@ def log_softmax(x, axis=-1):
 class ReLU(Function):
     def forward(self, x):
         self.mask = x > 0
-        return self.xp.maximum(x, 0)
+        return relu_kernel(self.xp, x)
 
     def backward(self, grad):
         return (grad * self.mask,)

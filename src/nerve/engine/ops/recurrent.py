@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import numpy
 
+from nerve.engine.kernels.elementwise import relu as relu_kernel
 from nerve.engine.ops import core as _core
 from nerve.engine.ops.core import column_sums, matmul, mul, reshape, stack, transpose
 from nerve.engine.tensor import Function, Tensor
@@ -81,7 +82,7 @@ def _activate(xp, name, a):
         a *= 0.5
         a += 0.5
     elif name == "relu":
-        xp.maximum(a, 0, out=a)
+        relu_kernel(xp, a, out=a)
     # "linear": nothing to do
 
 
