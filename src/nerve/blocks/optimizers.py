@@ -44,7 +44,7 @@ import numpy
 
 from nerve.blocks import schedules
 from nerve.engine import registry, validate
-from nerve.engine.backend import get_array_module, to_device
+from nerve.engine.backend import get_array_module, to_device, to_numpy
 from nerve.engine.kernels.packing import PACKED, Packing
 from nerve.engine.tensor import Tensor
 
@@ -92,6 +92,14 @@ def _unit_interval(owner, name, value):
 def _squared_norm(grad):
     """Sum of squares as a Python float: cheap (one BLAS dot), non-finite iff some entry is (or it overflowed)."""
     return float(get_array_module(grad).vdot(grad, grad).real)
+
+
+def _squared_norms(grads):
+    """``[_squared_norm(g) for g in grads]``; arrays on a device come to the host in one copy, not one per array."""
+    xp = get_array_module(grads[0]) if grads else numpy
+    if xp is numpy or len(grads) < 2:
+        return [_squared_norm(g) for g in grads]
+    return [float(v) for v in to_numpy(xp.stack([xp.vdot(g, g).real for g in grads]))]
 
 
 def _low_precision(dtype):
@@ -493,9 +501,9 @@ class Optimizer:
         """
         squared = None
         if self.check_finite or self.clipnorm is not None or self.global_clipnorm is not None:
-            squared = [_squared_norm(g) for g in grads]
+            squared = _squared_norms(grads)
             if not math.isfinite(sum(squared)):  # NaN/inf somewhere, or only an overflow of the float32 sum
-                per_param = squared if len(grads) == len(items) else [_squared_norm(g) for _, _, g in items]
+                per_param = squared if len(grads) == len(items) else _squared_norms([g for _, _, g in items])
                 bad = self._find_nonfinite(items, per_param)  # also recomputes overflowed norms in float64
                 if bad and self.check_finite:
                     self._skip(bad)
