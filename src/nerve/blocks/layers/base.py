@@ -234,11 +234,16 @@ class Layer:
     compute_in_variable_dtype = False
     #: the compute dtype when it differs from the weights' (a mixed policy), else None
     _compute_dtype = None
+    #: Keras's ``activity_regularizer`` (every layer takes it): a regularizer applied to the layer's output at each
+    #: call, its penalty divided by the batch size and added to the training objective through ``add_loss``
+    activity_regularizer = None
 
-    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword arguments {sorted(kwargs)}")
         self.name = name or unique_name(_snake(type(self).__name__))
+        if activity_regularizer is not None:
+            self.activity_regularizer = regularizers.get(activity_regularizer)
         self.trainable = trainable
         self._set_dtype_policy(dtype)
         self.input_shape_hint = tuple(input_shape) if input_shape is not None else None
@@ -800,6 +805,7 @@ class Layer:
             inputs = self._enter(inputs, training, kwargs)
             if type(inputs) is _Symbolic:
                 return inputs.value
+        inference = training is False  # predict/evaluate: no activity penalty to record
         if training is None:
             training = _CallContext.training
         previous = _CallContext.training
@@ -820,7 +826,18 @@ class Layer:
             out = out.astype(compute)
         if self.output_shape is None and isinstance(out, Tensor):
             self.output_shape = (None,) + tuple(out.shape[1:])
+        if self.activity_regularizer is not None and not inference:
+            self._add_activity_loss(out)
         return out
+
+    def _add_activity_loss(self, out):
+        """Keras's activity regularization: ``add_loss(activity_regularizer(output) / batch_size)`` per output."""
+        for output in out if isinstance(out, (list, tuple)) else (out,):
+            if isinstance(output, Tensor) and output.dtype.kind == "f":
+                penalty = self.activity_regularizer(output)
+                if output.ndim > 0 and output.shape[0] > 0:
+                    penalty = penalty / output.shape[0]
+                self.add_loss(penalty)
 
     def _enter(self, inputs, training, kwargs):
         """Slow path of ``__call__``: functional API, input conversion and checks, lazy build."""
@@ -862,6 +879,8 @@ class Layer:
             config["dtype"] = self.dtype_policy.name
         elif self.dtype is not None:
             config["dtype"] = str(self.dtype)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod
@@ -944,9 +963,11 @@ def construct_from_config(cls, config):
     config = dict(config)
     parameters = inspect.signature(cls.__init__).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    later = {k: config.pop(k) for k in ("name", "trainable", "dtype") if k in config and not takes_any
-             and k not in parameters}
+    later = {k: config.pop(k) for k in ("name", "trainable", "dtype", "activity_regularizer") if k in config
+             and not takes_any and k not in parameters}
     obj = cls(**config)
+    if later.get("activity_regularizer") is not None:
+        obj.activity_regularizer = regularizers.get(later["activity_regularizer"])
     if later.get("name"):
         obj.name = later["name"]
     if "trainable" in later:
