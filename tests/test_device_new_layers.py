@@ -347,30 +347,50 @@ def test_ctc_loss_and_decode_ops_on_device(device):
 
 
 # ------------------------------------------------------------------------------- LSTM sequence op
-@pytest.mark.parametrize("fused", [True, False], ids=["fused-sequence", "stepwise"])
-def test_lstm_sequence_op_on_device(device, fused):
+@pytest.mark.parametrize("fused, dropped", [(True, False), (True, True), (False, False)],
+                         ids=["fused-sequence", "fused-recurrent-mask", "stepwise"])
+def test_lstm_sequence_op_on_device(device, fused, dropped):
+    """``fused=True`` without a recurrent mask is the LSTMSequence op (input projection folded in)."""
     x, kernel, recurrent = _normal(3, 5, 4), _normal(4, 24, seed=1) * 0.3, _normal(6, 24, seed=2) * 0.3
     bias, h0 = _normal(24, seed=3), _normal(3, 6, seed=4)
     mask = np.ones((3, 5), dtype=bool)
     mask[1, 3:] = False
 
     def fn(x, k, r, b, h0):
+        recurrent_mask = nerve.tensor(np.random.default_rng(5).random((3, 6)) > 0.3, dtype="float32",
+                                      device=x.device).data if dropped else None  # an array (dropout scale)
         return ops.lstm(x, h0, None, k, r, b, mask=nerve.tensor(mask, device=x.device), return_sequences=True,
-                        return_state=True, fused=fused)
+                        return_state=True, fused=fused, recurrent_mask=recurrent_mask)
 
     _compare(device, fn, x, kernel, recurrent, bias, h0)
 
 
+def test_lstm_layer_with_dropouts_trains_on_device_like_on_cpu(device):
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(16, 5, 3)).astype("float32"), rng.integers(0, 3, 16)
+
+    def build():
+        return nerve.Sequential([nerve.Input(shape=(5, 3)), layers.LSTM(6, dropout=0.2, recurrent_dropout=0.2),
+                                 layers.Dense(3)])
+
+    _compare_fit(device, build, x, y, nerve.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
 # ------------------------------------------------------------------------------------ convolutions
-def test_winograd_convolution_on_device(device):
-    """A 3x3 stride-1 convolution with >= 16 channels: the CPU takes the Winograd kernel."""
+def test_winograd_convolution_on_device(device, monkeypatch):
+    """A 3x3 stride-1 convolution with >= 16 channels takes the Winograd kernel, on the device too."""
     from nerve.engine.kernels import winograd
+    from nerve.engine.ops import conv
 
     assert winograd.WINOGRAD_MIN_CHANNELS <= 16
+    seen = []
+    forward = conv.winograd_forward
+    monkeypatch.setattr(conv, "winograd_forward", lambda xp, plan, x, *args, **kwargs: (
+        seen.append(type(x)), forward(xp, plan, x, *args, **kwargs))[1])
     x, w, b = _normal(2, 8, 8, 16), _normal(3, 3, 16, 16, seed=1) * 0.1, _normal(16, seed=2)
     for padding in ("same", "valid"):
-        cpu, _ = _compare(device, lambda x, w, b: ops.relu(ops.conv2d(x, w, b, padding=padding)), x, w, b) \
-            if not REAL_GPU else (None, None)
+        _compare(device, lambda x, w, b: ops.relu(ops.conv2d(x, w, b, padding=padding)), x, w, b)
+    assert device.ndarray in seen and np.ndarray in seen
 
     def build():
         return nerve.Sequential([nerve.Input(shape=(8, 8, 3)), layers.Conv2D(16, 3, padding="same", activation="relu"),
