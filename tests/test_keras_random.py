@@ -54,6 +54,7 @@ def test_normal_and_uniform_keep_their_array_api_and_take_keras_arguments():
     x = nrandom.uniform((N,), minval=-2.0, maxval=4.0, seed=1)
     assert x.min() >= -2.0 and x.max() < 4.0 and abs(x.mean() - 1.0) < 0.02
     np.testing.assert_array_equal(nrandom.uniform((4,), -2.0, 4.0, seed=1), x[:4])
+    assert nrandom.normal((2,), dtype=None).dtype == nrandom.uniform((2,), dtype=None).dtype == np.float32
 
 
 def test_truncated_normal_bounds_and_moments():

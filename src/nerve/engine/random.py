@@ -140,6 +140,7 @@ def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None):
         >>> bool((normal(3, seed=7) == normal(3, seed=7)).all())
         True
     """
+    dtype = config.floatx() if dtype is None else dtype  # Keras's dtype=None
     return _rng_for(seed, "nerve.random.normal").normal(mean, stddev, size=shape).astype(dtype, copy=False)
 
 
@@ -155,6 +156,7 @@ def uniform(shape, low=0.0, high=1.0, dtype="float32", seed=None, *, minval=None
     """
     low = low if minval is None else minval
     high = high if maxval is None else maxval
+    dtype = config.floatx() if dtype is None else dtype  # Keras's dtype=None
     return _rng_for(seed, "nerve.random.uniform").uniform(low, high, size=shape).astype(dtype, copy=False)
 
 
