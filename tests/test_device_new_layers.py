@@ -601,3 +601,34 @@ def test_new_losses_on_device(device, name):
     y_pred = rng.uniform(0.1, 0.9, (3, 4)).astype("float32")
     loss = getattr(nerve.losses, kind)()
     _compare(device, lambda p: loss(nerve.tensor(y_true, device=p.device), p), y_pred)
+
+
+@pytest.mark.parametrize("sampler", ["greedy", "top_k", "top_p"])
+def test_text_generation_with_a_cache_on_device(device, sampler):
+    """Generation samples on the host (nerve's generator) from the last position's logits, copied from the device."""
+    from nerve.training.text import generate
+
+    results = []
+    for where in ("cpu", "gpu"):
+        nerve.random.seed(0)
+        layers.reset_names()
+        gpt = nerve.Sequential([layers.TokenAndPositionEmbedding(10, 8, 8), layers.TransformerDecoder(16, 2),
+                                layers.LayerNormalization(), layers.Dense(10)])
+        gpt(np.array([[1, 2]]))
+        gpt.to(where)
+        prompt = np.array([[1, 2], [3, 4]]) if where == "cpu" else device.asarray(np.array([[1, 2], [3, 4]]))
+        nerve.random.seed(1)
+        cached = generate(gpt, prompt, 10, sampler=sampler)  # past the 8 positions: the window slides
+        nerve.random.seed(1)
+        uncached = generate(gpt, nerve.tensor(prompt), 5, sampler=sampler, use_cache=False)
+        assert type(cached) is np.ndarray
+        results.append((cached, uncached))
+    _same(results[1][0], results[0][0])
+    _same(results[1][1], results[0][1])
+    from nerve.training.text import get_sampler  # the samplers take device logits too
+
+    logits = _normal(2, 5)
+    nerve.random.seed(2)
+    sampled = get_sampler(sampler)(device.asarray(logits))
+    nerve.random.seed(2)
+    _same(np.asarray(sampled), get_sampler(sampler)(logits))

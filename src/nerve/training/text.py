@@ -25,13 +25,14 @@ import numpy
 
 from nerve.blocks import layers as _layers
 from nerve.engine import random
+from nerve.engine.backend import to_numpy
 from nerve.engine.tensor import Tensor, no_grad
 
 __all__ = ["GreedySampler", "RandomSampler", "Sampler", "TopKSampler", "TopPSampler", "generate", "get_sampler"]
 
 
 def _logits_array(logits):
-    data = logits.numpy() if isinstance(logits, Tensor) else numpy.asarray(logits)
+    data = to_numpy(logits.data if isinstance(logits, Tensor) else logits)  # device logits: copied explicitly
     if data.ndim != 2:
         raise ValueError(f"sampler: expected logits of shape (batch, vocabulary), got shape {data.shape}")
     return data.astype("float64")
@@ -201,8 +202,8 @@ def _cached_plan(model):
 
 
 def _last_logits(out, from_logits):
-    data = out.numpy() if isinstance(out, Tensor) else numpy.asarray(out)
-    last = data[:, -1].astype("float64")
+    data = out.data if isinstance(out, Tensor) else out
+    last = to_numpy(data[:, -1]).astype("float64")  # only the last position comes to the host (from a device)
     return last if from_logits else numpy.log(numpy.maximum(last, 1e-30))
 
 
@@ -231,7 +232,7 @@ def generate(model, prompt, max_new_tokens, sampler="greedy", from_logits=True, 
         ((1, 6), True)
     """
     sampler = get_sampler(sampler)
-    ids = numpy.asarray(prompt.numpy() if isinstance(prompt, Tensor) else prompt, dtype="int64")
+    ids = to_numpy(prompt.data if isinstance(prompt, Tensor) else prompt).astype("int64")
     single = ids.ndim == 1
     ids = ids[None] if single else ids
     if ids.ndim != 2 or ids.shape[1] == 0:
