@@ -266,8 +266,9 @@ def test_block_width_choice():
     def width(x_shape, kernel_shape, pads=((0, 0), (0, 0))):
         return block_width(Geometry(x_shape, kernel_shape, (1, 1), (1, 1), pads))
 
-    assert width((8, 28, 28, 1), (5, 5, 1, 6), ((2, 2), (2, 2))) == 14  # 7 would copy runs of only 11 values
+    assert width((8, 28, 28, 1), (5, 5, 1, 6), ((2, 2), (2, 2))) == 7  # 7 * 6 columns of T, span 11 of 5
     assert width((8, 14, 14, 6), (5, 5, 6, 16)) == 5
+    assert width((8, 32, 32, 3), (3, 3, 3, 32), ((1, 1), (1, 1))) == 2  # many filters: the narrowest block
     assert width((8, 13, 13, 8), (3, 3, 8, 4)) == 1  # 11 output columns: a prime, so one per block
     assert width((8, 16, 16, 64), (3, 3, 64, 64)) is None
 

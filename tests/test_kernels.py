@@ -163,12 +163,12 @@ def test_toeplitz_rows_adds_a_column_of_ones(rng):
 
 def test_block_width_and_plan_cache():
     lenet1 = Geometry((8, 28, 28, 1), (5, 5, 1, 6), (1, 1), (1, 1), ((2, 2), (2, 2)))
-    assert block_width(lenet1) == 14
+    assert block_width(lenet1) == 7
     assert block_width(Geometry((8, 14, 14, 6), (5, 5, 6, 16), (1, 1), (1, 1), ((0, 0), (0, 0)))) == 5
     wide = Geometry((8, 16, 16, 64), (3, 3, 64, 64), (1, 1), (1, 1), ((0, 0), (0, 0)))
     assert block_width(wide) is None and toeplitz_plan(wide) is None
     plan = toeplitz_plan(lenet1)
-    assert plan.Wb == 14 and plan.nb == 2 and toeplitz_plan(lenet1) is plan
+    assert plan.Wb == 7 and plan.nb == 4 and toeplitz_plan(lenet1) is plan
 
 
 def test_block_width_follows_the_settings(monkeypatch):
@@ -176,8 +176,10 @@ def test_block_width_follows_the_settings(monkeypatch):
     monkeypatch.setattr(kconv, "TOEPLITZ_MAX_INNER", 0)
     assert block_width(geo) is None
     monkeypatch.setattr(kconv, "TOEPLITZ_MAX_INNER", 256)
-    monkeypatch.setattr(kconv, "TOEPLITZ_MIN_RUN", 1)
-    assert block_width(geo) == 7  # the widest block within 2.2 times the kernel's span
+    monkeypatch.setattr(kconv, "TOEPLITZ_MIN_COLUMNS", 12)
+    assert block_width(geo) == 2  # the narrowest block with 2 * 6 columns of T
+    monkeypatch.setattr(kconv, "TOEPLITZ_MIN_COLUMNS", 1000)
+    assert block_width(geo) == 7  # none that wide: the widest block within 2.2 times the kernel's span
 
 
 # ------------------------------------------------------- blocked products

@@ -37,7 +37,7 @@ from nerve.engine.backend import split_batch
 from nerve.engine.kernels.elementwise import relu as relu_kernel
 
 __all__ = [
-    "BLOCK", "TOEPLITZ_MAX_INNER", "TOEPLITZ_MAX_WASTE", "TOEPLITZ_MIN_RUN",
+    "BLOCK", "TOEPLITZ_MAX_INNER", "TOEPLITZ_MAX_WASTE", "TOEPLITZ_MIN_COLUMNS",
     "Geometry", "im2col", "col2im",
     "ToeplitzPlan", "block_width", "toeplitz_plan", "toeplitz_matrix", "toeplitz_rows", "toeplitz_unrows",
     "toeplitz_kernel_grad", "toeplitz_bias_grad",
@@ -49,8 +49,8 @@ __all__ = [
 TOEPLITZ_MAX_INNER = 256
 #: widest block: at most this many times the multiplications of im2col
 TOEPLITZ_MAX_WASTE = 2.2
-#: ...unless a block's input run (span * C values) would be shorter than this: then the next wider block
-TOEPLITZ_MIN_RUN = 16
+#: narrowest block: at least two output columns and ``Wb * F`` (the columns of ``T``) at least this
+TOEPLITZ_MIN_COLUMNS = 40
 #: long matrix products are split into batches of about this many pixels (BLAS handles
 #: ``(p x n) @ (n x q)`` with huge ``n`` and tiny ``p, q`` poorly; a batch of blocks is much faster)
 BLOCK = 4096
@@ -199,17 +199,25 @@ def block_width(geo):
 
     im2col when its inner dimension ``KH * KW * C`` exceeds
     :data:`TOEPLITZ_MAX_INNER`. Otherwise ``Wb`` is the widest divisor of
-    ``OW`` whose span stays within :data:`TOEPLITZ_MAX_WASTE` times the
-    kernel's, widened while a block's input run (``span * C`` values, the unit
-    of the copy) is shorter than :data:`TOEPLITZ_MIN_RUN`. LeNet-5 (batch 256,
-    measured here) runs its first layer with ``Wb = 14`` (4.2 ms for the copy
-    and the products of forward and kernel gradient, with cold caches; 4.0 ms
-    with ``Wb = 7``, 5.3 ms with 4 and 5.6 ms with ``Wb = OW = 28``) and its
-    second with ``Wb = 5`` (3.7 ms; 4.0 ms with 2, 4.4 ms with 10).
+    ``OW`` with at least two columns and ``Wb * F >=``
+    :data:`TOEPLITZ_MIN_COLUMNS` whose span stays within
+    :data:`TOEPLITZ_MAX_WASTE` times the kernel's (the widest within it when
+    none is that wide). Every wasted multiplication (a block does
+    ``span / KW`` times im2col's) costs more than the narrower product's
+    shape: with NumPy's OpenBLAS on AVX2 kernels, one thread, the copy, the
+    forward product and the kernel gradient's product of LeNet-5's first
+    layer (batch 256, ``F = 6``) took 3.9 ms with ``Wb = 7`` or 4, 6.1 ms with
+    14 and 8.5 ms with 28; a 3x3 layer on a grey image with 32 filters (batch
+    128) 3.6 ms with ``Wb = 2``, 4.3, 4.8 and 7.2 ms with 4, 7 and 14; the
+    CIFAR image layer (3x3, 3 -> 32) 10.2 ms with 2 against 14.0 ms with 4.
+    LeNet-5's second layer (``6 -> 16``, with its input gradient) costs the
+    same with ``Wb = 2`` or 5 alone (7.7 / 7.8 ms; 10.3 ms with 10), but
+    its whole training step was 5% faster with 5 (the larger matrix of
+    ``Wb = 2`` crowds the cache): hence 40 columns, not 32.
 
     Example:
         >>> block_width(Geometry((8, 28, 28, 1), (5, 5, 1, 6), (1, 1), (1, 1), ((2, 2), (2, 2))))
-        14
+        7
         >>> block_width(Geometry((8, 16, 16, 64), (3, 3, 64, 64), (1, 1), (1, 1), ((0, 0), (0, 0)))) is None
         True
     """
@@ -218,10 +226,10 @@ def block_width(geo):
     (_, sw), (_, dw) = geo.strides, geo.dilation
     one = (geo.KW - 1) * dw + 1
     widths = [w for w in range(1, geo.OW + 1) if geo.OW % w == 0]
-    best = max([w for w in widths if (w - 1) * sw + one <= TOEPLITZ_MAX_WASTE * geo.KW], default=1)
-    # the rows are copied in runs of span * C values: runs that short make the copy the bottleneck
-    longer = [w for w in widths if w >= best and ((w - 1) * sw + one) * geo.C >= TOEPLITZ_MIN_RUN]
-    return min(longer, default=best)  # one column per block is im2col with the pixels on the rows
+    fits = [w for w in widths if (w - 1) * sw + one <= TOEPLITZ_MAX_WASTE * geo.KW]
+    wide_enough = [w for w in fits if w >= 2 and w * geo.F >= TOEPLITZ_MIN_COLUMNS]
+    # one column per block is im2col with the pixels on the rows
+    return min(wide_enough, default=max(fits, default=1))
 
 
 def toeplitz_plan(geo):
