@@ -632,3 +632,28 @@ def test_text_generation_with_a_cache_on_device(device, sampler):
     sampled = get_sampler(sampler)(device.asarray(logits))
     nerve.random.seed(2)
     _same(np.asarray(sampled), get_sampler(sampler)(logits))
+
+
+def test_keras_model_api_steps_on_device(device):
+    """compute_loss (with weight and activity penalties), predict_step and compute_metrics on the device."""
+    x, y = _normal(5, 4), _normal(5, 3, seed=1)
+    results = []
+    for where in ("cpu", "gpu"):
+        nerve.random.seed(0)
+        layers.reset_names()
+        model = nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(3, kernel_regularizer="l2"),
+                                  layers.ActivityRegularization(l1=0.1)])
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        model.to(where)
+        model.predict(x, verbose=0)  # inference calls before: their activity penalties must not count
+        loss = model.compute_loss(x, y if where == "cpu" else device.asarray(y))
+        loss.backward()
+        prediction = model.predict_step((x,))
+        if where == "gpu":
+            assert isinstance(loss.data, device.ndarray) and isinstance(prediction.data, device.ndarray)
+            assert all(isinstance(w.grad.data, device.ndarray) for w in model.trainable_weights)
+        metrics = model.compute_metrics(x, y, prediction)
+        results.append([loss.numpy(), prediction.numpy(), np.asarray(metrics["mae"])]
+                       + [w.grad.numpy() for w in model.trainable_weights])
+    for got, expected in zip(*results[::-1]):
+        _same(got, expected)

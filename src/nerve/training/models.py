@@ -323,6 +323,7 @@ class Model(Trainer, Layer):
         if y_pred is None:
             if x is None:
                 raise ValueError(f"model '{self.name}'.compute_loss: give y_pred, or x to compute it from")
+            take_added_losses()  # what add_loss left from earlier calls (predict, inference) does not count
             y_pred = self(x, training=training)
         if self._losses is None:
             self._resolve(y_pred)
