@@ -657,3 +657,19 @@ def test_keras_model_api_steps_on_device(device):
                        + [w.grad.numpy() for w in model.trainable_weights])
     for got, expected in zip(*results[::-1]):
         _same(got, expected)
+
+
+class _ConstantPenalty(layers.Layer):
+    """add_loss of a Python number and of a tensor term: both join the objective on the model's device."""
+
+    def call(self, x):
+        self.add_loss(0.5)
+        self.add_loss(0.01 * (x * x).mean())
+        return x
+
+
+def test_add_loss_of_a_number_on_device(device):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.normal(size=(16, 3)).astype("float32")
+    _compare_fit(device, lambda: nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(3), _ConstantPenalty()]),
+                 x, y, "mse", optimizer="sgd")

@@ -666,8 +666,9 @@ class Layer:
         """
         if callable(loss) and not isinstance(loss, Tensor):
             loss = loss()
-        if not isinstance(loss, Tensor):
-            loss = Tensor(numpy.asarray(loss, dtype=DEFAULT_FLOAT))
+        if not isinstance(loss, Tensor):  # a number or an array: on the layer's device, as the objective is
+            loss = Tensor(loss if get_array_module(loss) is not numpy
+                          else to_device(numpy.asarray(loss, dtype=DEFAULT_FLOAT), self.device))
         if loss.size != 1:
             raise ValueError(f"layer '{self.name}': add_loss expects a scalar loss, got a tensor of shape "
                              f"{tuple(loss.shape)}; reduce it first (e.g. .sum() or .mean())")
