@@ -673,3 +673,55 @@ def test_add_loss_of_a_number_on_device(device):
     x, y = rng.normal(size=(16, 4)).astype("float32"), rng.normal(size=(16, 3)).astype("float32")
     _compare_fit(device, lambda: nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(3), _ConstantPenalty()]),
                  x, y, "mse", optimizer="sgd")
+
+
+ACTIVATIONS = ["selu", "mish", "relu6", "hard_sigmoid", "hard_silu", "hard_swish", "softsign", "log_sigmoid",
+               "log_softmax", "celu", "exponential", "glu", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
+               "threshold", "squareplus", "sparse_plus", "sparse_sigmoid", "gelu", "silu", "step"]
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_keras_activations_on_device(device, name):
+    function = nerve.activations.get(name)
+    call = {"glu": lambda x: nerve.activations.glu(x, axis=-1),
+            "threshold": lambda x: nerve.activations.threshold(x, 0.2, -1.0)}.get(name, function)
+    _compare(device, call, S)
+
+
+def test_position_encodings_and_dense_attention_options_on_device(device):
+    _compare_layer(device, lambda: layers.SinePositionEncoding(), _normal(2, 5, 6), training=None)
+    _compare_layer(device, lambda: layers.PositionEmbedding(5), _normal(2, 5, 6), training=None)
+    q, v = _normal(2, 5, 4), _normal(2, 6, 4, seed=1)
+    for make in (lambda: layers.Attention(use_scale=True, score_mode="concat", dropout=0.2),
+                 lambda: layers.AdditiveAttention(dropout=0.2)):
+        results = []
+        for where in ("cpu", "gpu"):
+            nerve.random.seed(0)
+            layers.reset_names()
+            query, value = nerve.tensor(q, requires_grad=True, device=where), nerve.tensor(v, device=where)
+            with nerve.device(where):
+                layer = make()
+                out, scores = layer([query, value], mask=[None, nerve.tensor(np.array([[1] * 6, [1] * 4 + [0] * 2]),
+                                                                             device=where)],
+                                    return_attention_scores=True, training=True)
+            (out * out).sum().backward()
+            if where == "gpu":
+                assert all(isinstance(t.data, device.ndarray) for t in (out, scores, query.grad))
+            results.append([out.numpy(), scores.numpy(), query.grad.numpy()]
+                           + [w.grad.numpy() for w in layer.trainable_weights])
+        for got, expected in zip(*results[::-1]):
+            _same(got, expected)
+
+
+@pytest.mark.parametrize("kernel_regularizer, kernel_constraint", [
+    (lambda: nerve.regularizers.OrthogonalRegularizer(0.1, mode="rows"), lambda: nerve.constraints.MaxNorm(1.0)),
+    (lambda: nerve.regularizers.OrthogonalRegularizer(0.1, mode="columns"),
+     lambda: nerve.constraints.MinMaxNorm(0.1, 0.5)),
+    (lambda: nerve.regularizers.L1L2(0.01, 0.01), lambda: nerve.constraints.UnitNorm()),
+], ids=["orthogonal-rows-maxnorm", "orthogonal-columns-minmax", "l1l2-unitnorm"])
+def test_regularizers_and_constraints_on_device(device, kernel_regularizer, kernel_constraint):
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.normal(size=(16, 3)).astype("float32")
+    _compare_fit(device, lambda: nerve.Sequential([
+        nerve.Input(shape=(4,)), layers.Dense(5, kernel_regularizer=kernel_regularizer(),
+                                              kernel_constraint=kernel_constraint()), layers.Dense(3)]), x, y, "mse")
