@@ -250,6 +250,18 @@ def test_normalization_preprocessing_layer_on_device(device):
         return layer
 
     _compare_layer(device, make, _normal(5, 4, seed=1), training=None)
+    for adapted_on in (device.asarray(data), iter([device.asarray(data[:7]), device.asarray(data[7:])]),
+                       nerve.tensor(data, device="gpu")):  # statistics taken on the host, from explicit copies
+        layer = layers.Normalization()
+        layer.adapt(adapted_on)
+        reference = layers.Normalization()
+        reference.adapt(data)
+        np.testing.assert_allclose(layer.mean.numpy(), reference.mean.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(layer.variance.numpy(), reference.variance.numpy(), rtol=1e-6)
+    bins, reference = layers.Discretization(num_bins=4), layers.Discretization(num_bins=4)
+    bins.adapt(device.asarray(data))
+    reference.adapt(data)
+    assert bins.bin_boundaries == reference.bin_boundaries
     inverted = layers.Normalization(mean=[1.0, 2.0], variance=[4.0, 9.0], invert=True)
     with nerve.device("gpu"):
         out = inverted(nerve.tensor(np.ones((2, 2), dtype="float32"), device="gpu"))
@@ -389,7 +401,7 @@ def test_winograd_convolution_on_device(device, monkeypatch):
         seen.append(type(x)), forward(xp, plan, x, *args, **kwargs))[1])
     x, w, b = _normal(2, 8, 8, 16), _normal(3, 3, 16, 16, seed=1) * 0.1, _normal(16, seed=2)
     for padding in ("same", "valid"):
-        _compare(device, lambda x, w, b: ops.relu(ops.conv2d(x, w, b, padding=padding)), x, w, b)
+        _compare(device, lambda x, w, b, padding=padding: ops.relu(ops.conv2d(x, w, b, padding=padding)), x, w, b)
     assert device.ndarray in seen and np.ndarray in seen
 
     def build():
@@ -431,7 +443,8 @@ OPS = {
     "squeeze": (lambda x: ops.squeeze(ops.expand_dims(x, 0), 0), S), "split": (lambda x: ops.split(x, 2, axis=1), S),
     "stack": (lambda x: ops.stack([x, x], axis=1), S), "where": (lambda x: ops.where(x > 0, x, x * x), S),
     "clip": (lambda x: ops.clip(x, -0.5, 0.5), S), "softplus": (ops.softplus, S), "silu": (ops.silu, S),
-    "logsumexp": (lambda x: ops.logsumexp(x, axis=1), S), "one_hot": (lambda x: ops.one_hot(ops.argmax(x, axis=1), 4), S),
+    "logsumexp": (lambda x: ops.logsumexp(x, axis=1), S),
+    "one_hot": (lambda x: ops.one_hot(ops.argmax(x, axis=1), 4), S),
     "in_top_k": (lambda x: ops.in_top_k(nerve.tensor(np.array([0, 1, 2]), device=x.device), x, 2), S),
     "sum": (lambda x: ops.sum(x, axis=0), S), "max": (lambda x: ops.max(x, axis=1), S),
     "min": (ops.min, S), "all": (lambda x: ops.all(x > -5), S), "any": (lambda x: ops.any(x > 1, axis=1), S),
@@ -501,8 +514,8 @@ def test_mixed_float16_model_with_loss_scaling_trains_on_device_like_on_cpu(devi
 def test_new_optimizers_and_schedules_on_device(device, optimizer):
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(32, 6)).astype("float32"), rng.integers(0, 3, 32)
-    cpu, gpu = _compare_fit(device, _mlp, x, y, nerve.losses.SparseCategoricalCrossentropy(from_logits=True),
-                            optimizer=optimizer)
+    _, gpu = _compare_fit(device, _mlp, x, y, nerve.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          optimizer=optimizer)
     slots = gpu.optimizer.state_dict().get("slots", {})
     assert all(isinstance(a, device.ndarray) for arrays in slots.values() for a in arrays if hasattr(a, "shape"))
 

@@ -876,7 +876,7 @@ class Discretization(Layer):
             >>> layer.bin_boundaries
             [24.75, 49.5, 74.25]
         """
-        values = to_numpy(data.data) if isinstance(data, Tensor) else numpy.asarray(data, dtype=numpy.float64)
+        values = to_numpy(data.data if isinstance(data, Tensor) else data).astype(numpy.float64)  # device: copied
         quantiles = numpy.linspace(0, 1, self.num_bins + 1)[1:-1]
         self.bin_boundaries = [float(q) for q in numpy.quantile(values.ravel(), quantiles)]
 

@@ -18,10 +18,15 @@ import numpy
 from nerve.blocks import constraints, initializers, regularizers
 from nerve.blocks.layers.base import Layer, builtin_layer, serialize_entry
 from nerve.engine import ops
-from nerve.engine.backend import to_numpy
+from nerve.engine.backend import get_array_module, to_numpy
 from nerve.engine.tensor import Tensor
 
 __all__ = ["Normalization", "CenterCrop", "GroupNormalization", "UpSampling1D", "ZeroPadding1D"]
+
+
+def _on_device(data):
+    """True for an array of a device's module (CuPy...), which adapt copies to the host explicitly."""
+    return hasattr(data, "dtype") and hasattr(data, "shape") and get_array_module(data) is not numpy
 
 
 def _axes(axis):
@@ -96,7 +101,7 @@ class Normalization(Layer):
             >>> layer.mean.numpy().item(), layer.variance.numpy().item()
             (2.5, 1.25)
         """
-        if isinstance(data, (Tensor, numpy.ndarray, list)) or hasattr(data, "__array__"):
+        if isinstance(data, (Tensor, numpy.ndarray, list)) or hasattr(data, "__array__") or _on_device(data):
             batches = [data]  # one array
         else:
             batches = data  # an iterable of batches (x, or (x, y) pairs)
@@ -106,7 +111,9 @@ class Normalization(Layer):
                 break
             if isinstance(batch, tuple):
                 batch = batch[0]
-            values = to_numpy(batch.data) if isinstance(batch, Tensor) else numpy.asarray(batch, dtype=numpy.float64)
+            # the statistics are taken on the host, in float64: device data is copied explicitly
+            values = to_numpy(batch.data) if isinstance(batch, Tensor) else (
+                to_numpy(batch) if _on_device(batch) else numpy.asarray(batch, dtype=numpy.float64))
             values = values.astype(numpy.float64, copy=False)
             if values.ndim == 1 and self.axis is not None:
                 values = values[:, None]
