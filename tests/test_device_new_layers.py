@@ -320,7 +320,9 @@ def test_stft_and_mel_ops_on_device(device):
      (2, 400)),
     (lambda: layers.MFCC(num_mfcc=5, fft_length=64, sequence_stride=32, sampling_rate=8000, num_mel_bins=10),
      (2, 400)),
-], ids=["stft-log", "stft-magnitude-same", "stft-complex", "mel", "mfcc"])
+    (lambda: layers.STFTSpectrogram(mode="psd", frame_length=32, frame_step=16, scaling="spectrum"), (2, 200, 1)),
+    (lambda: layers.STFTSpectrogram(mode="angle", frame_length=32, frame_step=16, fft_length=64), (2, 200, 2)),
+], ids=["stft-log", "stft-magnitude-same", "stft-complex", "mel", "mfcc", "stft-psd", "stft-angle"])
 def test_audio_layers_on_device(device, make, shape):
     _compare_layer(device, make, _normal(*shape), training=None)
 
@@ -496,6 +498,32 @@ def test_mixed_float16_model_with_loss_scaling_trains_on_device_like_on_cpu(devi
                            else gpu.optimizer.loss_scale)),
           np.asarray(float(cpu.optimizer.dynamic_scale if hasattr(cpu.optimizer, "dynamic_scale")
                            else cpu.optimizer.loss_scale)))
+
+
+def test_mixed_float16_cnn_on_device(device):
+    """float16 convolutions (Winograd at 16 channels) and float32 master weights; the CPU computes float16 products
+    in float32 and rounds once, the stand-in multiplies float16 directly: equal within float16 rounding."""
+    from nerve import mixed_precision
+
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(8, 6, 6, 3)).astype("float32"), rng.integers(0, 3, 8)
+
+    def build():
+        return nerve.Sequential([nerve.Input(shape=(6, 6, 3)), layers.Conv2D(16, 3, padding="same", activation="relu"),
+                                 layers.Conv2D(16, 3, padding="same"), layers.GlobalAveragePooling2D(),
+                                 layers.Dense(3, dtype="float32")])
+
+    loss = nerve.losses.SparseCategoricalCrossentropy(from_logits=True)
+    mixed_precision.set_global_policy("mixed_float16")
+    try:
+        cpu = _train(build, x, y, "cpu", loss, optimizer=lambda: optimizers.SGD(0.1))
+        gpu = _train(build, x, y, "gpu", loss, optimizer=lambda: optimizers.SGD(0.1))
+    finally:
+        mixed_precision.set_global_policy("float32")
+    assert all(w.dtype == np.float32 and isinstance(w.data, device.ndarray) for w in gpu.weights)
+    for a, b in zip(cpu.get_weights(), gpu.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=2e-2, atol=2e-3)
+    np.testing.assert_allclose(gpu.history.history["loss"], cpu.history.history["loss"], rtol=1e-2)
 
 
 @pytest.mark.parametrize("optimizer", [
