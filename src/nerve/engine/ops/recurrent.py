@@ -306,7 +306,8 @@ class LSTMRecurrence(_Recurrence):
         hs[0], cs[0] = h0, c0
         standard = self._standard()
         if standard:
-            half, shift = self._gate_vectors(U, gates.dtype)
+            # whole (B, 4U) arrays, not rows: NumPy broadcasts a row over a small array ~1.6x slower per call
+            half, shift = (xp.broadcast_to(v, (B, G)).copy() for v in self._gate_vectors(U, gates.dtype))
         for t in range(T):
             g, h, c = gates[t], hs[t], cs[t + 1]
             product(t, g)
@@ -366,8 +367,8 @@ class LSTMRecurrence(_Recurrence):
         if standard:
             # the four gates' derivatives in one go: s * (1 - s) on the sigmoid gates, 1 - g * g on c,
             # as (ones - y) * y + on_c, with ones = 1 but 0 on c, and on_c = 1 on c only
-            on_c = xp.zeros(4 * U, dtype=hs.dtype)
-            on_c[2 * U: 3 * U] = 1
+            on_c = xp.zeros((B, 4 * U), dtype=hs.dtype)  # whole arrays, not rows (see _steps)
+            on_c[:, 2 * U: 3 * U] = 1
             ones = 1 - on_c
             slopes = xp.empty((B, 4 * U), dtype=hs.dtype)
         for t in range(T - 1, -1, -1):
