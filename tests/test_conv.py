@@ -273,6 +273,25 @@ def test_block_width_choice():
     assert width((8, 16, 16, 64), (3, 3, 64, 64)) is None
 
 
+@pytest.mark.parametrize("shapes", [((2, 12, 12, 1), (5, 5, 1, 6)), ((2, 6, 6, 40), (3, 3, 40, 4))])
+def test_conv2d_skips_the_input_gradient_when_nothing_needs_it(monkeypatch, shapes):
+    """A first layer (the model's input needs no gradient) never computes the input's gradient."""
+    from nerve.engine.ops import conv as conv_ops
+
+    calls = []
+    for name in ("toeplitz_unrows", "col2im"):
+        original = getattr(conv_ops, name)
+        monkeypatch.setattr(conv_ops, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    rng = np.random.default_rng(0)
+    x_shape, k_shape = shapes
+    k = nerve.tensor(rng.standard_normal(k_shape).astype(np.float32), requires_grad=True)
+    for needs in (False, True):
+        x = nerve.tensor(rng.standard_normal(x_shape).astype(np.float32), requires_grad=needs)
+        ops.conv2d(x, k, padding="same", activation="relu").sum().backward()
+        assert (x.grad is not None) == needs and k.grad is not None
+        assert len(calls) == needs, calls
+
+
 def test_conv2d_blocked_matmuls_match_plain(randn, monkeypatch):
     """Splitting long matrix products into blocks (with a remainder) changes nothing."""
     from nerve.engine.kernels import conv as conv_kernels
