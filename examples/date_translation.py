@@ -14,9 +14,11 @@ Training uses teacher forcing; translating uses greedy decoding, one character a
 With ``--gru`` it also trains the translation models that came before the Transformer for
 comparison: a bidirectional GRU encoder and a GRU decoder with additive (Bahdanau) attention.
 
-Measured (seed 0, default settings, on a 2-core machine shared with other jobs): the Transformer
-(97,852 parameters, 5 epochs on 12,000 pairs) translates 99.0% of 1000 held-out dates exactly;
-``--quick`` (the test's setting: 3000 pairs, 4 epochs, d_model 32) 32%.
+Measured (seed 0, default settings: 5 epochs on 12,000 pairs, 1000 held-out dates): the
+Transformer (97,852 parameters) translates 97.9% to 99.0% of them exactly (two runs: float32
+rounding differs with the BLAS's threads under load), 135 s of training on a quiet 2-core machine;
+``--gru``: the GRU with additive attention (151,996 parameters) 93.0%, 437 s. ``--quick`` (the
+test's setting: 3000 pairs, 4 epochs, d_model 32) 32%.
 
 Run:
     python examples/date_translation.py
