@@ -313,3 +313,22 @@ def test_mixed_precision_reaches_float32_accuracy_on_the_digits():
         accuracy[policy] = model.evaluate(xt, yt, verbose=0)[1]
     assert accuracy["float32"] > 0.9
     assert abs(accuracy["mixed_float16"] - accuracy["float32"]) <= 0.01, accuracy
+
+
+def test_a_mixed_transformer_trains_with_float32_normalisation_statistics():
+    mixed_precision.set_global_policy("mixed_float16")
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 20, size=(32, 12))
+    y = (x[:, :3].sum(axis=1) > 30).astype("int64")
+    nerve.random.seed(0)
+    inputs = nerve.Input(shape=(12,), dtype="int64")
+    h = layers.TokenAndPositionEmbedding(20, 12, 16)(inputs)
+    h = layers.TransformerEncoder(intermediate_dim=32, num_heads=2)(h)
+    norm = layers.LayerNormalization()
+    h = norm(layers.GlobalAveragePooling1D()(h))
+    model = nerve.Model(inputs, layers.Dense(2, activation="softmax")(h))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    assert norm.compute_in_variable_dtype and norm.gamma.dtype == np.float32
+    assert model.predict(x[:2], verbose=0).dtype == np.float16
+    assert np.isfinite(history.history["loss"]).all() and all(np.isfinite(w).all() for w in model.get_weights())

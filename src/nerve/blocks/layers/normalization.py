@@ -39,6 +39,8 @@ def _axes(axis, ndim, where):
 class _PerSampleNorm(Layer):
     """Shared machinery: the normalised axes go last (transposed there if they are not), one fused op."""
 
+    compute_in_variable_dtype = True  # statistics in float32 inside a float16 model (as Keras does)
+
     def _prepare_axes(self, input_shape):
         ndim = len(input_shape)
         self._norm_axes = _axes(self.axis, ndim, f"layer '{self.name}' ({type(self).__name__})")

@@ -202,6 +202,8 @@ class GroupNormalization(Layer):
         True
     """
 
+    compute_in_variable_dtype = True  # statistics in float32 inside a float16 model (as Keras does)
+
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, **kwargs):
