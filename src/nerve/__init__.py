@@ -12,7 +12,7 @@ Users import the Keras-style namespaces, each declared in one short module here:
 ``nerve.layers``, ``nerve.losses``, ``nerve.optimizers``, ``nerve.callbacks``, ``nerve.diagnostics``...
 and the names below (``nerve.Tensor``, ``nerve.Sequential``, ``nerve.load_model``...).
 
-Example:
+Examples:
     >>> import nerve
     >>> x = nerve.tensor([1.0, 2.0], requires_grad=True)
     >>> (x * x).sum().backward()

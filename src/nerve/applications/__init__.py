@@ -5,7 +5,7 @@ and scikit-learn wrappers, built from everything below.
 :class:`Perceptron` (:mod:`nerve.applications.perceptron`);
 the other applications are ``nerve.autoencoders``, ``nerve.unsupervised``, ``nerve.rl`` and ``nerve.sklearn``.
 
-Example:
+Examples:
     >>> from nerve import applications
     >>> applications.LeNet5().count_params()
     61706

@@ -20,7 +20,7 @@ the whole model is trained to make ``x_hat`` close to ``x``, without labels.
   (:func:`vae_loss`). New inputs come from decoding ``z ~ N(0, I)``
   (:meth:`VariationalAutoencoder.sample`). :func:`dense_vae` builds one.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve.applications.autoencoders import dense_autoencoder
     >>> nerve.random.seed(0)
@@ -67,7 +67,7 @@ class MaskingNoise(Layer):
     the network sees a corrupted input, not a rescaled one. At inference it
     is the identity.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> nerve.random.seed(0)
         >>> noise = MaskingNoise(0.5)
@@ -136,7 +136,7 @@ class Autoencoder(Model):
             whose output has the encoder's input shape.
         noise: optional corruption layer applied to the input.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> encoder = nerve.Sequential([nerve.Input(shape=(6,)), layers.Dense(2)], name="enc")
@@ -205,7 +205,7 @@ def dense_autoencoder(input_shape, latent_dim=32, hidden_units=(256,), activatio
     ``noise`` (``"masking"``, ``"gaussian"`` or a layer, of strength
     ``noise_level``) makes it a denoising autoencoder.
 
-    Example:
+    Examples:
         >>> ae = dense_autoencoder((28, 28), latent_dim=16, hidden_units=(64,))
         >>> [m.count_params() for m in (ae.encoder, ae.decoder)]
         [51280, 52048]
@@ -240,7 +240,7 @@ def conv_autoencoder(input_shape=(28, 28, 1), filters=(16, 32), latent_dim=None,
     is a vector (Flatten + Dense); otherwise it is the last feature map.
     Grey images of shape ``(H, W)`` are accepted and given back in that shape.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ae = conv_autoencoder((28, 28), filters=(4, 8), latent_dim=10)
         >>> ae.encoder.output_shape, ae(np.zeros((2, 28, 28))).shape
@@ -285,7 +285,7 @@ def denoising_autoencoder(input_shape, noise="masking", noise_level=0.3, kind="d
     Train it with ``fit(x, x)``: it sees corrupted inputs and learns to give
     back the clean ones. At inference the noise layer is the identity.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> dae = denoising_autoencoder((6,), noise="gaussian", noise_level=0.5, latent_dim=2, hidden_units=())
         >>> type(dae.noise).__name__
@@ -307,7 +307,7 @@ def reparameterize(mean, log_var, epsilon=None):
     The randomness is in ``epsilon`` only, so ``z`` is differentiable in
     ``mean`` and ``log_var``: the reparameterisation trick.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> reparameterize(nerve.tensor([[1.0]]), nerve.tensor([[0.0]]), epsilon=nerve.tensor([[2.0]])).tolist()
         [[3.0]]
@@ -330,7 +330,7 @@ def kl_divergence(mean, log_var):
 
     Summed over every axis but the first (the batch); a Tensor of shape (N,).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> kl_divergence(nerve.tensor([[0.0, 0.0]]), nerve.tensor([[0.0, 0.0]])).tolist()  # q = prior
         [0.0]
@@ -350,7 +350,7 @@ def reconstruction_loss(x, x_hat, kind="binary_crossentropy"):
     the negative log-likelihood of a Bernoulli decoder.
     ``"squared_error"``: ``sum((x - x_hat)^2)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> reconstruction_loss(nerve.tensor([[1.0, 0.0]]), nerve.tensor([[0.5, 0.0]]), "squared_error").tolist()
         [0.25]
@@ -376,7 +376,7 @@ def vae_loss(x, x_hat, mean, log_var, reconstruction="binary_crossentropy", kl_w
 
     Returns ``(total, reconstruction, kl)`` as scalar Tensors (batch means).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.tensor([[1.0, 0.0]])
         >>> total, rec, kl = vae_loss(x, nerve.tensor([[0.5, 0.5]]), nerve.tensor([[1.0]]), nerve.tensor([[0.0]]))
@@ -408,7 +408,7 @@ class VariationalAutoencoder(Model):
     ``vae(x)``/``predict`` reconstruct from the mean code (deterministic).
     ``fit(x)`` needs no targets. :meth:`sample` decodes draws from the prior.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> nerve.random.seed(0)
         >>> vae = dense_vae((6,), latent_dim=2, hidden_units=(8,))
@@ -475,7 +475,7 @@ class VariationalAutoencoder(Model):
     def compute_loss(self, x, training=True, epsilon=None):
         """``(total, reconstruction, kl)`` scalar Tensors on a batch, with a sampled code (``epsilon`` fixes the noise).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> vae = dense_vae((4,), latent_dim=2, hidden_units=())
             >>> [round(t.item(), 1) >= 0 for t in vae.compute_loss(np.full((3, 4), 0.5))]
@@ -490,7 +490,7 @@ class VariationalAutoencoder(Model):
     def encode(self, x):
         """``(mean, log_var)`` of ``q(z | x)`` as NumPy arrays (inference mode).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> vae = dense_vae((4,), latent_dim=3, hidden_units=())
             >>> [a.shape for a in vae.encode(np.zeros((2, 4)))]
@@ -503,7 +503,7 @@ class VariationalAutoencoder(Model):
     def decode(self, z):
         """Decode latent codes ``z`` (N, latent_dim) to inputs, as a NumPy array.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> vae = dense_vae((4,), latent_dim=3, hidden_units=())
             >>> vae.decode(np.zeros((2, 3))).shape
@@ -523,7 +523,7 @@ class VariationalAutoencoder(Model):
     def sample(self, n_samples):
         """Generate ``n_samples`` new inputs: decode ``z ~ N(0, I)`` drawn from nerve.random (a NumPy array).
 
-        Example:
+        Examples:
             >>> vae = dense_vae((5,), latent_dim=2, hidden_units=())
             >>> vae.sample(4).shape
             (4, 5)
@@ -585,7 +585,7 @@ def dense_vae(input_shape, latent_dim=2, hidden_units=(256,), activation="relu",
               reconstruction="binary_crossentropy", kl_weight=1.0, dtype="float32", name="vae"):
     """A fully connected VAE: encoder input -> hidden_units -> [mean, log_var]; decoder latent -> hidden -> input.
 
-    Example:
+    Examples:
         >>> vae = dense_vae((28, 28), latent_dim=2, hidden_units=(64,))
         >>> vae.encoder.output_shape, vae.decoder.output_shape
         ([(None, 2), (None, 2)], (None, 28, 28))

@@ -24,7 +24,7 @@ For small images, ``AlexNet(..., small_input=True)`` and ``ResNet(..., small_inp
 stem and its max pooling by one 3x3 stride-1 convolution, so that 28x28 or
 32x32 images keep their resolution into the first stage.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import applications
     >>> nerve.random.seed(0)
@@ -71,7 +71,7 @@ def LeNet5(input_shape=(28, 28, 1), num_classes=10, activation="relu", classifie
             (then train with ``from_logits=True``).
         name: the model's name.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> LeNet5().count_params()
         61706
@@ -112,7 +112,7 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000, small_input=False, dens
         classifier_activation: ``"softmax"`` or ``None`` for logits.
         name: the model's name.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> small = AlexNet(input_shape=(32, 32, 3), num_classes=10, small_input=True, dense_units=(64, 64))
         >>> small(np.zeros((2, 32, 32, 3), dtype=np.float32)).shape
@@ -159,7 +159,7 @@ def VGG(blocks, input_shape=(224, 224, 3), num_classes=1000, dense_units=(4096, 
         classifier_activation: ``"softmax"`` or ``None`` for logits.
         name: the model's name.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> small = VGG([(8, 1), (16, 2)], input_shape=(28, 28, 1), num_classes=10, dense_units=(32,))
         >>> small(np.zeros((2, 28, 28, 1), dtype=np.float32)).shape
@@ -242,7 +242,7 @@ def basic_block(x, filters, strides=1, name="block", zero_init_residual=False):
     carries the stride, and the shortcut becomes a 1x1 convolution when the
     stride or the number of channels changes. Works on functional-API tensors.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.Input(shape=(8, 8, 16))
         >>> basic_block(x, 32, strides=2, name="demo").shape
@@ -262,7 +262,7 @@ def bottleneck_block(x, filters, strides=1, name="block", zero_init_residual=Fal
     The stride sits on the 3x3 convolution (the "ResNet v1.5" layout of
     torchvision and Keras' ResNet50 weights have the same parameter count).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.Input(shape=(8, 8, 64))
         >>> bottleneck_block(x, 16, name="demo").shape
@@ -304,7 +304,7 @@ def ResNet(stage_blocks, block="basic", input_shape=(224, 224, 3), num_classes=1
         classifier_activation: ``"softmax"`` or ``None`` for logits.
         name: the model's name.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> tiny = ResNet([1, 1], filters=8, input_shape=(28, 28, 1), num_classes=10, small_input=True)
         >>> tiny(np.zeros((2, 28, 28, 1), dtype=np.float32)).shape
@@ -340,7 +340,7 @@ def ResNet18(input_shape=(224, 224, 3), num_classes=1000, small_input=False, **k
     With ``small_input=True`` on 32x32x3 images and 10 classes it is the usual
     CIFAR-10 ResNet-18 (11,173,962 trainable parameters).
 
-    Example:
+    Examples:
         >>> model = ResNet18(input_shape=(32, 32, 3), num_classes=10, small_input=True, filters=4)
         >>> len([layer for layer in model.layers if type(layer).__name__ == "Add"])  # 8 basic blocks
         8
@@ -352,7 +352,7 @@ def ResNet18(input_shape=(224, 224, 3), num_classes=1000, small_input=False, **k
 def ResNet34(input_shape=(224, 224, 3), num_classes=1000, small_input=False, **kwargs):  # noqa: N802
     """ResNet-34: basic blocks ``[3, 4, 6, 3]``; keyword arguments go to :func:`ResNet`.
 
-    Example:
+    Examples:
         >>> ResNet34(input_shape=(32, 32, 3), num_classes=10, small_input=True, filters=4).output_shape
         (None, 10)
     """
@@ -363,7 +363,7 @@ def ResNet34(input_shape=(224, 224, 3), num_classes=1000, small_input=False, **k
 def ResNet50(input_shape=(224, 224, 3), num_classes=1000, small_input=False, **kwargs):  # noqa: N802
     """ResNet-50: bottleneck blocks ``[3, 4, 6, 3]``; keyword arguments go to :func:`ResNet`.
 
-    Example:
+    Examples:
         >>> ResNet50(input_shape=(32, 32, 3), num_classes=10, small_input=True, filters=4).output_shape
         (None, 10)
     """

@@ -17,7 +17,7 @@ whatever the order, and then stops changing. When no line separates the classes 
 stops: with a fixed order and integer inputs the weights come back to an earlier state and the
 updates repeat forever. :class:`Perceptron` detects that repetition and reports it (``cycled_``).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve.applications import Perceptron
     >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
@@ -53,7 +53,7 @@ class Perceptron:
         mistakes_: the mistakes (updates) of every epoch; history_: ``(weights, bias)`` after every
         epoch, the first entry being the initial state (for pictures of the decision boundary).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
         >>> model = Perceptron().fit(x, [0, 1, 1, 1])               # OR
@@ -97,7 +97,7 @@ class Perceptron:
         ``y`` holds two distinct labels (``0``/``1``, ``-1``/``1``, strings...); a single label is an error.
         Returns the perceptron.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> model = Perceptron(max_epochs=5).fit([[-1.0], [1.0]], ["off", "on"])
             >>> model.predict([[-0.5], [2.0]]).tolist(), model.converged_
@@ -158,7 +158,7 @@ class Perceptron:
     def decision_function(self, x):
         """``w . x + b`` for every sample: the unit fires where it is ``>= 0``.
 
-        Example:
+        Examples:
             >>> model = Perceptron().fit([[0.0], [1.0]], [0, 1])
             >>> model.decision_function([[0.0], [1.0]]).tolist()
             [-1.0, 0.0]
@@ -169,7 +169,7 @@ class Perceptron:
     def predict(self, x):
         """The label for every sample: ``classes_[1]`` where the unit fires, ``classes_[0]`` elsewhere.
 
-        Example:
+        Examples:
             >>> Perceptron().fit([[0.0], [1.0]], [0, 1]).predict([[-3.0], [4.0]]).tolist()
             [0, 1]
         """
@@ -179,7 +179,7 @@ class Perceptron:
     def score(self, x, y):
         """Accuracy of :meth:`predict` on ``(x, y)``, between 0 and 1.
 
-        Example:
+        Examples:
             >>> Perceptron().fit([[0.0], [1.0]], [0, 1]).score([[0.0], [2.0], [-1.0]], [0, 1, 1])
             0.6666666666666666
         """

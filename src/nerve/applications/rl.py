@@ -20,7 +20,7 @@ the gradient unbiased but lowers its variance). The pieces:
   (``reset() -> (obs, info)``, ``step(a) -> (obs, reward, terminated,
   truncated, info)``) with a policy model.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve.applications.rl import discounted_returns, Categorical
     >>> discounted_returns([1.0, 1.0, 1.0], gamma=0.5).tolist()
@@ -70,7 +70,7 @@ def discounted_returns(rewards, gamma=0.99, dones=None, bootstrap=None):
     episode ends); the blocks are chained from the end, so the work is
     ``O(T * block)`` with only ``T / block`` Python steps.
 
-    Example:
+    Examples:
         >>> discounted_returns([1.0, 2.0, 3.0], gamma=0.9).round(3).tolist()
         [5.23, 4.7, 3.0]
         >>> discounted_returns([1.0, 1.0, 1.0, 1.0], gamma=0.5, dones=[0, 1, 0, 0], bootstrap=2.0).tolist()
@@ -126,7 +126,7 @@ def discounted_returns(rewards, gamma=0.99, dones=None, bootstrap=None):
 def standardize(values, epsilon=1e-8):
     """``(values - mean) / (std + epsilon)``: advantages on a common scale (a NumPy array).
 
-    Example:
+    Examples:
         >>> standardize([1.0, 2.0, 3.0]).round(4).tolist()
         [-1.2247, 0.0, 1.2247]
     """
@@ -139,7 +139,7 @@ def standardize(values, epsilon=1e-8):
 def sample_categorical(probabilities):
     """One sample per row of ``probabilities`` (N, A), by inverse CDF with uniforms from nerve.random.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> nerve.random.seed(0)
         >>> sample_categorical(np.array([[0.0, 1.0], [1.0, 0.0]])).tolist()
@@ -162,7 +162,7 @@ class Categorical:
     the logits and the network behind them); ``sample`` and ``mode`` give
     integer actions.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> logits = nerve.tensor([[0.0, 1.0, 2.0]], requires_grad=True)
         >>> dist = Categorical(logits)
@@ -220,7 +220,7 @@ class CategoricalPolicyHead(Layer):
     policy is close to uniform and explores. ``distribution(features)``
     returns a :class:`Categorical`.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> nerve.random.seed(0)
@@ -265,7 +265,7 @@ def policy_gradient_loss(logits, actions, advantages, entropy_coef=0.0):
     Its gradient is the policy-gradient estimate (with a minus sign, for
     minimisation): ``advantages`` (e.g. ``G_t - b(s_t)``) are constants.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> logits = nerve.tensor([[0.0, 0.0]], requires_grad=True)
         >>> policy_gradient_loss(logits, [0], [2.0]).backward()
@@ -299,7 +299,7 @@ def policy_gradient_step(policy, optimizer, observations, actions, returns, valu
     Returns a dict of floats: ``loss``, ``policy_loss``, ``value_loss``,
     ``entropy``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> nerve.random.seed(0)
@@ -356,7 +356,7 @@ def run_episode(env, policy, greedy=False, seed=None, max_steps=None):
     ``total_reward``. Use ``observations`` and ``actions`` to recompute the
     log-probabilities in one batch for the update.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> class Coin:  # one step; reward 1 for action 1
         ...     def reset(self, seed=None): return np.zeros(2, dtype="float32"), {}

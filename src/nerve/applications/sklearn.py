@@ -11,7 +11,7 @@ The network is an MLP (``hidden_layer_sizes``, ``activation``) or whatever
 ``learning_rate`` unless ``build_fn`` compiled it already. ``random_state``
 seeds ``nerve.random`` at the start of ``fit`` (so fits are repeatable).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import StandardScaler
@@ -162,12 +162,16 @@ class NerveClassifier(ClassifierMixin, _NerveEstimator):
         activation: hidden activation name.
         optimizer: optimizer name (``"adam"``, ``"sgd"``, ...) or object.
         learning_rate: its learning rate (when ``optimizer`` is a name).
-        epochs, batch_size, validation_split, callbacks, verbose: passed to ``fit``.
+        epochs: passed to ``fit``.
+        batch_size: passed to ``fit``.
+        validation_split: passed to ``fit``.
+        callbacks: passed to ``fit``.
+        verbose: passed to ``fit``.
         random_state: int (or RandomState) seeding ``nerve.random`` at each ``fit``; None: not reseeded.
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``model_`` (the nerve model), ``history_``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = [0, 0, 1, 1]
         >>> clf = NerveClassifier(hidden_layer_sizes=(8,), learning_rate=0.05, epochs=50, random_state=0).fit(X, y)
@@ -208,7 +212,7 @@ class NerveRegressor(RegressorMixin, _NerveEstimator):
     ``n_outputs`` values. ``predict`` returns shape (n_samples,) for a 1-D ``y``,
     else (n_samples, n_outputs). Fitted attributes: ``n_features_in_``, ``model_``, ``history_``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> X = np.linspace(-1, 1, 64).reshape(-1, 1); y = 2 * X[:, 0] + 1
         >>> reg = NerveRegressor(hidden_layer_sizes=(), learning_rate=0.05, epochs=60, random_state=0).fit(X, y)

@@ -29,7 +29,7 @@ those, and so on (:func:`pretrain_stack`); then copy the stacked weights into
 a Dense network of the same sizes (:func:`to_dense_model`,
 :func:`initialize_dense`) and fine-tune it with backpropagation on labels.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve.applications.unsupervised import RBM
     >>> nerve.random.seed(0)
@@ -126,7 +126,7 @@ class RBM:
             one up-down pass, per unit) and ``pseudo_log_likelihood`` (binary
             visible units only; see :meth:`pseudo_log_likelihood`).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> nerve.random.seed(0)
         >>> x = np.tile([[1, 1, 0, 0], [0, 0, 1, 1]], (50, 1)).astype("float32")
@@ -183,7 +183,7 @@ class RBM:
         ``log(p / (1 - p))`` of each unit's mean activation ``p`` (Hinton's
         practical guide), so the RBM starts out matching the pixel averages.
 
-        Example:
+        Examples:
             >>> rbm = RBM(3); rbm.initialize(5)
             >>> rbm.weights.shape, rbm.visible_bias.shape, rbm.hidden_bias.shape
             ((5, 3), (5,), (3,))
@@ -203,7 +203,7 @@ class RBM:
     def get_weights(self):
         """``[weights, visible_bias, hidden_bias]`` as NumPy arrays (copies).
 
-        Example:
+        Examples:
             >>> rbm = RBM(2); rbm.initialize(3)
             >>> [w.shape for w in rbm.get_weights()]
             [(3, 2), (3,), (2,)]
@@ -214,7 +214,7 @@ class RBM:
     def set_weights(self, arrays):
         """Set ``[weights, visible_bias, hidden_bias]``; the shapes must agree with each other.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(2); rbm.set_weights([np.zeros((3, 2)), np.zeros(3), np.zeros(2)])
             >>> rbm.n_visible
@@ -278,7 +278,7 @@ class RBM:
     def hidden_probabilities(self, x):
         """``p(h = 1 | v)`` for each sample: an (N, n_hidden) array (alias: :meth:`transform`).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(2); rbm.set_weights([np.zeros((3, 2)), np.zeros(3), np.zeros(2)])
             >>> rbm.hidden_probabilities(np.ones((1, 3))).tolist()
@@ -290,7 +290,7 @@ class RBM:
     def transform(self, x):
         """Hidden probabilities ``p(h = 1 | v)`` of the data: the features the RBM has learned.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(5); rbm.initialize(3)
             >>> rbm.transform(np.zeros((4, 3))).shape
@@ -302,7 +302,7 @@ class RBM:
     def visible_mean(self, h):
         """``E[v | h]``: probabilities for binary units, ``b + sigma W h`` for Gaussian units.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(2); rbm.set_weights([np.zeros((3, 2)), np.zeros(3), np.zeros(2)])
             >>> rbm.visible_mean(np.ones((1, 2))).tolist()
@@ -318,7 +318,7 @@ class RBM:
     def reconstruct(self, x):
         """One deterministic up-down pass: ``E[v | h = p(h | x)]`` (what the reconstruction error measures).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(2); rbm.initialize(3)
             >>> rbm.reconstruct(np.zeros((4, 3))).shape
@@ -331,7 +331,7 @@ class RBM:
     def reconstruction_error(self, x):
         """Mean squared difference between the data and :meth:`reconstruct` (per unit).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(2); rbm.set_weights([np.zeros((2, 2)), np.zeros(2), np.zeros(2)])
             >>> rbm.reconstruction_error(np.ones((1, 2)))
@@ -355,7 +355,7 @@ class RBM:
         Returns the visible samples after the last step, shaped like the
         (flattened) input.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(3); rbm.initialize(4)
             >>> rbm.gibbs(np.zeros((5, 4)), steps=10).shape
@@ -374,7 +374,7 @@ class RBM:
         Gaussian ones). With ``mean=True`` the last step returns ``E[v | h]``
         (smooth images) instead of a sample.
 
-        Example:
+        Examples:
             >>> rbm = RBM(3); rbm.initialize(4)
             >>> rbm.sample(6, steps=5).shape
             (6, 4)
@@ -401,7 +401,7 @@ class RBM:
     def free_energy(self, x):
         """Free energy ``F(v) = -log sum_h exp(-E(v, h))`` of each sample (an (N,) array).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(1); rbm.set_weights([np.zeros((2, 1)), np.zeros(2), np.zeros(1)])
             >>> round(float(rbm.free_energy(np.zeros((1, 2)))[0]), 4)  # -log(1 + e^0)
@@ -427,7 +427,7 @@ class RBM:
         estimate (as in scikit-learn's ``BernoulliRBM.score_samples``) that
         is cheap enough to report every epoch. The data are rounded to 0/1.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(2); rbm.set_weights([np.zeros((3, 2)), np.zeros(3), np.zeros(2)])
             >>> [round(float(p), 4) for p in rbm.pseudo_log_likelihood(np.ones((1, 3)), exact=True)]  # 3 log(1/2)
@@ -469,7 +469,7 @@ class RBM:
     def log_partition_function(self):
         """Exact ``log Z`` by enumerating every state of the smaller binary layer (tiny RBMs only, <= 20 units).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(1); rbm.set_weights([np.zeros((2, 1)), np.zeros(2), np.zeros(1)])
             >>> round(rbm.log_partition_function(), 4)  # log 2^3
@@ -495,7 +495,7 @@ class RBM:
     def log_likelihood(self, x):
         """Exact ``log p(v) = -F(v) - log Z`` of each sample (tiny binary RBMs only; see :meth:`log_partition_function`).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(1); rbm.set_weights([np.zeros((2, 1)), np.zeros(2), np.zeros(1)])
             >>> [round(float(p), 4) for p in rbm.log_likelihood(np.zeros((1, 2)))]  # 4 equally likely states
@@ -520,7 +520,7 @@ class RBM:
         (visible terms divided by ``sigma`` for Gaussian units; ``M`` is the
         number of negative samples). Ascend it: ``W += learning_rate * dW``.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rbm = RBM(3); rbm.initialize(4)
             >>> [g.shape for g in rbm.cd_gradients(np.ones((2, 4)))]
@@ -557,7 +557,7 @@ class RBM:
     def partial_fit(self, x):
         """One CD-k/PCD-k update on one batch (parameters created on the first call); returns ``self``.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> nerve.random.seed(0)
             >>> rbm = RBM(3).partial_fit(np.ones((8, 4)))
@@ -589,7 +589,7 @@ class RBM:
         averaged over a fixed random subset of ``monitor_size`` samples. It
         continues from the current weights when called again.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> nerve.random.seed(0)
             >>> h = RBM(2).fit(np.ones((10, 3)), epochs=2, batch_size=5)
@@ -648,16 +648,19 @@ def pretrain_stack(x, hidden_sizes, epochs=10, batch_size=64, visible="binary", 
     Args:
         x: (N, D) data, or images (flattened to D features).
         hidden_sizes: hidden units per layer, e.g. ``[500, 200]``.
-        epochs, batch_size: per RBM (``epochs`` may be a list, one per RBM).
+        epochs: per RBM (``epochs`` may be a list, one per RBM).
+        batch_size: per RBM (``epochs`` may be a list, one per RBM).
         visible: unit type of the first RBM (``"binary"`` or ``"gaussian"``).
         learning_rate: per RBM (a number or a list); by default 0.1 for
             binary visible units and 0.01 for a Gaussian first layer.
-        k, persistent, **rbm_options: passed to every :class:`RBM`.
+        k: passed to every :class:`RBM`.
+        persistent: passed to every :class:`RBM`.
+        **rbm_options: passed to every :class:`RBM`.
 
     Returns:
         the list of trained RBMs, first layer first.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> nerve.random.seed(0)
         >>> x = (np.random.default_rng(0).random((50, 8)) < 0.5).astype("float32")
@@ -716,7 +719,7 @@ def initialize_dense(model, rbms, check_activations=True):
     layers must have the stack's sizes: otherwise a ValueError says which
     layer differs and how.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> nerve.random.seed(0)
@@ -773,7 +776,7 @@ def to_dense_model(rbms, output_units=None, output_activation=None, input_shape=
     ``(28, 28)``) adds a Flatten layer in front for image input. The model is
     returned uncompiled.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> nerve.random.seed(0)
         >>> rbms = pretrain_stack(np.zeros((20, 6)), [5, 3], epochs=1)
@@ -805,7 +808,7 @@ def to_dense_model(rbms, output_units=None, output_activation=None, input_shape=
 class DBN:
     """A deep belief network: a stack of RBMs pretrained greedily (see :func:`pretrain_stack`).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> nerve.random.seed(0)
         >>> dbn = DBN([6, 3], epochs=1).fit(np.zeros((20, 8)))

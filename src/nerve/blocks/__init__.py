@@ -4,7 +4,7 @@ optimizers, learning-rate schedules and the image transforms of data augmentatio
 They build on the engine (:mod:`nerve.engine`) and import nothing from the tiers above. Users reach them by
 their Keras names: ``nerve.layers``, ``nerve.losses``, ``nerve.optimizers``...
 
-Example:
+Examples:
     >>> from nerve.blocks.activations import get
     >>> get("relu").__name__
     'relu'

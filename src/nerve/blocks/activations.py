@@ -5,7 +5,7 @@ Each function is a thin named wrapper over the differentiable op in
 ``alpha=0.2``) and the name lookup used by layers (``activation="relu"``)
 and by model saving (:func:`serialize`).
 
-Example:
+Examples:
     >>> import nerve
     >>> from nerve import activations
     >>> act = activations.get("relu")
@@ -32,7 +32,7 @@ __all__ = [
 def linear(x):
     """Identity: returns ``x`` unchanged (the activation of a layer given ``activation=None``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> linear(nerve.tensor([-1.0, 2.0])).tolist()
         [-1.0, 2.0]
@@ -43,7 +43,7 @@ def linear(x):
 def sigmoid(x):
     """Logistic function 1 / (1 + exp(-x)); exact 0 and 1 for large |x|, no overflow warning.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> sigmoid(nerve.tensor([0.0, 1000.0, -1000.0])).tolist()
         [0.5, 1.0, 0.0]
@@ -54,7 +54,7 @@ def sigmoid(x):
 def tanh(x):
     """Hyperbolic tangent.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(tanh(nerve.tensor([1.0])).item(), 4)
         0.7616
@@ -65,7 +65,7 @@ def tanh(x):
 def relu(x):
     """Rectified linear unit max(x, 0).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> relu(nerve.tensor([-3.0, 0.5])).tolist()
         [0.0, 0.5]
@@ -76,7 +76,7 @@ def relu(x):
 def leaky_relu(x, alpha=0.2):
     """``x`` for x > 0, ``alpha * x`` otherwise; ``alpha=0.2`` as in Keras's activation function.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> leaky_relu(nerve.tensor([-1.0, 2.0], dtype="float64")).tolist()
         [-0.2, 2.0]
@@ -87,7 +87,7 @@ def leaky_relu(x, alpha=0.2):
 def elu(x, alpha=1.0):
     """Exponential linear unit: ``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(elu(nerve.tensor([-1.0])).item(), 4)
         -0.6321
@@ -98,7 +98,7 @@ def elu(x, alpha=1.0):
 def softmax(x, axis=-1):
     """Softmax along ``axis``: non-negative values summing to 1 (stable for large inputs).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> softmax(nerve.tensor([[1.0, 1.0, 1.0, 1.0]])).tolist()
         [[0.25, 0.25, 0.25, 0.25]]
@@ -113,7 +113,7 @@ def gelu(x, approximate=False):
     PyTorch's ``approximate="tanh"``); the two differ by less than 1e-3. ``activation="gelu"`` is the
     exact form.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(gelu(nerve.tensor([1.0])).item(), 4), round(gelu(nerve.tensor([1.0]), approximate=True).item(), 4)
         (0.8413, 0.8412)
@@ -124,7 +124,7 @@ def gelu(x, approximate=False):
 def silu(x):
     """SiLU, also called swish: ``x * sigmoid(x)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(silu(nerve.tensor([1.0])).item(), 4)
         0.7311
@@ -138,7 +138,7 @@ swish = silu
 def softplus(x):
     """Smooth ReLU ``log(1 + exp(x))``, stable for large |x|.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(softplus(nerve.tensor([0.0])).item(), 4)
         0.6931
@@ -153,7 +153,7 @@ def step(x):
     exists, so nothing flows back through it: the output is a constant of the graph, and a network of step units
     cannot be trained by backpropagation (that is why the smooth sigmoid replaced it).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> step(nerve.tensor([-2.0, 0.0, 0.5])).tolist()
         [0.0, 1.0, 1.0]
@@ -173,7 +173,7 @@ def selu(x):
     """Scaled ELU: ``scale * elu(x, alpha)`` with Klambauer et al.'s alpha 1.6733 and scale 1.0507 (use with
     ``kernel_initializer="lecun_normal"``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> [round(v, 4) for v in selu(nerve.tensor([-1.0, 1.0])).tolist()]
         [-1.1113, 1.0507]
@@ -184,7 +184,7 @@ def selu(x):
 def mish(x):
     """Mish: ``x * tanh(softplus(x))``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(mish(nerve.tensor([1.0])).item(), 4)
         0.8651
@@ -196,7 +196,7 @@ def mish(x):
 def relu6(x):
     """ReLU capped at 6: ``min(max(x, 0), 6)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> relu6(nerve.tensor([-1.0, 3.0, 8.0])).tolist()
         [0.0, 3.0, 6.0]
@@ -207,7 +207,7 @@ def relu6(x):
 def hard_sigmoid(x):
     """Piecewise-linear sigmoid ``relu6(x + 3) / 6`` (Keras 3; PyTorch's ``hardsigmoid``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> hard_sigmoid(nerve.tensor([-4.0, 0.0, 1.5, 4.0])).tolist()
         [0.0, 0.5, 0.75, 1.0]
@@ -218,7 +218,7 @@ def hard_sigmoid(x):
 def hard_silu(x):
     """``x * hard_sigmoid(x)`` (also called hard swish; MobileNetV3).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> hard_silu(nerve.tensor([-4.0, 1.5, 4.0])).tolist()
         [-0.0, 1.125, 4.0]
@@ -233,7 +233,7 @@ hard_swish = hard_silu
 def softsign(x):
     """``x / (1 + |x|)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> softsign(nerve.tensor([-1.0, 3.0])).tolist()
         [-0.5, 0.75]
@@ -245,7 +245,7 @@ def softsign(x):
 def log_sigmoid(x):
     """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(log_sigmoid(nerve.tensor([0.0])).item(), 4)
         -0.6931
@@ -256,7 +256,7 @@ def log_sigmoid(x):
 def log_softmax(x, axis=-1):
     """``log(softmax(x))`` along ``axis``, computed stably.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> [round(v, 4) for v in log_softmax(nerve.tensor([0.0, 0.0])).tolist()]
         [-0.6931, -0.6931]
@@ -267,7 +267,7 @@ def log_softmax(x, axis=-1):
 def celu(x, alpha=1.0):
     """Continuously differentiable ELU: ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> [round(v, 4) for v in celu(nerve.tensor([-1.0, 2.0]), alpha=2.0).tolist()]
         [-0.7869, 2.0]
@@ -279,7 +279,7 @@ def celu(x, alpha=1.0):
 def exponential(x):
     """``exp(x)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(exponential(nerve.tensor([1.0])).item(), 4)
         2.7183
@@ -290,7 +290,7 @@ def exponential(x):
 def glu(x, axis=-1):
     """Gated linear unit: the first half of ``axis`` times the sigmoid of the second half.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> glu(nerve.tensor([[2.0, 0.0]])).tolist()
         [[1.0]]
@@ -305,7 +305,7 @@ def glu(x, axis=-1):
 def hard_tanh(x):
     """``clip(x, -1, 1)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> hard_tanh(nerve.tensor([-2.0, 0.5, 2.0])).tolist()
         [-1.0, 0.5, 1.0]
@@ -316,7 +316,7 @@ def hard_tanh(x):
 def hard_shrink(x, threshold=0.5):
     """``x`` where ``|x| > threshold``, else 0.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> hard_shrink(nerve.tensor([-1.0, 0.25, 0.75])).tolist()
         [-1.0, 0.0, 0.75]
@@ -328,7 +328,7 @@ def hard_shrink(x, threshold=0.5):
 def soft_shrink(x, threshold=0.5):
     """``sign(x) * max(|x| - threshold, 0)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> soft_shrink(nerve.tensor([-1.0, 0.25, 0.75])).tolist()
         [-0.5, 0.0, 0.25]
@@ -340,7 +340,7 @@ def soft_shrink(x, threshold=0.5):
 def tanh_shrink(x):
     """``x - tanh(x)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(tanh_shrink(nerve.tensor([1.0])).item(), 4)
         0.2384
@@ -352,7 +352,7 @@ def tanh_shrink(x):
 def threshold(x, threshold, default_value):
     """``x`` where ``x > threshold``, else ``default_value``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> threshold(nerve.tensor([0.5, 2.0]), 1.0, -1.0).tolist()
         [-1.0, 2.0]
@@ -364,7 +364,7 @@ def threshold(x, threshold, default_value):
 def squareplus(x, b=4):
     """``(x + sqrt(x^2 + b)) / 2``, a smooth ReLU without exponentials.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> squareplus(nerve.tensor([0.0, 3.0]), b=16).tolist()
         [2.0, 4.0]
@@ -376,7 +376,7 @@ def squareplus(x, b=4):
 def sparse_plus(x):
     """0 for ``x <= -1``, ``(x + 1)^2 / 4`` in between, ``x`` for ``x >= 1``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> sparse_plus(nerve.tensor([-2.0, 0.0, 2.0])).tolist()
         [0.0, 0.25, 2.0]
@@ -389,7 +389,7 @@ def sparse_plus(x):
 def sparse_sigmoid(x):
     """0 for ``x <= -1``, ``(x + 1) / 2`` in between, 1 for ``x >= 1``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> sparse_sigmoid(nerve.tensor([-2.0, 0.0, 2.0])).tolist()
         [0.0, 0.5, 1.0]
@@ -400,7 +400,7 @@ def sparse_sigmoid(x):
 def deserialize(config, custom_objects=None):
     """The activation a name (or ``{"class_name": name}``) stands for: :func:`serialize`'s inverse.
 
-    Example:
+    Examples:
         >>> deserialize("selu") is selu
         True
     """
@@ -444,7 +444,7 @@ def get(identifier):
     ``None`` gives :func:`linear`; a name (any case) gives the function of that
     name; a callable is returned as it is.
 
-    Example:
+    Examples:
         >>> get("ReLU") is relu, get(None) is linear
         (True, True)
         >>> get("relux")
@@ -471,7 +471,7 @@ def serialize(activation):
 
     Raises ``ValueError`` for a custom callable, which has no name to save.
 
-    Example:
+    Examples:
         >>> serialize(relu), serialize(swish), serialize(None)
         ('relu', 'silu', 'linear')
     """

@@ -5,7 +5,7 @@
 * :class:`NonNeg`: clip negative weights to zero;
 * :class:`UnitNorm`: unit norm along ``axis``.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> w = nerve.tensor(np.array([[3.0], [4.0]]))
     >>> MaxNorm(1.0)(w).numpy().ravel().round(2).tolist()
@@ -26,7 +26,7 @@ _EPSILON = 1e-7
 class Constraint:
     """Base class: ``constraint(weight)`` returns the projected weight (a Tensor), ``get_config()`` its arguments.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> class Clip(Constraint):
         ...     def __call__(self, w):
@@ -59,7 +59,7 @@ def _norms(w, axis):
 class MaxNorm(Constraint):
     """Rescale weights so that each norm along ``axis`` is at most ``max_value``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> MaxNorm(2.0)(nerve.tensor(np.array([[3.0], [4.0]]))).numpy().ravel().round(3).tolist()
         [1.2, 1.6]
@@ -81,7 +81,7 @@ class MaxNorm(Constraint):
 class MinMaxNorm(Constraint):
     """Keep each norm along ``axis`` between ``min_value`` and ``max_value`` (``rate`` < 1 moves part of the way).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> MinMaxNorm(1.0, 2.0)(nerve.tensor(np.array([[0.3], [0.4]]))).numpy().ravel().round(2).tolist()
         [0.6, 0.8]
@@ -104,7 +104,7 @@ class MinMaxNorm(Constraint):
 class NonNeg(Constraint):
     """Set negative weights to zero.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> NonNeg()(nerve.tensor([-1.0, 2.0])).tolist()
         [0.0, 2.0]
@@ -118,7 +118,7 @@ class NonNeg(Constraint):
 class UnitNorm(Constraint):
     """Scale each slice along ``axis`` to unit norm.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> UnitNorm()(nerve.tensor(np.array([[3.0], [4.0]]))).numpy().ravel().round(2).tolist()
         [0.6, 0.8]
@@ -141,7 +141,7 @@ max_norm, min_max_norm, non_neg, unit_norm = MaxNorm, MinMaxNorm, NonNeg, UnitNo
 def get(identifier):
     """A constraint from a name (``"max_norm"``, ``"MaxNorm"``), a config dict, an instance or None.
 
-    Example:
+    Examples:
         >>> get("non_neg")
         NonNeg()
         >>> get({"class_name": "MaxNorm", "config": {"max_value": 3.0}}).max_value
@@ -161,7 +161,7 @@ def get(identifier):
 def serialize(constraint):
     """``{"class_name": ..., "config": ...}`` for a constraint (None for None).
 
-    Example:
+    Examples:
         >>> serialize(MaxNorm(3.0))
         {'class_name': 'MaxNorm', 'config': {'max_value': 3.0, 'axis': 0}}
     """
@@ -171,7 +171,7 @@ def serialize(constraint):
 def deserialize(config, custom_objects=None):
     """Rebuild a constraint from :func:`serialize` output; only built-in or registered classes.
 
-    Example:
+    Examples:
         >>> deserialize({"class_name": "UnitNorm", "config": {"axis": 1}}).axis
         1
     """

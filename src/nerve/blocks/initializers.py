@@ -12,7 +12,7 @@ The "normal" members of the Glorot, He and LeCun families draw from a normal
 truncated at two standard deviations and rescaled so that the variance is
 exactly ``scale / fan`` (Keras's ``truncated_normal`` distribution).
 
-Example:
+Examples:
     >>> import nerve
     >>> from nerve import initializers
     >>> nerve.random.seed(0)
@@ -46,7 +46,7 @@ _TRUNCATED_STDDEV = 0.87962566103423978
 def compute_fans(shape):
     """Return ``(fan_in, fan_out)`` for a weight of ``shape``, as Keras computes them.
 
-    Example:
+    Examples:
         >>> compute_fans((784, 10))
         (784, 10)
         >>> compute_fans((3, 3, 16, 32))  # conv kernel: receptive field 3 * 3
@@ -95,7 +95,7 @@ def _truncated_standard_normal(shape):
 class Initializer:
     """Base class: ``__call__(shape, dtype)`` returns an array; ``get_config`` returns the constructor arguments.
 
-    Example:
+    Examples:
         >>> class Twos(Initializer):
         ...     def __call__(self, shape, dtype="float32"):
         ...         return numpy.full(shape, 2.0, dtype=dtype)
@@ -109,7 +109,7 @@ class Initializer:
     def get_config(self):
         """Constructor arguments as a JSON-serialisable dict.
 
-        Example:
+        Examples:
             >>> RandomNormal(stddev=0.1).get_config()
             {'mean': 0.0, 'stddev': 0.1}
         """
@@ -119,7 +119,7 @@ class Initializer:
     def from_config(cls, config):
         """Rebuild an initializer from :meth:`get_config`'s dict.
 
-        Example:
+        Examples:
             >>> Constant.from_config({"value": 3.0}).value
             3.0
         """
@@ -133,7 +133,7 @@ class Initializer:
 class Zeros(Initializer):
     """All zeros (the default for biases).
 
-    Example:
+    Examples:
         >>> Zeros()((2, 2)).tolist()
         [[0.0, 0.0], [0.0, 0.0]]
     """
@@ -145,7 +145,7 @@ class Zeros(Initializer):
 class Ones(Initializer):
     """All ones (the default for normalisation scales).
 
-    Example:
+    Examples:
         >>> Ones()(3).tolist()
         [1.0, 1.0, 1.0]
     """
@@ -157,7 +157,7 @@ class Ones(Initializer):
 class Constant(Initializer):
     """Every entry equal to ``value``.
 
-    Example:
+    Examples:
         >>> Constant(0.5)((2,)).tolist()
         [0.5, 0.5]
     """
@@ -175,7 +175,7 @@ class Constant(Initializer):
 class RandomNormal(Initializer):
     """Normal samples with ``mean`` and ``stddev``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> RandomNormal(stddev=0.05)((3, 4)).shape
@@ -199,7 +199,7 @@ class RandomNormal(Initializer):
 class RandomUniform(Initializer):
     """Uniform samples in ``[minval, maxval)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> w = RandomUniform(-1.0, 1.0)((100,))
@@ -227,7 +227,7 @@ class TruncatedNormal(Initializer):
     As in Keras, ``stddev`` is that of the normal before truncation; the
     samples' own standard deviation is about ``0.88 * stddev``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> w = TruncatedNormal(stddev=1.0)((1000,))
@@ -259,7 +259,7 @@ class VarianceScaling(Initializer):
             deviations, rescaled to the exact variance), ``"untruncated_normal"``
             or ``"uniform"`` (in ``[-limit, limit]``, ``limit = sqrt(3 * scale / n)``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> init = VarianceScaling(scale=2.0, mode="fan_in", distribution="uniform")
@@ -319,7 +319,7 @@ class _NamedVarianceScaling(VarianceScaling):
 class GlorotUniform(_NamedVarianceScaling):
     """Glorot/Xavier uniform: ``U(-limit, limit)``, ``limit = sqrt(6 / (fan_in + fan_out))`` (Dense's default kernel).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> bool(abs(GlorotUniform()((30, 20))).max() <= (6 / 50) ** 0.5)
@@ -332,7 +332,7 @@ class GlorotUniform(_NamedVarianceScaling):
 class GlorotNormal(_NamedVarianceScaling):
     """Glorot/Xavier normal: truncated normal with variance ``2 / (fan_in + fan_out)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> GlorotNormal()((30, 20)).dtype
@@ -345,7 +345,7 @@ class GlorotNormal(_NamedVarianceScaling):
 class HeNormal(_NamedVarianceScaling):
     """He normal: truncated normal with variance ``2 / fan_in`` (for ReLU layers).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> HeNormal()((3, 3, 8, 16)).shape
@@ -358,7 +358,7 @@ class HeNormal(_NamedVarianceScaling):
 class HeUniform(_NamedVarianceScaling):
     """He uniform: ``U(-limit, limit)``, ``limit = sqrt(6 / fan_in)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> bool(abs(HeUniform()((24, 5))).max() <= 0.5)
@@ -371,7 +371,7 @@ class HeUniform(_NamedVarianceScaling):
 class LeCunNormal(_NamedVarianceScaling):
     """LeCun normal: truncated normal with variance ``1 / fan_in`` (for SELU networks).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> LeCunNormal()((4, 4)).shape
@@ -384,7 +384,7 @@ class LeCunNormal(_NamedVarianceScaling):
 class LeCunUniform(_NamedVarianceScaling):
     """LeCun uniform: ``U(-limit, limit)``, ``limit = sqrt(3 / fan_in)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> bool(abs(LeCunUniform()((12, 4))).max() <= 0.5)
@@ -401,7 +401,7 @@ class Orthogonal(Initializer):
     columns are orthonormal when it has at least as many rows as columns, its
     rows otherwise.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> w = Orthogonal()((4, 4), dtype="float64")
@@ -432,7 +432,7 @@ class Orthogonal(Initializer):
 class Identity(Initializer):
     """The identity matrix times ``gain`` (2-D weights; a rectangular one gets ones on its main diagonal).
 
-    Example:
+    Examples:
         >>> Identity(gain=2.0)((2, 3)).tolist()
         [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
     """
@@ -507,7 +507,7 @@ def get(identifier):
     :func:`serialize`, an Initializer (returned as is) or class, or any callable
     ``fn(shape, dtype)`` (returned as is). ``None`` gives ``None``.
 
-    Example:
+    Examples:
         >>> get("he_normal")
         HeNormal()
         >>> get({"class_name": "Constant", "config": {"value": 2.0}}).value
@@ -539,7 +539,7 @@ def get(identifier):
 def serialize(initializer):
     """Return ``{"class_name": ..., "config": ...}`` for ``initializer``; :func:`get` turns it back.
 
-    Example:
+    Examples:
         >>> serialize("glorot_uniform")
         {'class_name': 'GlorotUniform', 'config': {}}
     """
@@ -555,7 +555,7 @@ def serialize(initializer):
 def deserialize(config, custom_objects=None):
     """Rebuild an initializer from :func:`serialize` output; only built-in or registered classes (nothing is imported).
 
-    Example:
+    Examples:
         >>> deserialize({"class_name": "Constant", "config": {"value": 3.0}}).value
         3.0
     """

@@ -5,7 +5,7 @@ The dtype settings (``floatx``, ``dtype_policy``), the numeric fuzz factor (``ep
 (``disable_interactive_logging`` for plain epoch lines in logs). The same functions are in
 ``nerve.backend`` and ``nerve.mixed_precision``.
 
-Example:
+Examples:
     >>> from nerve import config
     >>> config.floatx(), config.dtype_policy().name, config.image_data_format()
     ('float32', 'float32', 'channels_last')

@@ -20,7 +20,7 @@ with ``from_logits=True`` they use the fused, overflow-free ops
 :func:`nerve.ops.softmax_cross_entropy` and
 :func:`nerve.ops.sigmoid_binary_cross_entropy` (prefer this for training).
 
-Example:
+Examples:
     >>> import nerve
     >>> from nerve import losses
     >>> y_pred = nerve.tensor([[0.0, 2.0], [1.0, 1.0]], requires_grad=True)
@@ -210,7 +210,7 @@ def _reduce(values, sample_weight, reduction, where):
 def mean_squared_error(y_true, y_pred):
     """Per-sample mean of ``(y_pred - y_true) ** 2`` over the last axis.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> mean_squared_error([[1.0, 1.0], [0.0, 0.0]], nerve.tensor([[1.0, 3.0], [0.0, 1.0]])).tolist()
         [2.0, 0.5]
@@ -222,7 +222,7 @@ def mean_squared_error(y_true, y_pred):
 def mean_absolute_error(y_true, y_pred):
     """Per-sample mean of ``|y_pred - y_true|`` over the last axis.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> mean_absolute_error([[1.0, 1.0]], nerve.tensor([[1.0, 3.0]])).tolist()
         [1.0]
@@ -236,7 +236,7 @@ def huber(y_true, y_pred, delta=1.0):
 
     ``e = y_pred - y_true``; the mean is taken over the last axis.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> huber([[0.0, 0.0]], nerve.tensor([[0.5, 3.0]])).tolist()
         [1.3125]
@@ -257,7 +257,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     ``from_logits=True``, logits. ``label_smoothing`` moves targets towards 0.5:
     ``t * (1 - s) + 0.5 * s``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(binary_crossentropy([[1.0]], nerve.tensor([[0.0]]), from_logits=True).item(), 4)
         0.6931
@@ -284,7 +284,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     through a stable log-softmax. ``label_smoothing`` mixes the targets with the
     uniform distribution: ``t * (1 - s) + s / num_classes``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(categorical_crossentropy([[0.0, 1.0]], nerve.tensor([[0.5, 0.5]])).item(), 4)
         0.6931
@@ -308,7 +308,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     ``y_true`` has shape ``y_pred.shape[:-1]`` (or that with a trailing 1) and
     holds ids in ``[0, num_classes)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(sparse_categorical_crossentropy([1], nerve.tensor([[0.0, 0.0]]), from_logits=True).item(), 4)
         0.6931
@@ -330,7 +330,7 @@ def ctc(y_true, y_pred):
     ``y_true`` integer labels ``(batch, max_label_length)``; class 0 is the blank and must not be a label,
     and a label sequence ends at its first 0 (pad shorter ones with 0). See :func:`nerve.ops.ctc_loss`.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> logits = nerve.tensor(np.zeros((1, 2, 2)))      # 2 uniform frames: 3 of 4 alignments read "1"
         >>> round(ctc([[1, 0]], logits).item(), 4)
@@ -358,7 +358,7 @@ class Loss:
             synonym), ``"sum"`` or ``"none"``.
         name: a label for logs; defaults to the Keras function name.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> class MeanError(Loss):
         ...     def call(self, y_true, y_pred):
@@ -404,7 +404,7 @@ class Loss:
     def get_config(self):
         """Constructor arguments as a JSON-serialisable dict.
 
-        Example:
+        Examples:
             >>> MeanSquaredError().get_config()
             {'name': 'mean_squared_error', 'reduction': 'mean'}
         """
@@ -414,7 +414,7 @@ class Loss:
     def from_config(cls, config):
         """Rebuild a loss from :meth:`get_config`'s dict.
 
-        Example:
+        Examples:
             >>> Huber.from_config(Huber(delta=2.0).get_config()).delta
             2.0
         """
@@ -428,7 +428,7 @@ class Loss:
 class MeanSquaredError(Loss):
     """Mean of squared errors (``'mse'``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> MeanSquaredError()([[0.0], [0.0]], nerve.tensor([[1.0], [3.0]])).item()
         5.0
@@ -449,7 +449,7 @@ class MeanSquaredError(Loss):
 class MeanAbsoluteError(Loss):
     """Mean of absolute errors (``'mae'``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> MeanAbsoluteError()([[0.0], [0.0]], nerve.tensor([[1.0], [-3.0]])).item()
         2.0
@@ -464,7 +464,7 @@ class MeanAbsoluteError(Loss):
 class Huber(Loss):
     """Huber loss: squared error for ``|e| <= delta``, linear beyond (``'huber'``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> Huber(delta=1.0)([[0.0], [0.0]], nerve.tensor([[0.5], [3.0]])).item()
         1.3125
@@ -488,7 +488,7 @@ class Huber(Loss):
 class BinaryCrossentropy(Loss):
     """Binary cross-entropy for 0/1 targets and one sigmoid output per target (``'bce'``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> bce = BinaryCrossentropy(from_logits=True)
         >>> round(bce([[1.0], [0.0]], nerve.tensor([[0.0], [0.0]])).item(), 4)
@@ -513,7 +513,7 @@ class BinaryCrossentropy(Loss):
 class CategoricalCrossentropy(Loss):
     """Cross-entropy for one-hot (or soft) targets against per-class outputs.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> cce = CategoricalCrossentropy(from_logits=True)
         >>> round(cce([[0.0, 1.0]], nerve.tensor([[0.0, 0.0]])).item(), 4)
@@ -540,7 +540,7 @@ class CategoricalCrossentropy(Loss):
 class SparseCategoricalCrossentropy(Loss):
     """Cross-entropy for integer class ids against per-class outputs.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> scce = SparseCategoricalCrossentropy(from_logits=True)
         >>> round(scce([1, 0], nerve.tensor([[0.0, 0.0], [0.0, 0.0]])).item(), 4)
@@ -569,7 +569,7 @@ class CTC(Loss):
     predictions with :func:`nerve.ops.ctc_decode` (best class per frame, repeats merged, blanks
     dropped).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> logits = nerve.tensor(np.zeros((2, 4, 3)), requires_grad=True)
         >>> loss = CTC()([[1, 2], [2, 0]], logits)
@@ -590,7 +590,7 @@ class LossFunctionWrapper(Loss):
     kept) and returns per-sample losses (or a scalar); weighting and reduction
     are added. Only module-level functions can be saved with :meth:`get_config`.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> def l4(y_true, y_pred):
         ...     return ((y_pred - y_true) ** 4).mean(axis=-1)
@@ -699,7 +699,7 @@ def kl_divergence(y_true, y_pred):
     """Per-sample Kullback-Leibler divergence ``sum(t * log(t / p))`` over the last axis, both clipped to
     ``[1e-7, 1]``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(kl_divergence([[0.5, 0.5]], nerve.tensor([[0.25, 0.75]])).item(), 4)
         0.1438
@@ -712,7 +712,7 @@ def kl_divergence(y_true, y_pred):
 def poisson(y_true, y_pred):
     """Per-sample Poisson loss ``mean(p - t * log(p + 1e-7))`` over the last axis (``p`` a rate).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(poisson([[1.0]], nerve.tensor([[2.0]])).item(), 4)
         1.3069
@@ -724,7 +724,7 @@ def poisson(y_true, y_pred):
 def log_cosh(y_true, y_pred):
     """Per-sample mean of ``log(cosh(p - t))``, computed stably as ``e + softplus(-2e) - log 2``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(log_cosh([[0.0]], nerve.tensor([[1.0]])).item(), 4)
         0.4338
@@ -744,7 +744,7 @@ def _hinge_labels(y_true):
 def hinge(y_true, y_pred):
     """Per-sample ``mean(max(1 - t * p, 0))``; labels in {0, 1} are taken as {-1, 1}.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> hinge([[1.0, 0.0]], nerve.tensor([[0.5, -2.0]])).tolist()
         [0.25]
@@ -756,7 +756,7 @@ def hinge(y_true, y_pred):
 def squared_hinge(y_true, y_pred):
     """Per-sample ``mean(max(1 - t * p, 0) ** 2)``; labels in {0, 1} are taken as {-1, 1}.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> squared_hinge([[1.0, 0.0]], nerve.tensor([[0.5, 0.0]])).tolist()
         [0.625]
@@ -769,7 +769,7 @@ def squared_hinge(y_true, y_pred):
 def categorical_hinge(y_true, y_pred):
     """Per-sample ``max(max((1 - t) * p) - sum(t * p) + 1, 0)`` for one-hot ``t``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> categorical_hinge([[0.0, 1.0]], nerve.tensor([[0.3, 0.8]])).tolist()
         [0.5]
@@ -787,7 +787,7 @@ def _l2_normalize(x, axis):
 def cosine_similarity(y_true, y_pred, axis=-1):
     """Per-sample negative cosine similarity ``-sum(normalize(t) * normalize(p))`` along ``axis`` (-1 is best).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> cosine_similarity([[1.0, 0.0]], nerve.tensor([[2.0, 0.0]])).tolist()
         [-1.0]
@@ -799,7 +799,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 def mean_absolute_percentage_error(y_true, y_pred):
     """Per-sample ``100 * mean(|t - p| / max(|t|, 1e-7))``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> mean_absolute_percentage_error([[2.0, 4.0]], nerve.tensor([[1.0, 5.0]])).tolist()
         [37.5]
@@ -812,7 +812,7 @@ def mean_absolute_percentage_error(y_true, y_pred):
 def mean_squared_logarithmic_error(y_true, y_pred):
     """Per-sample ``mean((log(max(p, 1e-7) + 1) - log(max(t, 1e-7) + 1)) ** 2)``.
 
-    Example:
+    Examples:
         >>> import nerve, math
         >>> round(mean_squared_logarithmic_error([[0.0]], nerve.tensor([[math.e - 1]])).item(), 4)
         1.0
@@ -827,7 +827,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     """Per-sample focal binary cross-entropy (Lin et al.): ``mean((1 - p_t) ** gamma * bce)`` along ``axis``,
     weighted by ``alpha`` / ``1 - alpha`` with ``apply_class_balancing``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(binary_focal_crossentropy([[1.0]], nerve.tensor([[0.9]])).item(), 6)
         0.001054
@@ -852,7 +852,7 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
     """Per-sample focal categorical cross-entropy: ``sum(alpha * (1 - p) ** gamma * -t * log(p))`` along ``axis``
     (``p`` renormalised to sum to 1, then clipped to ``[1e-7, 1 - 1e-7]``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(categorical_focal_crossentropy([[0.0, 1.0]], nerve.tensor([[0.2, 0.8]])).item(), 6)
         0.002231
@@ -871,7 +871,7 @@ def dice(y_true, y_pred, axis=None):
     """Dice loss ``1 - 2 * sum(t * p) / (sum(t) + sum(p) + 1e-7)`` over ``axis`` (None: all elements), the
     segmentation loss.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(dice([[1.0, 0.0]], nerve.tensor([[0.5, 0.5]])).item(), 4)
         0.5
@@ -885,7 +885,7 @@ def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     """Tversky loss ``1 - TP / (TP + alpha * FP + beta * FN + 1e-7)`` over ``axis`` (None: all elements); with
     ``alpha = beta = 0.5`` it is the Dice loss.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(tversky([[1.0, 0.0]], nerve.tensor([[0.5, 0.5]]), alpha=0.7, beta=0.3).item(), 4)
         0.5
@@ -929,49 +929,49 @@ def _loss_class(class_name, function, doc, **defaults):
 
 KLDivergence = _loss_class("KLDivergence", kl_divergence, """Kullback-Leibler divergence ``sum(t * log(t / p))``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(KLDivergence()([[0.5, 0.5]], nerve.tensor([[0.25, 0.75]])).item(), 4)
         0.1438
     """)
 Poisson = _loss_class("Poisson", poisson, """Poisson loss ``mean(p - t * log(p))`` for count targets.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(Poisson()([[1.0]], nerve.tensor([[2.0]])).item(), 4)
         1.3069
     """)
 LogCosh = _loss_class("LogCosh", log_cosh, """Mean of ``log(cosh(error))``: squared-like near 0, linear far out.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(LogCosh()([[0.0]], nerve.tensor([[1.0]])).item(), 4)
         0.4338
     """)
 Hinge = _loss_class("Hinge", hinge, """Hinge loss ``mean(max(1 - t * p, 0))`` for labels in {-1, 1} (or {0, 1}).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> Hinge()([[1.0, 0.0]], nerve.tensor([[0.5, -2.0]])).item()
         0.25
     """)
 SquaredHinge = _loss_class("SquaredHinge", squared_hinge, """Squared hinge loss ``mean(max(1 - t * p, 0) ** 2)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> SquaredHinge()([[1.0, 0.0]], nerve.tensor([[0.5, 0.0]])).item()
         0.625
     """)
 CategoricalHinge = _loss_class("CategoricalHinge", categorical_hinge, """Multi-class hinge loss for one-hot targets.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> CategoricalHinge()([[0.0, 1.0]], nerve.tensor([[0.3, 0.8]])).item()
         0.5
     """)
 CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity, """Negative cosine similarity along ``axis``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> CosineSimilarity(axis=-1)([[1.0, 0.0]], nerve.tensor([[2.0, 0.0]])).item()
         -1.0
@@ -979,7 +979,7 @@ CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity, """Negativ
 MeanAbsolutePercentageError = _loss_class(
     "MeanAbsolutePercentageError", mean_absolute_percentage_error, """``100 * mean(|t - p| / |t|)`` (``'mape'``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> MeanAbsolutePercentageError()([[2.0, 4.0]], nerve.tensor([[1.0, 5.0]])).item()
         37.5
@@ -987,7 +987,7 @@ MeanAbsolutePercentageError = _loss_class(
 MeanSquaredLogarithmicError = _loss_class(
     "MeanSquaredLogarithmicError", mean_squared_logarithmic_error, """Mean squared error of ``log(1 + x)`` (``'msle'``).
 
-    Example:
+    Examples:
         >>> import nerve, math
         >>> round(MeanSquaredLogarithmicError()([[0.0]], nerve.tensor([[math.e - 1]])).item(), 4)
         1.0
@@ -995,7 +995,7 @@ MeanSquaredLogarithmicError = _loss_class(
 BinaryFocalCrossentropy = _loss_class(
     "BinaryFocalCrossentropy", binary_focal_crossentropy, """Focal binary cross-entropy: easy examples weigh less.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(BinaryFocalCrossentropy(gamma=2.0)([[1.0]], nerve.tensor([[0.9]])).item(), 6)
         0.001054
@@ -1003,21 +1003,21 @@ BinaryFocalCrossentropy = _loss_class(
 CategoricalFocalCrossentropy = _loss_class(
     "CategoricalFocalCrossentropy", categorical_focal_crossentropy, """Focal categorical cross-entropy for one-hot targets.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(CategoricalFocalCrossentropy()([[0.0, 1.0]], nerve.tensor([[0.2, 0.8]])).item(), 6)
         0.002231
     """, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1)
 Dice = _loss_class("Dice", dice, """Dice loss (``1 - 2|T∩P| / (|T| + |P|)``) over ``axis`` (None: everything).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> Dice()([[1.0, 0.0]], nerve.tensor([[0.5, 0.5]])).item()
         0.5
     """, axis=None)
 Tversky = _loss_class("Tversky", tversky, """Tversky loss: Dice with separate weights of false positives and negatives.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(Tversky(alpha=0.7, beta=0.3)([[1.0, 0.0]], nerve.tensor([[0.5, 0.5]])).item(), 4)
         0.5
@@ -1050,7 +1050,7 @@ def get(identifier):
     module's functions (its class), or any plain ``fn(y_true, y_pred)``
     (wrapped in :class:`LossFunctionWrapper`). ``None`` gives ``None``.
 
-    Example:
+    Examples:
         >>> get("mse")
         MeanSquaredError(name='mean_squared_error', reduction='mean')
         >>> get({"class_name": "Huber", "config": {"delta": 2.0}}).delta
@@ -1079,7 +1079,7 @@ def get(identifier):
 def serialize(loss):
     """Return ``{"class_name": ..., "config": ...}`` for ``loss``; :func:`get` turns it back into a loss.
 
-    Example:
+    Examples:
         >>> serialize(BinaryCrossentropy(from_logits=True))["config"]["from_logits"]
         True
     """
@@ -1089,7 +1089,7 @@ def serialize(loss):
 def deserialize(config, custom_objects=None):
     """Rebuild a loss from :func:`serialize` output; only built-in or registered classes (nothing is imported).
 
-    Example:
+    Examples:
         >>> deserialize({"class_name": "Huber", "config": {"delta": 2.0}}).delta
         2.0
     """

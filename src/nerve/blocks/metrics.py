@@ -10,7 +10,7 @@ Metrics are not differentiable (use :mod:`nerve.losses` to train). They turn
 their inputs into NumPy arrays (nerve Tensors through ``.numpy()``) and work
 with vectorised NumPy, never a Python loop over samples.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve import metrics
     >>> m = metrics.get("accuracy", loss="sparse_categorical_crossentropy")
@@ -111,7 +111,7 @@ class Metric:
 
     Calling a metric updates it with the batch and returns the running result.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> m = BinaryAccuracy()
         >>> m(np.array([1, 0]), np.array([0.8, 0.6]))
@@ -156,7 +156,7 @@ class Mean(Metric):
     The training loop uses it for the loss: one update per batch, weighted by
     the batch size, gives the mean loss over the epoch.
 
-    Example:
+    Examples:
         >>> m = Mean(name="loss")
         >>> m.update_state([1.0, 2.0]); m.update_state(4.0, sample_weight=2)
         >>> m.result()
@@ -188,7 +188,7 @@ class MeanMetricWrapper(Mean):
     right" (1.0 or 0.0), mean squared error the mean of squared differences.
     ``fn`` gets NumPy arrays and returns an array of per-value scores.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> m = MeanMetricWrapper(lambda t, p: np.abs(t - p) < 0.5, name="close")
         >>> m(np.array([1.0, 2.0]), np.array([1.2, 3.0]))
@@ -208,7 +208,7 @@ class MeanMetricWrapper(Mean):
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """1.0 where ``y_pred > threshold`` agrees with the 0/1 label ``y_true``, else 0.0.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> binary_accuracy(np.array([1, 0, 1]), np.array([0.9, 0.2, 0.4])).tolist()
         [1.0, 1.0, 0.0]
@@ -220,7 +220,7 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
 def categorical_accuracy(y_true, y_pred):
     """1.0 where the arg-max of one-hot ``y_true`` equals the arg-max of ``y_pred``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> categorical_accuracy(np.eye(2), np.array([[0.6, 0.4], [0.7, 0.3]])).tolist()
         [1.0, 0.0]
@@ -236,7 +236,7 @@ def categorical_accuracy(y_true, y_pred):
 def sparse_categorical_accuracy(y_true, y_pred):
     """1.0 where the integer label ``y_true`` equals the arg-max of ``y_pred``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> sparse_categorical_accuracy(np.array([1, 1]), np.array([[0.2, 0.8], [0.7, 0.3]])).tolist()
         [1.0, 0.0]
@@ -251,7 +251,7 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
     The true class is in the top ``k`` when fewer than ``k`` classes score
     strictly higher (ties count in its favour).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> scores = np.array([[0.1, 0.5, 0.4], [0.6, 0.3, 0.1]])
         >>> sparse_top_k_categorical_accuracy(np.array([2, 2]), scores, k=2).tolist()
@@ -266,7 +266,7 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """Like :func:`sparse_top_k_categorical_accuracy` with one-hot ``y_true``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> top_k_categorical_accuracy(np.eye(3)[[2]], np.array([[0.1, 0.5, 0.4]]), k=2).tolist()
         [1.0]
@@ -282,7 +282,7 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
 def squared_error(y_true, y_pred):
     """``(y_true - y_pred) ** 2`` per value.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> squared_error(np.array([1.0, 2.0]), np.array([3.0, 2.0])).tolist()
         [4.0, 0.0]
@@ -294,7 +294,7 @@ def squared_error(y_true, y_pred):
 def absolute_error(y_true, y_pred):
     """``|y_true - y_pred|`` per value.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> absolute_error(np.array([1.0, 2.0]), np.array([3.0, 2.5])).tolist()
         [2.0, 0.5]
@@ -309,7 +309,7 @@ class BinaryAccuracy(MeanMetricWrapper):
 
     With a sigmoid output use the default threshold 0.5; with logits use 0.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> m = BinaryAccuracy()
         >>> m.update_state(np.array([[1], [0], [1], [0]]), np.array([[0.9], [0.4], [0.3], [0.6]]))
@@ -328,7 +328,7 @@ class BinaryAccuracy(MeanMetricWrapper):
 class CategoricalAccuracy(MeanMetricWrapper):
     """Fraction of samples whose arg-max prediction matches the one-hot label.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> CategoricalAccuracy()(np.eye(3), np.array([[.8, .1, .1], [.1, .1, .8], [.1, .2, .7]]))
         0.6666666666666666
@@ -344,7 +344,7 @@ class CategoricalAccuracy(MeanMetricWrapper):
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """Fraction of samples whose arg-max prediction matches the integer label.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> SparseCategoricalAccuracy()(np.array([0, 2]), np.array([[.8, .1, .1], [.5, .1, .4]]))
         0.5
@@ -360,7 +360,7 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """Fraction of samples whose one-hot class is among the ``k`` highest scores.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> TopKCategoricalAccuracy(k=2)(np.eye(3)[[0, 1]], np.array([[.5, .3, .2], [.5, .2, .3]]))
         0.5
@@ -378,7 +378,7 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """Fraction of samples whose integer label is among the ``k`` highest scores.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> SparseTopKCategoricalAccuracy(k=2)(np.array([0, 1]), np.array([[.5, .3, .2], [.5, .2, .3]]))
         0.5
@@ -403,7 +403,7 @@ class Accuracy(Metric):
     :class:`CategoricalAccuracy` (one-hot); otherwise
     :class:`SparseCategoricalAccuracy` (integer labels).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> m = Accuracy()
         >>> m.update_state(np.array([2, 0]), np.array([[.1, .2, .7], [.1, .8, .1]]))
@@ -470,7 +470,7 @@ class Precision(_ThresholdCounts):
 
     ``TP / (TP + FP)``; 0.0 while nothing was predicted positive.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Precision()(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.3, 0.1]))
         0.5
@@ -488,7 +488,7 @@ class Recall(_ThresholdCounts):
 
     ``TP / (TP + FN)``; 0.0 while no positive sample was seen.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Recall()(np.array([1, 0, 1, 1]), np.array([0.9, 0.8, 0.3, 0.7]))
         0.6666666666666666
@@ -510,7 +510,7 @@ class F1Score(Metric):
     one-hot (N, C); F1 is computed per class and averaged over the classes
     that appeared in the labels or the predictions (as scikit-learn does).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> F1Score()(np.array([1, 0, 1, 1]), np.array([0.9, 0.8, 0.3, 0.7]))
         0.6666666666666666
@@ -590,7 +590,7 @@ class AUC(Metric):
     Goadrich (2006). ``y_pred`` are probabilities in [0, 1]; with 200
     thresholds the result is within about 1e-2 of the exact area.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(AUC()(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])), 3)
         0.75
@@ -661,7 +661,7 @@ class AUC(Metric):
 class MeanSquaredError(MeanMetricWrapper):
     """Mean of ``(y_true - y_pred) ** 2`` over all values.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> MeanSquaredError()(np.array([1.0, 2.0]), np.array([2.0, 4.0]))
         2.5
@@ -677,7 +677,7 @@ class MeanSquaredError(MeanMetricWrapper):
 class MeanAbsoluteError(MeanMetricWrapper):
     """Mean of ``|y_true - y_pred|`` over all values.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> MeanAbsoluteError()(np.array([1.0, 2.0]), np.array([2.0, 4.0]))
         1.5
@@ -693,7 +693,7 @@ class MeanAbsoluteError(MeanMetricWrapper):
 class RootMeanSquaredError(MeanSquaredError):
     """Square root of the mean squared error (in the units of ``y``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> RootMeanSquaredError()(np.array([1.0, 2.0]), np.array([4.0, 6.0]))
         3.5355339059327378
@@ -748,7 +748,7 @@ def _metric_class(class_name, function, default_name, doc, **defaults):
 BinaryCrossentropy = _metric_class("BinaryCrossentropy", _losses.binary_crossentropy, "binary_crossentropy", """
     The mean binary cross-entropy of the predictions (a metric: it only watches).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(BinaryCrossentropy()(np.array([[1.0], [0.0]]), np.array([[0.9], [0.2]])), 4)
         0.1643
@@ -757,7 +757,7 @@ CategoricalCrossentropy = _metric_class(
     "CategoricalCrossentropy", _losses.categorical_crossentropy, "categorical_crossentropy", """
     The mean categorical cross-entropy of one-hot targets.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(CategoricalCrossentropy()(np.array([[0.0, 1.0]]), np.array([[0.5, 0.5]])), 4)
         0.6931
@@ -766,7 +766,7 @@ SparseCategoricalCrossentropy = _metric_class(
     "SparseCategoricalCrossentropy", _losses.sparse_categorical_crossentropy, "sparse_categorical_crossentropy", """
     The mean categorical cross-entropy of integer class ids.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(SparseCategoricalCrossentropy()(np.array([1]), np.array([[0.5, 0.5]])), 4)
         0.6931
@@ -774,7 +774,7 @@ SparseCategoricalCrossentropy = _metric_class(
 Hinge = _metric_class("Hinge", _losses.hinge, "hinge", """
     The mean hinge loss.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Hinge()(np.array([[1.0, 0.0]]), np.array([[0.5, -2.0]]))
         0.25
@@ -782,7 +782,7 @@ Hinge = _metric_class("Hinge", _losses.hinge, "hinge", """
 SquaredHinge = _metric_class("SquaredHinge", _losses.squared_hinge, "squared_hinge", """
     The mean squared hinge loss.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> SquaredHinge()(np.array([[1.0, 0.0]]), np.array([[0.5, 0.0]]))
         0.625
@@ -790,7 +790,7 @@ SquaredHinge = _metric_class("SquaredHinge", _losses.squared_hinge, "squared_hin
 CategoricalHinge = _metric_class("CategoricalHinge", _losses.categorical_hinge, "categorical_hinge", """
     The mean categorical hinge loss.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(CategoricalHinge()(np.array([[0.0, 1.0]]), np.array([[0.3, 0.8]])), 4)
         0.5
@@ -798,7 +798,7 @@ CategoricalHinge = _metric_class("CategoricalHinge", _losses.categorical_hinge, 
 KLDivergence = _metric_class("KLDivergence", _losses.kl_divergence, "kl_divergence", """
     The mean Kullback-Leibler divergence.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(KLDivergence()(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]])), 4)
         0.1438
@@ -806,7 +806,7 @@ KLDivergence = _metric_class("KLDivergence", _losses.kl_divergence, "kl_divergen
 Poisson = _metric_class("Poisson", _losses.poisson, "poisson", """
     The mean Poisson loss.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(Poisson()(np.array([[1.0]]), np.array([[2.0]])), 4)
         1.3069
@@ -814,7 +814,7 @@ Poisson = _metric_class("Poisson", _losses.poisson, "poisson", """
 LogCoshError = _metric_class("LogCoshError", _losses.log_cosh, "logcosh", """
     The mean ``log(cosh(error))``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(LogCoshError()(np.array([[0.0]]), np.array([[1.0]])), 4)
         0.4338
@@ -823,7 +823,7 @@ MeanAbsolutePercentageError = _metric_class(
     "MeanAbsolutePercentageError", _losses.mean_absolute_percentage_error, "mean_absolute_percentage_error", """
     The mean absolute percentage error.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> MeanAbsolutePercentageError()(np.array([[2.0, 4.0]]), np.array([[1.0, 5.0]]))
         37.5
@@ -832,7 +832,7 @@ MeanSquaredLogarithmicError = _metric_class(
     "MeanSquaredLogarithmicError", _losses.mean_squared_logarithmic_error, "mean_squared_logarithmic_error", """
     The mean squared logarithmic error.
 
-    Example:
+    Examples:
         >>> import numpy as np, math
         >>> round(MeanSquaredLogarithmicError()(np.array([[0.0]]), np.array([[math.e - 1]])), 4)
         1.0
@@ -847,7 +847,7 @@ _cosine.__name__ = "cosine_similarity"
 CosineSimilarity = _metric_class("CosineSimilarity", _cosine, "cosine_similarity", """
     The mean cosine similarity of targets and predictions along ``axis`` (1 is best).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> CosineSimilarity()(np.array([[1.0, 0.0]]), np.array([[2.0, 0.0]]))
         1.0
@@ -861,7 +861,7 @@ _KERAS_LOSS_METRICS = (BinaryCrossentropy, CategoricalCrossentropy, SparseCatego
 class Sum(Metric):
     """The running (weighted) sum of the values passed to ``update_state``.
 
-    Example:
+    Examples:
         >>> m = Sum()
         >>> m.update_state([1.0, 2.0]); m.update_state(4.0, sample_weight=0.5)
         >>> m.result()
@@ -919,7 +919,7 @@ class _Count(Metric):
 class TruePositives(_Count):
     """Weighted number of positives predicted positive (``y_pred > threshold``).
 
-    Example:
+    Examples:
         >>> TruePositives()([0, 1, 1, 1], [1, 0, 1, 1])
         2.0
     """
@@ -930,7 +930,7 @@ class TruePositives(_Count):
 class FalsePositives(_Count):
     """Weighted number of negatives predicted positive.
 
-    Example:
+    Examples:
         >>> FalsePositives()([0, 1, 0, 0], [0, 0, 1, 1])
         2.0
     """
@@ -941,7 +941,7 @@ class FalsePositives(_Count):
 class TrueNegatives(_Count):
     """Weighted number of negatives predicted negative.
 
-    Example:
+    Examples:
         >>> TrueNegatives()([0, 1, 0, 0], [1, 1, 0, 0])
         2.0
     """
@@ -952,7 +952,7 @@ class TrueNegatives(_Count):
 class FalseNegatives(_Count):
     """Weighted number of positives predicted negative.
 
-    Example:
+    Examples:
         >>> FalseNegatives()([0, 1, 1, 1], [0, 1, 0, 0])
         2.0
     """
@@ -968,7 +968,7 @@ class R2Score(Metric):
             or None (one score per column).
         num_regressors: for the adjusted R2 ``1 - (1 - R2) (n - 1) / (n - k - 1)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(R2Score()(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [2.0], [4.0]])), 4)
         0.5
@@ -1032,9 +1032,10 @@ class IoU(Metric):
         num_classes: number of classes.
         target_class_ids: the classes to average.
         ignore_class: a class id in the targets to leave out (e.g. the "void" label), or None.
-        sparse_y_true, sparse_y_pred: class ids (True) or one-hot / per-class scores (False, the argmax over ``axis``).
+        sparse_y_true: class ids (True) or one-hot / per-class scores (False, the argmax over ``axis``).
+        sparse_y_pred: class ids (True) or one-hot / per-class scores (False, the argmax over ``axis``).
 
-    Example:
+    Examples:
         >>> IoU(num_classes=2, target_class_ids=[0])([0, 0, 1, 1], [0, 1, 0, 1])
         0.3333333333333333
     """
@@ -1097,7 +1098,7 @@ class IoU(Metric):
 class MeanIoU(IoU):
     """IoU averaged over all ``num_classes`` classes (the segmentation metric).
 
-    Example:
+    Examples:
         >>> round(MeanIoU(num_classes=2)([0, 0, 1, 1], [0, 1, 0, 1]), 4)
         0.3333
     """
@@ -1115,7 +1116,7 @@ class MeanIoU(IoU):
 class BinaryIoU(IoU):
     """IoU of binary predictions (``y_pred > threshold``) for ``target_class_ids`` among {0, 1}.
 
-    Example:
+    Examples:
         >>> BinaryIoU(target_class_ids=[1])([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.6])
         0.3333333333333333
     """
@@ -1136,7 +1137,7 @@ class BinaryIoU(IoU):
 class OneHotIoU(IoU):
     """IoU of one-hot targets and per-class scores (argmax over ``axis``) for ``target_class_ids``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> OneHotIoU(num_classes=2, target_class_ids=[1])(np.eye(2)[[0, 1, 1]], np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]))
         0.5
@@ -1155,7 +1156,7 @@ class OneHotIoU(IoU):
 class OneHotMeanIoU(MeanIoU):
     """Mean IoU over all classes for one-hot targets and per-class scores.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> round(OneHotMeanIoU(num_classes=2)(np.eye(2)[[0, 1, 1]], np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])), 4)
         0.5
@@ -1237,7 +1238,7 @@ registry.register_builtins("metric", _KERAS_METRICS, _KERAS_NAMES)
 def serialize(metric):
     """``{"class_name": ..., "config": ...}`` for a metric.
 
-    Example:
+    Examples:
         >>> serialize(Precision(name="p"))["class_name"]
         'Precision'
     """
@@ -1247,7 +1248,7 @@ def serialize(metric):
 def deserialize(config, custom_objects=None):
     """Rebuild a metric from :func:`serialize` output; only built-in or registered classes (nothing is imported).
 
-    Example:
+    Examples:
         >>> deserialize({"class_name": "Recall", "config": {"name": "r"}}).name
         'r'
     """
@@ -1303,7 +1304,7 @@ def get(identifier, loss=None, output_shape=None):
         loss: the model's loss (name, class, instance or function), used for "accuracy".
         output_shape: the model's output shape, used for "accuracy" when the loss does not say.
 
-    Example:
+    Examples:
         >>> type(get("accuracy", loss="binary_crossentropy")).__name__
         'BinaryAccuracy'
         >>> get("Mean_Squared_Error").name

@@ -11,7 +11,7 @@ Batch normalisation computes its statistics in float32 inside a float16 model, a
 float16 arithmetic pays on GPUs (tensor cores); on a CPU NumPy emulates it and it is several times
 slower than float32: use it there to check that a model trains in float16 before moving it to a GPU.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers, mixed_precision
     >>> mixed_precision.set_global_policy("mixed_float16")
@@ -43,7 +43,7 @@ class DTypePolicy:
         name: ``"float32"``, ``"float64"``, ``"float16"`` (one dtype for both) or ``"mixed_float16"``
             (float16 compute, float32 weights).
 
-    Example:
+    Examples:
         >>> policy = DTypePolicy("mixed_float16")
         >>> policy.name, policy.compute_dtype, policy.variable_dtype
         ('mixed_float16', 'float16', 'float32')
@@ -94,7 +94,7 @@ class DTypePolicy:
     def get_config(self):
         """``{"name": ...}``.
 
-        Example:
+        Examples:
             >>> DTypePolicy("mixed_float16").get_config()
             {'name': 'mixed_float16'}
         """
@@ -130,7 +130,7 @@ def set_global_policy(policy):
 
     Layers that exist keep their policy. Set it before building the model.
 
-    Example:
+    Examples:
         >>> from nerve import layers
         >>> set_global_policy("mixed_float16")
         >>> global_policy().name, layers.Dense(1).compute_dtype
@@ -144,7 +144,7 @@ def set_global_policy(policy):
 def global_policy():
     """The policy that new layers take when given no ``dtype`` (``"float32"`` unless set).
 
-    Example:
+    Examples:
         >>> global_policy()
         <DTypePolicy "float32">
     """

@@ -5,7 +5,7 @@ tensor: ``L1(l1)(w) = l1 * sum(|w|)``, ``L2(l2)(w) = l2 * sum(w ** 2)`` (no
 factor 1/2, as in Keras), ``L1L2`` the sum of both. Layers take them as
 ``kernel_regularizer=`` and the model adds the penalties to the training loss.
 
-Example:
+Examples:
     >>> import nerve
     >>> from nerve import regularizers
     >>> w = nerve.tensor([1.0, -2.0], requires_grad=True)
@@ -44,7 +44,7 @@ def _as_weight(weight):
 class Regularizer:
     """Base class: ``__call__(weight)`` returns a scalar Tensor penalty; ``get_config`` its arguments.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> class MaxAbs(Regularizer):
         ...     def __call__(self, weight):
@@ -59,7 +59,7 @@ class Regularizer:
     def get_config(self):
         """Constructor arguments as a JSON-serialisable dict.
 
-        Example:
+        Examples:
             >>> L1L2(l1=0.1, l2=0.2).get_config()
             {'l1': 0.1, 'l2': 0.2}
         """
@@ -69,7 +69,7 @@ class Regularizer:
     def from_config(cls, config):
         """Rebuild a regularizer from :meth:`get_config`'s dict.
 
-        Example:
+        Examples:
             >>> L2.from_config({"l2": 0.5}).l2
             0.5
         """
@@ -83,7 +83,7 @@ class Regularizer:
 class L1L2(Regularizer):
     """``l1 * sum(|w|) + l2 * sum(w ** 2)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> L1L2(l1=0.5, l2=0.25)(nerve.tensor([1.0, -2.0])).item()
         2.75
@@ -112,7 +112,7 @@ class L1L2(Regularizer):
 class L1(L1L2):
     """``l1 * sum(|w|)``: pushes weights to exactly zero (sparse weights).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> L1(l1=0.5)(nerve.tensor([1.0, -2.0])).item()
         1.5
@@ -128,7 +128,7 @@ class L1(L1L2):
 class L2(L1L2):
     """``l2 * sum(w ** 2)`` (weight decay through the loss; no factor 1/2, as in Keras).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> L2(l2=0.5)(nerve.tensor([1.0, -2.0])).item()
         2.5
@@ -146,7 +146,7 @@ class OrthogonalRegularizer(Regularizer):
     """Push the rows (``mode="rows"``) or columns (``"columns"``) of a 2-D weight towards orthogonality (Keras
     semantics): ``factor`` times the mean absolute cosine similarity of the distinct pairs.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> OrthogonalRegularizer(factor=1.0)(nerve.tensor([[1.0, 0.0], [1.0, 0.0]])).item()
         1.0
@@ -204,7 +204,7 @@ def get(identifier):
     ``{"class_name": ..., "config": {...}}``, a Regularizer (returned as is) or
     class, or any callable ``fn(weight) -> scalar Tensor`` (returned as is).
 
-    Example:
+    Examples:
         >>> get("l1")
         L1(l1=0.01)
         >>> get({"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.2}})
@@ -238,7 +238,7 @@ def get(identifier):
 def serialize(regularizer):
     """Return ``{"class_name": ..., "config": ...}`` for ``regularizer``; :func:`get` turns it back.
 
-    Example:
+    Examples:
         >>> serialize(L2(0.001))
         {'class_name': 'L2', 'config': {'l2': 0.001}}
     """
@@ -254,7 +254,7 @@ def serialize(regularizer):
 def deserialize(config, custom_objects=None):
     """Rebuild a regularizer from :func:`serialize` output; only built-in or registered classes (nothing is imported).
 
-    Example:
+    Examples:
         >>> deserialize({"class_name": "L2", "config": {"l2": 0.5}})
         L2(l2=0.5)
     """

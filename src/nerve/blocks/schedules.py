@@ -5,7 +5,7 @@ as ``learning_rate``; the optimizer calls it with ``optimizer.iterations``
 (0 for the first update) before every step. Schedules are plain Python (no
 arrays) and serialise through ``get_config`` / ``from_config``.
 
-Example:
+Examples:
     >>> from nerve import schedules
     >>> decay = schedules.StepDecay(0.1, step_size=10, gamma=0.5)
     >>> [decay(0), decay(9), decay(10), decay(25)]
@@ -34,7 +34,7 @@ class LearningRateSchedule:
     constructor arguments). Wrap a schedule in a dict ``{"class_name": ...,
     "config": ...}`` with :func:`serialize` and read it back with :func:`get`.
 
-    Example:
+    Examples:
         >>> class Halving(LearningRateSchedule):
         ...     def __init__(self, initial_learning_rate):
         ...         self.initial_learning_rate = initial_learning_rate
@@ -93,7 +93,7 @@ class ExponentialDecay(_RateDecay):
     With ``staircase=True`` the exponent is ``step // decay_steps`` (the rate
     drops in steps). Keras semantics.
 
-    Example:
+    Examples:
         >>> s = ExponentialDecay(1.0, decay_steps=10, decay_rate=0.5)
         >>> s(0), s(10), s(5) == 0.5 ** 0.5
         (1.0, 0.5, True)
@@ -109,7 +109,7 @@ class ExponentialDecay(_RateDecay):
 class StepDecay(LearningRateSchedule):
     """``initial_learning_rate * gamma ** (step // step_size)`` (PyTorch's StepLR).
 
-    Example:
+    Examples:
         >>> s = StepDecay(1.0, step_size=3, gamma=0.1)
         >>> [s(0), s(2), s(3)]
         [1.0, 1.0, 0.1]
@@ -140,7 +140,7 @@ class CosineDecay(LearningRateSchedule):
     over ``warmup_steps`` steps, then decays from ``warmup_target`` as above
     over the next ``decay_steps`` steps.
 
-    Example:
+    Examples:
         >>> s = CosineDecay(1.0, decay_steps=10, alpha=0.1)
         >>> s(0), round(s(5), 6), round(s(10), 6), round(s(50), 6)
         (1.0, 0.55, 0.1, 0.1)
@@ -190,7 +190,7 @@ class LinearWarmup(LearningRateSchedule):
     so the wrapped schedule starts once the warm-up ends and the curve is
     continuous.
 
-    Example:
+    Examples:
         >>> w = LinearWarmup(0.1, warmup_steps=4)
         >>> [w(0), w(2), w(4), w(100)]
         [0.0, 0.05, 0.1, 0.1]
@@ -225,7 +225,7 @@ class LinearWarmup(LearningRateSchedule):
 class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (floor of the ratio with ``staircase``).
 
-    Example:
+    Examples:
         >>> s = InverseTimeDecay(1.0, decay_steps=10, decay_rate=1.0)
         >>> s(0), s(10), s(30)
         (1.0, 0.5, 0.25)
@@ -244,7 +244,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     ``values`` has one more entry than ``boundaries``; the last value holds
     after the last boundary.
 
-    Example:
+    Examples:
         >>> s = PiecewiseConstantDecay(boundaries=[10, 20], values=[1.0, 0.5, 0.1])
         >>> [s(0), s(10), s(11), s(20), s(21)]
         [1.0, 1.0, 0.5, 0.5, 0.1]
@@ -276,7 +276,7 @@ class PolynomialDecay(LearningRateSchedule):
 
     With ``cycle=True`` the decay restarts: ``decay_steps`` grows to the next multiple that covers ``step``.
 
-    Example:
+    Examples:
         >>> s = PolynomialDecay(1.0, decay_steps=10, end_learning_rate=0.0, power=2.0)
         >>> s(0), s(5), s(10), s(20)
         (1.0, 0.25, 0.0, 0.0)
@@ -311,7 +311,7 @@ class CosineDecayRestarts(LearningRateSchedule):
     ``first_decay_steps * t_mul ** i`` steps and starts from ``m_mul ** i`` times the initial rate; each decays to
     ``alpha`` times it.
 
-    Example:
+    Examples:
         >>> s = CosineDecayRestarts(1.0, first_decay_steps=10)
         >>> s(0), round(s(5), 6), s(10), round(s(20), 6)
         (1.0, 0.5, 1.0, 0.5)
@@ -355,7 +355,7 @@ registry.register_builtins("schedule", ALL_SCHEDULES.values())
 def serialize(schedule):
     """Return ``{"class_name": ..., "config": ...}`` for a schedule (JSON-serialisable).
 
-    Example:
+    Examples:
         >>> serialize(StepDecay(0.1, step_size=5))
         {'class_name': 'StepDecay', 'config': {'initial_learning_rate': 0.1, 'step_size': 5, 'gamma': 0.1}}
     """
@@ -372,7 +372,7 @@ def get(identifier, custom_objects=None):
 
     ``custom_objects`` maps extra class names to your own schedule classes.
 
-    Example:
+    Examples:
         >>> s = get({"class_name": "ExponentialDecay",
         ...          "config": {"initial_learning_rate": 1.0, "decay_steps": 2, "decay_rate": 0.5}})
         >>> s(4)
@@ -393,7 +393,7 @@ def get(identifier, custom_objects=None):
 def deserialize(config, custom_objects=None):
     """Rebuild a learning-rate schedule from :func:`serialize` output; only built-in or registered classes (nothing is imported).
 
-    Example:
+    Examples:
         >>> deserialize({"class_name": "StepDecay", "config": {"initial_learning_rate": 0.1, "step_size": 5}}).step_size
         5
     """

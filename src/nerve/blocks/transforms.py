@@ -26,7 +26,7 @@ makes runs reproducible), or from a private generator when ``seed`` is given.
 Arguments follow Keras: factors are fractions (of the height, of a full turn...),
 a single number ``f`` means the range ``[-f, f]``, a pair ``(low, high)`` a range.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve import transforms
     >>> augment = transforms.Compose([
@@ -234,7 +234,7 @@ def affine_transform(images, matrices, output_size=None, interpolation="bilinear
         fill_mode: ``"reflect"``, ``"wrap"``, ``"nearest"`` or ``"constant"`` (see :data:`FILL_MODES`).
         fill_value: the value outside the image in ``"constant"`` mode.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> image = np.arange(6.0).reshape(1, 2, 3)
         >>> mirror = np.array([[-1.0, 0.0, 2.0], [0.0, 1.0, 0.0]])  # x_in = 2 - x
@@ -265,7 +265,7 @@ def flip(images, horizontal=True, vertical=False):
     ``horizontal`` and ``vertical`` are booleans for the whole batch or
     boolean arrays with one entry per image.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> images = np.arange(4.0).reshape(2, 1, 2)
         >>> flip(images, horizontal=np.array([True, False])).tolist()
@@ -293,7 +293,7 @@ def crop(images, top, left, height, width, fill_value=0.0):
 
     Offsets may be negative or reach past the border (padding): those pixels are ``fill_value``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> images = np.arange(9.0).reshape(1, 3, 3)
         >>> crop(images, top=1, left=1, height=2, width=2).tolist()
@@ -310,7 +310,7 @@ def crop(images, top, left, height, width, fill_value=0.0):
 def adjust_brightness(images, delta, value_range=(0.0, 255.0)):
     """Add ``delta`` (a number or one per image) to every pixel, then clip to ``value_range``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> adjust_brightness(np.array([[[0.2, 0.9]]]), 0.3, value_range=(0, 1)).round(2).tolist()
         [[[0.5, 1.0]]]
@@ -325,7 +325,7 @@ def adjust_contrast(images, factor, value_range=(0.0, 255.0)):
 
     ``(x - mean) * factor + mean`` with the mean over height and width, per image and channel.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> adjust_contrast(np.array([[[0.4, 0.6]]]), 2.0, value_range=(0, 1)).round(2).tolist()
         [[[0.3, 0.7]]]
@@ -395,7 +395,7 @@ class Transform:
         seed: seed of a private generator; by default draws come from
             :func:`nerve.random.generator` (reproducible with ``nerve.random.seed``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> t = RandomFlip("horizontal", seed=0)
         >>> params = t.sample((4, 5, 5, 1))
@@ -482,7 +482,7 @@ class RandomFlip(Transform):
         mode: ``"horizontal"``, ``"vertical"`` or ``"horizontal_and_vertical"``.
         seed: private generator seed (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = RandomFlip("horizontal", seed=0)(np.arange(6.0).reshape(2, 1, 3))
         >>> out[:, 0].tolist()  # this draw kept the first image and mirrored the second
@@ -518,10 +518,12 @@ class RandomTranslation(_AffineTransform):
         height_factor: a fraction ``f`` (shift in ``[-f, f] * H``) or a range
             ``(low, high)``; negative moves the image up, positive down.
         width_factor: the same for the width; negative moves left, positive right.
-        fill_mode, interpolation, fill_value: see :func:`affine_transform`.
+        fill_mode: see :func:`affine_transform`.
+        interpolation: see :func:`affine_transform`.
+        fill_value: see :func:`affine_transform`.
         seed: private generator seed (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> shift_down = RandomTranslation((0.25, 0.25), 0.0, fill_mode="constant")
         >>> shift_down(np.arange(4.0).reshape(1, 4, 1))[0, :, 0].tolist()
@@ -552,10 +554,12 @@ class RandomRotation(_AffineTransform):
         factor: a fraction ``f`` (angle in ``[-f, f] * 2 pi``) or a range
             ``(low, high)``; positive angles rotate counter-clockwise.
             ``0.25`` is a quarter turn, like ``np.rot90``.
-        fill_mode, interpolation, fill_value: see :func:`affine_transform`.
+        fill_mode: see :func:`affine_transform`.
+        interpolation: see :func:`affine_transform`.
+        fill_value: see :func:`affine_transform`.
         seed: private generator seed (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> quarter_turn = RandomRotation((0.25, 0.25), interpolation="nearest")
         >>> quarter_turn(np.array([[[1.0, 2.0], [3.0, 4.0]]])).tolist()
@@ -584,10 +588,12 @@ class RandomZoom(_AffineTransform):
             positive zooms out (the image looks smaller), negative zooms in.
         width_factor: the same horizontally; ``None`` (default) uses the
             vertical value, which keeps the aspect ratio.
-        fill_mode, interpolation, fill_value: see :func:`affine_transform`.
+        fill_mode: see :func:`affine_transform`.
+        interpolation: see :func:`affine_transform`.
+        fill_value: see :func:`affine_transform`.
         seed: private generator seed (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> zoom_in = RandomZoom((-0.5, -0.5), interpolation="nearest")
         >>> zoom_in(np.arange(16.0).reshape(1, 4, 4))[0, 1].tolist()  # the centre, twice as large
@@ -621,11 +627,12 @@ class RandomCrop(_AffineTransform):
     when the window is the image size); Keras resizes there instead.
 
     Args:
-        height, width: size of the window.
+        height: size of the window.
+        width: size of the window.
         padding: zeros added on each side first: a number or ``(pad_h, pad_w)``.
         seed: private generator seed (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = RandomCrop(2, 2, seed=0)(np.zeros((5, 4, 4, 3)))
         >>> out.shape
@@ -675,7 +682,7 @@ class RandomCrop(_AffineTransform):
 class GaussianNoise(Transform):
     """Add zero-mean Gaussian noise of standard deviation ``stddev`` to every pixel.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = GaussianNoise(0.1, seed=0)(np.zeros((100, 10, 10)))
         >>> round(float(out.std()), 2)
@@ -714,7 +721,7 @@ class RandomBrightness(Transform):
             pass ``(0, 1)`` for images scaled to [0, 1] like nerve's digits).
         seed: private generator seed (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> brighter = RandomBrightness((0.5, 0.5), value_range=(0, 1))
         >>> brighter(np.array([[[0.0, 0.8]]])).tolist()
@@ -753,7 +760,7 @@ class RandomContrast(Transform):
         value_range: the range of pixel values (Keras' default ``(0, 255)``; pass ``(0, 1)`` for [0, 1] images).
         seed: private generator seed (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = RandomContrast(0.5, value_range=(0, 1), seed=0)(np.full((2, 3, 3), 0.5))
         >>> float(out.min()), float(out.max())  # a flat image stays flat
@@ -801,7 +808,7 @@ class Compose:
     is resampled once. That is faster and interpolates only once; the random
     draws are the same as when applying them one by one.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> augment = Compose([RandomFlip("horizontal", seed=0), GaussianNoise(0.01, seed=1)])
         >>> augment(np.zeros((4, 8, 8, 3))).shape
@@ -871,7 +878,7 @@ class TransformedDataset:
         dataset: the dataset; its samples are tuples whose first item is the image.
         transform: a function of a batch of images, e.g. a :class:`Compose`.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> data = nerve.data.TensorDataset(np.zeros((10, 8, 8, 1), np.float32), np.arange(10))
         >>> augmented = TransformedDataset(data, RandomFlip("horizontal"))

@@ -12,7 +12,7 @@
 Modules here import nothing from the tiers above (building blocks, training, tools, applications);
 ``lint-imports`` (the contract in ``.importlinter``) fails CI when one does.
 
-Example:
+Examples:
     >>> from nerve.engine.tensor import Tensor
     >>> Tensor([1.0, 2.0]).shape
     (2,)

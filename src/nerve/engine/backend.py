@@ -7,7 +7,7 @@ registering it here, without touching op code. Devices (``"cpu"``, ``"gpu"``)
 name those modules for placement: :func:`set_device`, :func:`device`,
 :func:`to_device`, ``Tensor.to`` and ``model.to`` (see ``docs/devices.md``).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve.engine.backend import get_array_module
     >>> get_array_module(np.zeros(3)) is np
@@ -43,7 +43,7 @@ def register_array_module(array_type, module):
     Tensors whose data is an instance of ``array_type`` will run their ops
     through ``module``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> register_array_module(np.ndarray, np)  # a no-op: NumPy is the default
     """
@@ -55,7 +55,7 @@ def register_array_module(array_type, module):
 def get_array_module(array):
     """Return the array module (``numpy`` or a registered one) that owns ``array``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> get_array_module(np.ones(2)).__name__
         'numpy'
@@ -70,7 +70,7 @@ def get_array_module(array):
 def to_numpy(array):
     """Return ``array`` as a NumPy array (copies from a device when needed).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> to_numpy(np.arange(3)).tolist()
         [0, 1, 2]
@@ -116,7 +116,7 @@ def register_device(name, module, to_device=None, to_host=None, array_type=None)
     is asked for (when ``cupy`` imports and sees a GPU); the tests register a
     stand-in device the same way.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> class Host(np.ndarray):  # a toy "device": NumPy arrays of another type
         ...     pass
@@ -140,7 +140,7 @@ def register_device(name, module, to_device=None, to_host=None, array_type=None)
 def unregister_device(name):
     """Forget the device ``name`` (and its array module); the default goes back to ``"cpu"`` if it was ``name``.
 
-    Example:
+    Examples:
         >>> unregister_device("no such device")  # nothing to do
     """
     entry = _DEVICES.pop(name, None)
@@ -169,7 +169,7 @@ def _register_cupy():
 def gpu_available():
     """True when the device ``"gpu"`` exists: CuPy with a GPU, or a device registered under that name.
 
-    Example:
+    Examples:
         >>> from nerve import backend
         >>> isinstance(backend.gpu_available(), bool)
         True
@@ -202,7 +202,7 @@ def set_device(name):
     ``tensor.to(name)`` or ``model.to(name)``. See also the :func:`device`
     context.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.set_device("cpu"); nerve.tensor([1.0]).device
         'cpu'
@@ -213,7 +213,7 @@ def set_device(name):
 def get_device():
     """The current default device (``"cpu"`` unless :func:`set_device` or :func:`device` changed it).
 
-    Example:
+    Examples:
         >>> from nerve import backend
         >>> backend.get_device()
         'cpu'
@@ -225,7 +225,7 @@ def get_device():
 def device(name):
     """Context in which ``name`` is the default device (new tensors, weights built inside it).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> with nerve.device("cpu"):
         ...     nerve.tensor([1.0]).device
@@ -242,7 +242,7 @@ def device(name):
 def device_of(array):
     """The device holding ``array``: ``"cpu"`` for NumPy arrays, else the name it was registered under.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> device_of(np.zeros(2))
         'cpu'
@@ -259,7 +259,7 @@ def device_of(array):
 def to_device(array, name):
     """``array`` on device ``name``: itself when it is already there, else a copy (through the host).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> a = np.ones(2)
         >>> to_device(a, "cpu") is a
@@ -310,7 +310,7 @@ def set_num_threads(count):
     then sleep as soon as a product ends) or ``OPENBLAS_NUM_THREADS=1``. The
     environment variable ``NERVE_NUM_THREADS`` sets the starting value.
 
-    Example:
+    Examples:
         >>> from nerve import backend
         >>> backend.set_num_threads(1); backend.get_num_threads()
         1
@@ -328,7 +328,7 @@ def set_num_threads(count):
 def get_num_threads():
     """Number of threads nerve's own array loops use.
 
-    Example:
+    Examples:
         >>> from nerve import backend
         >>> backend.get_num_threads() >= 1
         True
@@ -350,7 +350,7 @@ def split_batch(xp, work, batch, elements):
     ``work`` must write disjoint slices of its outputs and do no BLAS calls
     (those have their own threads).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x, out = np.arange(6.0), np.empty(6)
         >>> def double(start, stop):
@@ -401,7 +401,7 @@ def keep_freed_memory(enable=True):
     ``benchmarks/`` do). ``enable=False`` does nothing. Returns True when the
     settings were applied (glibc on Linux), False otherwise.
 
-    Example:
+    Examples:
         >>> from nerve import backend
         >>> backend.keep_freed_memory(enable=False)  # the opt-in, declined: nothing changes
         False

@@ -12,7 +12,7 @@ aborts every process (``mpiexec`` then stops them all).
 Needs ``mpi4py`` and an MPI library: ``pip install "nerve[mpi]"`` installs ``mpi4py`` and the
 ``mpich`` wheels; a system MPI works too.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> rank(), size(), is_main()          # no MPI job: one process
     (0, 1, True)
@@ -44,7 +44,7 @@ _STATE = {"comm": None, "mpi": None, "timeout": DEFAULT_TIMEOUT, "hook": None}
 class DistributedError(RuntimeError):
     """A collective operation failed or timed out (another process died, raised, or is stuck).
 
-    Example:
+    Examples:
         >>> issubclass(DistributedError, RuntimeError)
         True
     """
@@ -77,7 +77,7 @@ def initialize(timeout=None):
         timeout: seconds a collective waits for the others before raising :class:`DistributedError`
             and aborting the job (default ``DEFAULT_TIMEOUT``, 300 s).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.distributed.initialize()      # one process without mpiexec
         (0, 1)
@@ -119,7 +119,7 @@ def initialize(timeout=None):
 def is_initialized():
     """True after :func:`initialize`.
 
-    Example:
+    Examples:
         >>> isinstance(is_initialized(), bool)
         True
     """
@@ -129,7 +129,7 @@ def is_initialized():
 def rank():
     """This process's number in the job, 0 to ``size() - 1`` (0 without MPI).
 
-    Example:
+    Examples:
         >>> rank() >= 0
         True
     """
@@ -140,7 +140,7 @@ def rank():
 def size():
     """The number of processes in the job (1 without MPI).
 
-    Example:
+    Examples:
         >>> size() >= 1
         True
     """
@@ -151,7 +151,7 @@ def size():
 def is_main():
     """True on rank 0, the process that prints, logs and writes checkpoints.
 
-    Example:
+    Examples:
         >>> is_main() == (rank() == 0)
         True
     """
@@ -161,7 +161,7 @@ def is_main():
 def abort(message, code=1):
     """Print ``message`` and stop every process of the job (no-op exit for one process).
 
-    Example:
+    Examples:
         >>> callable(abort)
         True
     """
@@ -214,7 +214,7 @@ def _active():
 def barrier():
     """Wait until every process gets here.
 
-    Example:
+    Examples:
         >>> barrier()
     """
     comm = _active()
@@ -227,7 +227,7 @@ def allreduce(array, op="sum", out=None):
 
     ``out`` may be ``array`` itself (in place). Works on contiguous NumPy arrays of any float or int dtype.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> allreduce(np.array([3.0]), op="mean").tolist()
         [3.0]
@@ -252,7 +252,7 @@ def allreduce(array, op="sum", out=None):
 def broadcast(array, root=0):
     """Copy ``array`` (a contiguous NumPy array, same shape on every process) from ``root`` to all, in place.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> broadcast(np.array([1, 2])).tolist()
         [1, 2]
@@ -268,7 +268,7 @@ def broadcast(array, root=0):
 def broadcast_object(value, root=0):
     """A Python value (JSON-like: numbers, strings, lists, dicts) from ``root``, on every process.
 
-    Example:
+    Examples:
         >>> broadcast_object({"epoch": 3})
         {'epoch': 3}
     """
@@ -287,7 +287,7 @@ def broadcast_object(value, root=0):
 def allgather_rows(array):
     """The rows of ``array`` from every process, concatenated in rank order (row counts may differ).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> allgather_rows(np.arange(6).reshape(3, 2)).shape
         (3, 2)

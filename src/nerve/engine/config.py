@@ -6,7 +6,7 @@ fuzz factor your own code reads (nerve's losses and metrics keep their documente
 ``image_data_format`` is always ``"channels_last"`` (nerve's images are ``(batch, height, width,
 channels)``); ``clear_session`` forgets automatic layer names and frees cached memory.
 
-Example:
+Examples:
     >>> from nerve import backend
     >>> backend.floatx(), backend.epsilon(), backend.image_data_format()
     ('float32', 1e-07, 'channels_last')
@@ -37,7 +37,7 @@ clear_session_hooks = []
 def backend():
     """The name of the backend running the ops: ``"nerve"`` (NumPy, or CuPy on a GPU).
 
-    Example:
+    Examples:
         >>> backend()
         'nerve'
     """
@@ -47,7 +47,7 @@ def backend():
 def floatx():
     """The default float dtype as a string: ``"float32"`` unless :func:`set_floatx` changed it.
 
-    Example:
+    Examples:
         >>> floatx()
         'float32'
     """
@@ -60,7 +60,7 @@ def set_floatx(value):
     It sets the global dtype policy (:func:`nerve.mixed_precision.set_global_policy`), so a layer given no
     ``dtype`` computes in and keeps its weights in ``value``. Layers that exist keep their dtype.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from nerve import layers
         >>> set_floatx("float64")
@@ -79,7 +79,7 @@ def set_floatx(value):
 def epsilon():
     """The fuzz factor of numeric expressions (Keras's ``backend.epsilon()``), ``1e-7`` by default.
 
-    Example:
+    Examples:
         >>> epsilon()
         1e-07
     """
@@ -89,7 +89,7 @@ def epsilon():
 def set_epsilon(value):
     """Set the value :func:`epsilon` returns (read by your own code; nerve's built-in losses keep ``1e-7``).
 
-    Example:
+    Examples:
         >>> set_epsilon(1e-5); epsilon()
         1e-05
         >>> set_epsilon(1e-7)
@@ -103,7 +103,7 @@ def set_epsilon(value):
 def image_data_format():
     """``"channels_last"``: nerve's images and feature maps are ``(batch, height, width, channels)``.
 
-    Example:
+    Examples:
         >>> image_data_format()
         'channels_last'
     """
@@ -113,7 +113,7 @@ def image_data_format():
 def set_image_data_format(data_format):
     """Accepts ``"channels_last"`` (the only layout nerve's layers use); ``"channels_first"`` is an error.
 
-    Example:
+    Examples:
         >>> set_image_data_format("channels_last")
     """
     if data_format != "channels_last":
@@ -125,7 +125,7 @@ def set_image_data_format(data_format):
 def clear_session(free_memory=True):
     """Start afresh: automatic layer names restart (``dense``, ``dense_1``...) and unused memory is freed.
 
-    Example:
+    Examples:
         >>> from nerve import layers
         >>> clear_session()
         >>> layers.Dense(1).name
@@ -141,7 +141,7 @@ def clear_session(free_memory=True):
 def enable_interactive_logging():
     """Let ``fit`` draw its live progress bar on terminals (the default).
 
-    Example:
+    Examples:
         >>> enable_interactive_logging(); is_interactive_logging_enabled()
         True
     """
@@ -151,7 +151,7 @@ def enable_interactive_logging():
 def disable_interactive_logging():
     """Make ``fit`` write one plain line per epoch even on a terminal (no live bar), as in logs.
 
-    Example:
+    Examples:
         >>> disable_interactive_logging(); is_interactive_logging_enabled()
         False
         >>> enable_interactive_logging()
@@ -162,7 +162,7 @@ def disable_interactive_logging():
 def is_interactive_logging_enabled():
     """Whether ``fit`` may draw a live progress bar.
 
-    Example:
+    Examples:
         >>> is_interactive_logging_enabled()
         True
     """
@@ -172,7 +172,7 @@ def is_interactive_logging_enabled():
 def get_uid(prefix=""):
     """A counter per ``prefix``: 1 on the first call, then 2, 3... (until :func:`clear_session`).
 
-    Example:
+    Examples:
         >>> get_uid("block"), get_uid("block")
         (1, 2)
     """
@@ -183,7 +183,7 @@ def get_uid(prefix=""):
 def standardize_dtype(dtype):
     """A dtype (NumPy dtype, type, string, None for floatx) as its standard name: ``"float32"``, ``"int64"``...
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> standardize_dtype(np.float64), standardize_dtype("float"), standardize_dtype(None)
         ('float64', 'float32', 'float32')
@@ -207,7 +207,7 @@ def standardize_dtype(dtype):
 def is_float_dtype(dtype):
     """True for floating-point dtypes.
 
-    Example:
+    Examples:
         >>> is_float_dtype("float16"), is_float_dtype("int32")
         (True, False)
     """
@@ -217,7 +217,7 @@ def is_float_dtype(dtype):
 def is_int_dtype(dtype):
     """True for integer dtypes (signed or unsigned).
 
-    Example:
+    Examples:
         >>> is_int_dtype("uint8"), is_int_dtype("float32")
         (True, False)
     """
@@ -228,7 +228,7 @@ def result_type(*dtypes):
     """The dtype an op on these dtypes gives, with Keras's promotion: a float with integers stays that float
     (``int32`` with ``float32`` is ``float32``), floats widen to the widest, integers promote as in NumPy.
 
-    Example:
+    Examples:
         >>> result_type("float32", "int32"), result_type("float16", float), result_type("int8", "int32")
         ('float32', 'float16', 'int32')
     """
@@ -246,7 +246,7 @@ def result_type(*dtypes):
 def is_keras_tensor(x):
     """True for the symbolic tensors of the functional API (:func:`nerve.Input` and what layers make of it).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> is_keras_tensor(nerve.Input(shape=(2,))), is_keras_tensor(nerve.tensor([1.0]))
         (True, False)

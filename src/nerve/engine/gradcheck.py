@@ -11,7 +11,7 @@ gradients near zero on both sides pass. A check passes when every error is at mo
 when ``|a - n| <= atol + rtol * max(|a|, |n|)``.
 Run it in float64: float32 round-off is too large for central differences.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> x = nerve.tensor(np.random.default_rng(0).normal(size=(3, 2)), requires_grad=True)
     >>> gradcheck(lambda x: (x * x).sum(), [x]).passed
@@ -32,7 +32,7 @@ __all__ = ["numerical_gradient", "GradcheckResult", "gradcheck", "check_gradient
 def numerical_gradient(fn, inputs, index, eps=1e-6, upstream=None):
     """Central-difference gradient of ``sum(fn(*inputs) * upstream)`` with respect to ``inputs[index]``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.array([1.0, 2.0]))
         >>> np.round(numerical_gradient(lambda x: x * x, [x], 0), 6).tolist()
@@ -75,7 +75,7 @@ class GradcheckResult:
 
     ``bool(result)`` is ``result.passed``.
 
-    Example:
+    Examples:
         >>> r = GradcheckResult({"dense/kernel": 2e-9, "dense/bias": 0.3}, {"dense/kernel": 6, "dense/bias": 2}, 1e-5)
         >>> bool(r), r.worst
         (False, 'dense/bias')
@@ -118,7 +118,7 @@ def as_float64(value, check):
     """A float64 Tensor input: a float64 Tensor as it is (``fn`` may hold on to it), other floating inputs as
     float64 copies (checked when ``check``); non-floating inputs as Tensors, unchecked.
 
-    Example:
+    Examples:
         >>> as_float64([1, 2], True).dtype, as_float64([1.0, 2.0], True).dtype
         (dtype('int64'), dtype('float64'))
     """
@@ -148,7 +148,7 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-8, max_elements=32, check
 
     Returns a :class:`GradcheckResult`.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([[1.0, 2.0], [3.0, 4.0]], dtype="float64", requires_grad=True)
         >>> print(gradcheck(lambda w: (w * w).sum(axis=0), [w]))
@@ -209,7 +209,7 @@ def check_gradients(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-8, raise_on_failure
     Raises ``AssertionError`` with the per-input table when a gradient disagrees (or returns False
     with ``raise_on_failure=False``).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> w = nerve.tensor(np.ones((2, 2)), requires_grad=True)
         >>> check_gradients(lambda w: w.exp().sum(axis=0), [w])

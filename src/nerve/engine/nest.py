@@ -3,7 +3,7 @@
 Models take and return such nests (a functional model with two inputs takes ``[x1, x2]`` or
 ``{"image": x1, "meta": x2}``), so the training loop, the functional API and saving walk them.
 
-Example:
+Examples:
     >>> map_structure({"a": [1, 2], "b": 3}, lambda v: v * 10)
     {'a': [10, 20], 'b': 30}
     >>> flatten({"a": [1, 2], "b": 3})
@@ -43,7 +43,7 @@ def default_collate(samples):
     Arrays and numbers are stacked along a new first axis; tuples/lists of
     them become tuples of stacked arrays; dicts become dicts.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> batch = default_collate([(np.zeros(2), 1), (np.ones(2), 0)])
         >>> batch[0].shape, batch[1].tolist()

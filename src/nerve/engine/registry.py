@@ -13,7 +13,7 @@ Nothing is ever imported because a file names it: an unknown name raises :class:
 which says how to register the object. ``deserialize`` also checks that what it found is of the expected
 kind (a loss where a loss is expected) before calling its ``from_config``.
 
-Example:
+Examples:
     >>> import nerve
     >>> @register_serializable(package="demo")
     ... class RegistryDemoScale(nerve.layers.Layer):
@@ -55,7 +55,7 @@ _SCOPES = threading.local()
 class UnknownObjectError(ValueError):
     """A file (or a config) names a class or function that is neither built in nor registered.
 
-    Example:
+    Examples:
         >>> issubclass(UnknownObjectError, ValueError)
         True
     """
@@ -64,7 +64,7 @@ class UnknownObjectError(ValueError):
 class MalformedConfigError(UnknownObjectError):
     """A saved object is not a name or a ``{"class_name": ..., "config": {...}}`` pair (a damaged file).
 
-    Example:
+    Examples:
         >>> try:
         ...     deserialize("layer", ["Dense"])
         ... except MalformedConfigError as error:
@@ -80,7 +80,7 @@ def _plural(kind):
 def register_builtin(kind, *aliases):
     """Decorator for nerve's own classes and functions: known by their ``__name__`` and by ``aliases``.
 
-    Example:
+    Examples:
         >>> lookup("constraint", "max_norm") is lookup("constraint", "MaxNorm")
         True
     """
@@ -100,7 +100,7 @@ def register_builtin(kind, *aliases):
 def register_builtins(kind, objects, aliases=None):
     """Register nerve's own ``objects`` of ``kind`` by their ``__name__``, plus ``aliases`` ``{name: object}``.
 
-    Example:
+    Examples:
         >>> lookup("optimizer", "adamw").__name__, lookup("optimizer", "AdamW").__name__
         ('AdamW', 'AdamW')
     """
@@ -117,7 +117,7 @@ def register_serializable(package="Custom", name=None):
     Use it for your own layers, losses, metrics, activations... before ``model.save`` and before
     ``load_model``. ``package=None`` registers the bare name. ``register_keras_serializable`` is the same.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> @register_serializable(package="my_project")
         ... def cube(x):
@@ -151,7 +151,7 @@ register_keras_serializable = register_serializable
 def get_registered_name(obj):
     """The name under which ``obj`` (a class, a function or an instance) is saved.
 
-    Example:
+    Examples:
         >>> get_registered_name(len)
         'len'
     """
@@ -170,7 +170,7 @@ def get_registered_name(obj):
 def get_registered_object(name, custom_objects=None, kind=None):
     """The object a file's ``name`` stands for, or None when it is unknown (no error).
 
-    Example:
+    Examples:
         >>> get_registered_object("Dense", kind="layer").__name__
         'Dense'
         >>> get_registered_object("os.system") is None
@@ -210,7 +210,7 @@ def get_custom_objects():
     """The live dict of registered classes and functions, ``{"package>Name": object}`` (Keras's
     ``get_custom_objects``); adding an entry makes the name loadable, as registering does.
 
-    Example:
+    Examples:
         >>> class Swish2:
         ...     pass
         >>> get_custom_objects()["Swish2"] = Swish2
@@ -225,7 +225,7 @@ def get_custom_objects():
 def custom_object_scope(custom_objects):
     """Within the block, ``custom_objects`` (``{name: class or function}``) can be named by configs and files.
 
-    Example:
+    Examples:
         >>> with custom_object_scope({"Twice": int}):
         ...     get_registered_object("Twice") is int
         True
@@ -245,7 +245,7 @@ def custom_object_scope(custom_objects):
 def builtin_names(kind):
     """The names nerve knows for ``kind`` (aliases included), sorted.
 
-    Example:
+    Examples:
         >>> "relu" in builtin_names("activation")
         True
     """
@@ -255,7 +255,7 @@ def builtin_names(kind):
 def lookup(kind, name, custom_objects=None):
     """The class or function ``name`` stands for, as a ``kind``; :class:`UnknownObjectError` when it is unknown.
 
-    Example:
+    Examples:
         >>> lookup("optimizer", "adam").__name__
         'Adam'
     """
@@ -279,7 +279,7 @@ def lookup(kind, name, custom_objects=None):
 def serialize(obj, kind):
     """``{"class_name": registered name, "config": obj.get_config()}`` for an object with a config.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> serialize(nerve.optimizers.SGD(0.1), "optimizer")["class_name"]
         'SGD'
@@ -295,7 +295,7 @@ def deserialize(kind, config, base=None, custom_objects=None):
 
     ``base`` (a class) is what the object must be: a name that stands for anything else is refused.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> deserialize("loss", {"class_name": "Huber", "config": {"delta": 2.0}}, base=nerve.losses.Loss).delta
         2.0

@@ -13,7 +13,7 @@ loss with respect to the op's output into gradients with respect to its inputs
 ``requires_grad=True``, such as weights) are *added* to their ``.grad``; call
 ``optimizer.zero_grad()`` (or set ``.grad = None``) between steps.
 
-Example:
+Examples:
     >>> import nerve
     >>> w = nerve.tensor([2.0, -1.0], requires_grad=True)
     >>> loss = (w * w).sum()
@@ -46,7 +46,7 @@ class _GradMode:
 def is_grad_enabled():
     """Return True when operations are being recorded for backward.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> with nerve.no_grad():
         ...     print(nerve.is_grad_enabled())
@@ -61,7 +61,7 @@ def no_grad():
 
     Use it for inference and for updating weights by hand.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True)
         >>> with nerve.no_grad():
@@ -81,7 +81,7 @@ def no_grad():
 def enable_grad():
     """Context that turns recording back on inside a :func:`no_grad` block.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> with nerve.no_grad():
         ...     with nerve.enable_grad():
@@ -123,7 +123,7 @@ def tensor(data, requires_grad=False, dtype=None, name=None, device=None):
     data goes to the default device (:func:`nerve.set_device`) and device
     arrays stay on their device.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> t = nerve.tensor([[1.0, 2.0]], requires_grad=True)
         >>> t.shape, t.dtype
@@ -159,7 +159,7 @@ class Tensor:
         op: the :class:`Function` that produced it (None for leaves).
         name: optional label shown in graphs and error messages.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.Tensor(np.ones((2, 3), dtype=np.float32))
         >>> (x + 1).sum().item()
@@ -209,7 +209,7 @@ class Tensor:
     def device(self):
         """Where the data lives: ``"cpu"`` (NumPy) or a device name such as ``"gpu"``.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> nerve.tensor([1.0]).device
             'cpu'
@@ -222,7 +222,7 @@ class Tensor:
         The copy keeps ``requires_grad``: under gradient recording it is an
         op, so the gradient flows back to this tensor's device.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> t = nerve.tensor([1.0, 2.0])
             >>> t.to("cpu") is t
@@ -267,7 +267,7 @@ class Tensor:
     def value(self):
         """The tensor itself: Keras's ``variable.value`` (so ``[v.value.grad for v in model.trainable_weights]``).
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0], requires_grad=True)
             >>> w.value is w
@@ -278,7 +278,7 @@ class Tensor:
     def assign(self, value):
         """Overwrite the values in place (Keras's ``variable.assign``); the shape must stay. Returns the tensor.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0, 2.0])
             >>> w.assign([3.0, 4.0]).tolist()
@@ -295,7 +295,7 @@ class Tensor:
     def numpy(self):
         """Return the data as a NumPy array (shares memory on the CPU).
 
-        Example:
+        Examples:
             >>> import nerve
             >>> nerve.tensor([1.0, 2.0]).numpy()
             array([1., 2.], dtype=float32)
@@ -305,7 +305,7 @@ class Tensor:
     def item(self):
         """Return the value of a one-element tensor as a Python number.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> nerve.tensor([[3.5]]).item()
             3.5
@@ -321,7 +321,7 @@ class Tensor:
     def detach(self):
         """Return a tensor sharing this data but cut from the graph (no gradient).
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0], requires_grad=True)
             >>> (w * 2).detach().requires_grad
@@ -356,7 +356,7 @@ class Tensor:
             retain_graph: keep the graph's saved arrays so that ``backward``
                 can be called through it again. By default they are released.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> x = nerve.tensor([1.0, 2.0, 3.0], requires_grad=True)
             >>> y = x * x
@@ -554,7 +554,7 @@ class Function:
     ``self.needs_grad[i]`` tells ``backward`` whether input ``i`` wants a
     gradient, so expensive gradients that nobody needs can be skipped.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> from nerve.engine.tensor import Function
         >>> class Cube(Function):

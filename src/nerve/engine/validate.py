@@ -8,7 +8,7 @@ or raises an error that names the argument, what was expected, what was received
 A wrong *type* raises ``TypeError``; a value of the right type out of range raises ``ValueError``.
 ``where`` is the caller (a layer or function name, ``"fit"``, ``"SGD"``...).
 
-Example:
+Examples:
     >>> from nerve.engine import validate
     >>> validate.positive_int(3, "units", "Dense")
     3
@@ -52,7 +52,7 @@ def _is_real(value):
 def positive_int(value, name, where):
     """``value`` as an ``int`` >= 1; Python and NumPy integers are accepted, floats and booleans are not.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> positive_int(np.int64(4), "filters", "Conv2D")
         4
@@ -71,7 +71,7 @@ def positive_int(value, name, where):
 def non_negative_int(value, name, where):
     """``value`` as an ``int`` >= 0 (floats and booleans are refused).
 
-    Example:
+    Examples:
         >>> non_negative_int(0, "initial_epoch", "fit")
         0
         >>> non_negative_int(-1, "epochs", "fit")
@@ -89,7 +89,7 @@ def non_negative_int(value, name, where):
 def finite_float(value, name, where, low=None, strict=False, high=None, high_strict=False):
     """``value`` as a finite ``float``, optionally bounded: ``> low`` (``strict``) or ``>= low``, and ``< high`` or ``<= high``.
 
-    Example:
+    Examples:
         >>> finite_float(1e-3, "epsilon", "Adam", low=0.0, strict=True)
         0.001
         >>> finite_float(float("nan"), "delta", "Huber")
@@ -115,7 +115,7 @@ def finite_float(value, name, where, low=None, strict=False, high=None, high_str
 def probability(value, name, where, include_one=True):
     """``value`` as a ``float`` in ``[0, 1]`` (or ``[0, 1)`` with ``include_one=False``).
 
-    Example:
+    Examples:
         >>> probability(0.5, "rate", "Dropout", include_one=False)
         0.5
         >>> probability(2.0, "momentum", "SGD", include_one=False)
@@ -135,7 +135,7 @@ def probability(value, name, where, include_one=True):
 def shape(value, name, where, allow_none=True):
     """``value`` as a tuple of positive ints (``None`` entries allowed for unknown sizes); an int is a 1-tuple.
 
-    Example:
+    Examples:
         >>> shape((28, 28, 1), "shape", "Input"), shape(3, "shape", "Input"), shape((None, 4), "shape", "Input")
         ((28, 28, 1), (3,), (None, 4))
         >>> shape((-3,), "shape", "Input")
@@ -161,7 +161,7 @@ def shape(value, name, where, allow_none=True):
 def int_tuple(value, n, name, where):
     """``value`` (a positive int, or a sequence of ``n`` of them) as a tuple of ``n`` ints: kernel sizes, strides.
 
-    Example:
+    Examples:
         >>> int_tuple(3, 2, "kernel_size", "Conv2D"), int_tuple([1, 2], 2, "strides", "Conv2D")
         ((3, 3), (1, 2))
         >>> int_tuple((3, 3, 3), 2, "kernel_size", "Conv2D")
@@ -191,7 +191,7 @@ def values_in_range(values, name, where, low=None, high=None, hint=""):
     Arrays of another array module (a GPU) are not read back: the check is skipped there, so it
     never costs a device synchronisation. ``hint`` is appended to the message.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> values_in_range(np.array([0.0, 1.0]), "y_true", "BinaryCrossentropy", 0, 1)
         >>> values_in_range(np.array([0, 3]), "y_true", "BinaryCrossentropy", 0, 1)
@@ -211,7 +211,7 @@ def values_in_range(values, name, where, low=None, high=None, hint=""):
 def sample_weights(weights, n, where, name="sample_weight"):
     """``weights`` as a float32 vector of ``n`` finite, non-negative weights (one per sample).
 
-    Example:
+    Examples:
         >>> sample_weights([1, 0.5], 2, "fit").tolist()
         [1.0, 0.5]
         >>> sample_weights([1.0, -2.0], 2, "fit")
@@ -244,7 +244,7 @@ def class_weights(weights, classes, where, name="class_weight"):
     ``classes`` is the number of classes (ids ``0 .. classes - 1``); each key must be one of them and
     each weight a finite number >= 0.
 
-    Example:
+    Examples:
         >>> class_weights({0: 1.0, 1: 3.0}, 2, "fit")
         {0: 1.0, 1: 3.0}
         >>> class_weights({5: 2.0}, 2, "fit")

@@ -3,7 +3,7 @@
 They use models and training (:mod:`nerve.training`) and everything below; applications sit above them.
 Users reach them as ``nerve.diagnostics``, ``nerve.tuning``, ``nerve.plotting`` and the ``nerve`` command.
 
-Example:
+Examples:
     >>> from nerve.tools.diagnostics.findings import Finding
     >>> Finding.__name__
     'Finding'

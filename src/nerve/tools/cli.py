@@ -1,6 +1,6 @@
 """The ``nerve`` command line: ``nerve quickstart`` trains a digit classifier on bundled data.
 
-Example:
+Examples:
     $ nerve quickstart            # ~784-128-64-10 MLP on 4000 digits, prints test accuracy
     $ nerve quickstart --epochs 3 --output digits.nerve
 """
@@ -29,7 +29,7 @@ def quickstart(epochs=10, batch_size=64, output="digits_mlp.nerve", seed=0, verb
 
     Returns the test accuracy (a float in [0, 1]).
 
-    Example:
+    Examples:
         >>> acc = quickstart(epochs=1, output=None, verbose=0)  # doctest: +SKIP
     """
     nerve_random.seed(seed)

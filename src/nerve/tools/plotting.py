@@ -13,7 +13,7 @@ draw into an existing axes instead. Save with ``fig.savefig("name.png")``.
 * :func:`plot_conv_filters`, :func:`plot_feature_maps`: what a convolution layer looks for and finds.
 * :func:`plot_confusion_matrix`, :func:`plot_decision_boundary` (2-D problems), :func:`plot_saliency` (overlay).
 
-Example:
+Examples:
     >>> from nerve import plotting
     >>> fig = plotting.plot_activations(["relu", "sigmoid"])
     >>> len(fig.axes)
@@ -57,7 +57,7 @@ def _matplotlib():
 def available():
     """True when matplotlib is installed; otherwise an ImportError naming the ``plot`` extra.
 
-    Example:
+    Examples:
         >>> available()
         True
     """
@@ -68,7 +68,7 @@ def available():
 def new_figure(nrows=1, ncols=1, figsize=None, squeeze=False):
     """A matplotlib Figure on the Agg canvas and its grid of axes (``squeeze=False``: always a 2-D array).
 
-    Example:
+    Examples:
         >>> fig, axes = new_figure(1, 2)
         >>> axes.shape
         (1, 2)
@@ -100,7 +100,7 @@ def _grid(count, ncols=None, size=2.2):
 def figure_to_png(fig, dpi=100):
     """PNG bytes of a figure (used to embed pictures in the HTML report).
 
-    Example:
+    Examples:
         >>> fig, _ = new_figure()
         >>> figure_to_png(fig)[:4]
         b'\\x89PNG'
@@ -121,7 +121,7 @@ def plot_history(history, metrics=None, figsize=None):
     ``history`` is the History returned by ``fit`` (or its ``.history`` dict).
     ``metrics``: the quantities to draw (default: all but ``learning_rate``).
 
-    Example:
+    Examples:
         >>> fig = plot_history({"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]})
         >>> [ax.get_title() for ax in fig.axes]
         ['loss']
@@ -150,7 +150,7 @@ def plot_history(history, metrics=None, figsize=None):
 def plot_activations(names=("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu"), x_range=(-5.0, 5.0), ncols=3):
     """Activation functions (solid) and their derivatives (dashed), the derivatives computed by nerve's autodiff.
 
-    Example:
+    Examples:
         >>> fig = plot_activations(["sigmoid"])
         >>> [line.get_label() for line in fig.axes[0].get_lines()][:2]
         ['sigmoid(x)', "sigmoid'(x)"]
@@ -176,7 +176,7 @@ def plot_activations(names=("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gel
 def plot_weight_histograms(model, bins=50, include_bias=False):
     """A histogram of each layer's weights (kernels; biases too with ``include_bias=True``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(8, name="h"), layers.Dense(1, name="out")])
@@ -201,7 +201,7 @@ def plot_weight_histograms(model, bins=50, include_bias=False):
 def plot_activation_histograms(model, x, bins=50, layers=None):
     """A histogram of each layer's outputs on the batch ``x``: spot dead ReLUs (a spike at 0) and saturation.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(8, activation="tanh", name="h")])
@@ -229,7 +229,7 @@ def plot_gradient_norms(monitor, ax=None):
     Layers are drawn input side first: curves fanning out over orders of
     magnitude are vanishing (or exploding) gradients.
 
-    Example:
+    Examples:
         >>> records = [{"grad_norms": {"dense": 1e-6, "dense_1": 0.1}}, {"grad_norms": {"dense": 2e-6, "dense_1": 0.08}}]
         >>> plot_gradient_norms(records).axes[0].get_yscale()
         'log'
@@ -262,7 +262,7 @@ def plot_conv_filters(layer_or_kernel, max_filters=32, channel=None):
     Filters on RGB input are drawn in colour; otherwise ``channel`` (default:
     the mean over input channels) is drawn in grey.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> fig = plot_conv_filters(np.random.default_rng(0).normal(size=(3, 3, 1, 6)))
         >>> len([ax for ax in fig.axes if ax.images])
@@ -290,7 +290,7 @@ def plot_conv_filters(layer_or_kernel, max_filters=32, channel=None):
 def plot_feature_maps(model, x, layer, max_maps=16):
     """The feature maps (output channels) of ``layer`` (a name or a Layer) for one input example ``x``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(8, 8, 1)), layers.Conv2D(4, 3, name="conv")])
@@ -323,7 +323,7 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, normalize=False, ax=
 
     ``y_pred`` may be class ids or scores (the arg-max is taken).
 
-    Example:
+    Examples:
         >>> fig = plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2])
         >>> fig.axes[0].get_xlabel()
         'predicted class'
@@ -356,7 +356,7 @@ def plot_decision_boundary(model, x, y, feature_names=None, resolution=150, ax=N
     Binary models (one sigmoid output) show P(class 1); multi-class models the
     predicted class (or the probability of ``class_index``).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1, activation="sigmoid")])
@@ -410,7 +410,7 @@ def plot_saliency(images, maps, titles=None, alpha=0.55, cmap="hot", ncols=None)
     as fed to an MLP). Maps are drawn as ``|map|`` (summed over channels),
     scaled per example.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> fig = plot_saliency(np.zeros((2, 8, 8)), np.ones((2, 8, 8)), titles=["a", "b"])
         >>> [ax.get_title() for ax in fig.axes]

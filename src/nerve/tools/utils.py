@@ -6,7 +6,7 @@ Most are nerve's own functions under their Keras names (``to_categorical`` is
 ``set_random_seed``, ``split_dataset``, ``Progbar``, ``get_file`` (download once into a cache folder,
 checked against a SHA-256 or MD5 hash, archives extracted safely), ``pack_x_y_sample_weight``...
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve import utils
     >>> utils.to_categorical([0, 2], num_classes=3).tolist()
@@ -62,7 +62,7 @@ CustomObjectScope = custom_object_scope
 def normalize(x, axis=-1, order=2):
     """``x`` divided by its ``order``-norm along ``axis`` (zero vectors stay zero), as a NumPy array.
 
-    Example:
+    Examples:
         >>> normalize(numpy.array([[1.0, -3.0]]), order=1).tolist()
         [[0.25, -0.75]]
     """
@@ -76,7 +76,7 @@ def normalize(x, axis=-1, order=2):
 def set_random_seed(seed):
     """Seed every generator a program uses: nerve's (weights, dropout, shuffling), NumPy's global one and Python's.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> set_random_seed(3); a = nerve.layers.Dense(2)(numpy.ones((1, 2))).tolist()
         >>> set_random_seed(3); b = nerve.layers.Dense(2)(numpy.ones((1, 2))).tolist()
@@ -108,12 +108,13 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
     """Split arrays (one, or a tuple/list/dict of them with the same first axis) in two along the samples.
 
     Args:
-        left_size, right_size: a fraction (float in (0, 1)) or a count (int); one may be None (the rest).
+        left_size: a fraction (float in (0, 1)) or a count (int); one may be None (the rest).
+        right_size: a fraction (float in (0, 1)) or a count (int); one may be None (the rest).
         shuffle: shuffle the samples first (with ``seed``), the same permutation for every array.
 
     Returns ``(left, right)``, each of the same structure as ``dataset``.
 
-    Example:
+    Examples:
         >>> x, y = numpy.arange(10).reshape(5, 2), numpy.arange(5)
         >>> (x_train, y_train), (x_test, y_test) = split_dataset((x, y), left_size=0.8)
         >>> x_train.shape, y_test.tolist()
@@ -158,7 +159,7 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
     nerve's drawing shows each layer's name, type, output shape and parameter count; the ``show_*``,
     ``expand_nested`` and ``dpi`` arguments are accepted for Keras programs. Returns the path written.
 
-    Example:
+    Examples:
         >>> import os, tempfile, nerve
         >>> model = nerve.Sequential([nerve.Input(shape=(3,)), nerve.layers.Dense(2, name="out")])
         >>> path = plot_model(model, to_file=os.path.join(tempfile.mkdtemp(), "model.dot"))
@@ -175,7 +176,7 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
 def format_line(parts, width):
     """Join ``parts`` with ``" - "`` into lines of at most ``width`` characters, never cutting a part.
 
-    Example:
+    Examples:
         >>> format_line(["4/10", "loss: 1.0352", "accuracy: 0.5000"], 30)
         ['4/10 - loss: 1.0352', '  accuracy: 0.5000']
     """
@@ -213,7 +214,7 @@ class Progbar:
     Values given as ``(name, value)`` pairs are averaged over the steps, weighted by how many steps
     each update covers, as Keras does.
 
-    Example:
+    Examples:
         >>> import io
         >>> out = io.StringIO()
         >>> bar = Progbar(4, verbose=2, stream=out)
@@ -249,7 +250,7 @@ class Progbar:
     def update(self, current, values=None, finalize=None):
         """Record progress up to step ``current`` with ``(name, value)`` pairs; redraw if due.
 
-        Example:
+        Examples:
             >>> import io
             >>> bar = Progbar(2, verbose=2, stream=io.StringIO())
             >>> bar.update(1, [("acc", 0.5)], finalize=False)
@@ -279,7 +280,7 @@ class Progbar:
     def add(self, n, values=None):
         """Advance by ``n`` steps.
 
-        Example:
+        Examples:
             >>> import io
             >>> bar = Progbar(None, verbose=0); bar.add(3); bar.add(2); bar._seen
             5
@@ -383,7 +384,7 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     is deleted and raises ``ValueError``. ``extract=True`` unpacks a tar or zip archive (members that
     would land outside the folder are refused) and returns the folder.
 
-    Example:
+    Examples:
         >>> import hashlib, os, pathlib, tempfile
         >>> source = pathlib.Path(tempfile.mkdtemp(), "data.txt"); _ = source.write_text("hello")
         >>> digest = hashlib.sha256(b"hello").hexdigest()
@@ -446,7 +447,7 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
 def pack_x_y_sample_weight(x, y=None, sample_weight=None):
     """``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``, leaving out the trailing Nones (Keras).
 
-    Example:
+    Examples:
         >>> pack_x_y_sample_weight(1, 2)
         (1, 2)
     """
@@ -460,7 +461,7 @@ def pack_x_y_sample_weight(x, y=None, sample_weight=None):
 def unpack_x_y_sample_weight(data):
     """``(x, y, sample_weight)`` from a batch of 1 to 3 items (missing ones are None).
 
-    Example:
+    Examples:
         >>> unpack_x_y_sample_weight((1, 2))
         (1, 2, None)
     """
@@ -485,7 +486,7 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
     ``s = start_index + i * sequence_stride``; its target is ``targets[s]`` (pass ``targets=None`` for
     windows only). Windows are gathered with one fancy index, not a Python loop.
 
-    Example:
+    Examples:
         >>> batches = timeseries_dataset_from_array(numpy.arange(10), numpy.arange(10) * 10, sequence_length=3,
         ...                                          batch_size=4)
         >>> windows, target = batches[0]
@@ -515,7 +516,7 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
 def get_source_inputs(tensor):
     """The :func:`nerve.Input` tensors a functional-API tensor is computed from.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> a, b = nerve.Input(shape=(2,)), nerve.Input(shape=(2,))
         >>> get_source_inputs(nerve.layers.add([a, b])) == [a, b]
@@ -551,7 +552,7 @@ def serialize_keras_object(obj):
     """A JSON-ready ``{"module", "class_name", "config"}`` of a layer, model, loss, metric, optimizer, schedule,
     initializer, regularizer or constraint; a built-in or registered activation function gives its name.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> serialize_keras_object(nerve.optimizers.SGD(0.1))["class_name"]
         'SGD'
@@ -574,7 +575,7 @@ def deserialize_keras_object(config, custom_objects=None, **kwargs):
     """Rebuild what :func:`serialize_keras_object` wrote (by its ``module``; without one, the first kind that
     knows the class name, layers first). Nothing is imported: only built-in or registered names load.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> config = serialize_keras_object(nerve.layers.Dense(3, name="d"))
         >>> deserialize_keras_object(config).units
@@ -602,7 +603,7 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
     """The Graphviz DOT text of a model's layer graph (:func:`plot_model` renders it); Keras returns a pydot
     graph, nerve the text (``pydot.graph_from_dot_data(text)`` makes one).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> model = nerve.Sequential([nerve.Input(shape=(3,)), nerve.layers.Dense(2, name="out")])
         >>> model_to_dot(model).startswith("digraph")
@@ -619,7 +620,7 @@ class PyDataset:
     ``workers``, ``use_multiprocessing`` and ``max_queue_size`` are accepted for Keras programs; batches are read
     in the training thread (use :class:`nerve.data.DataLoader` for worker processes).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> class Squares(PyDataset):
         ...     def __init__(self, **kwargs):

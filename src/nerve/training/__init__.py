@@ -8,7 +8,7 @@
 
 It builds on the building blocks and the engine; tools and applications sit above it.
 
-Example:
+Examples:
     >>> from nerve.training import Trainer
     >>> Trainer.__name__
     'Trainer'

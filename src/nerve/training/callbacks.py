@@ -5,7 +5,7 @@ the model being trained and ``logs`` holds the current loss and metrics.
 ``fit`` always adds a :class:`History` and, unless ``verbose=0``, a progress
 bar (:class:`ProgbarLogger`).
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers, callbacks
     >>> class PrintLoss(callbacks.Callback):
@@ -51,7 +51,7 @@ def _json_number(value):
 class Callback:
     """Base class: every hook is a no-op; override the ones you need.
 
-    Example:
+    Examples:
         >>> class Stop(Callback):
         ...     def on_train_batch_end(self, batch, logs=None):
         ...         self.model.stop_training = True
@@ -89,7 +89,7 @@ class Callback:
 class CallbackList:
     """Drives a list of callbacks; used by ``fit``/``evaluate``.
 
-    Example:
+    Examples:
         >>> history = History()
         >>> cl = CallbackList([history], model=None, epochs=1, steps=1)
         >>> cl.on_train_begin(); cl.on_epoch_end(0, {"loss": 1.0})
@@ -192,7 +192,7 @@ class CallbackList:
 class History(Callback):
     """Records the epoch logs: ``history.history["loss"]`` is the list of per-epoch training losses.
 
-    Example:
+    Examples:
         >>> h = History(); h.on_train_begin(); h.on_epoch_end(0, {"loss": 0.5})
         >>> h.history, h.epoch
         ({'loss': [0.5]}, [0])
@@ -250,7 +250,7 @@ class ProgbarLogger(Callback):
     ``verbose=1``/``"auto"``: the bar when stdout is a terminal, else epoch lines
     (so CI logs stay readable); ``verbose=2``: always one line per epoch.
 
-    Example:
+    Examples:
         >>> ProgbarLogger(verbose=2).verbose
         2
     """
@@ -338,7 +338,7 @@ class EarlyStopping(Callback):
         mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
         restore_best_weights: put back the weights of the best epoch when stopping.
 
-    Example:
+    Examples:
         >>> stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
     """
 
@@ -408,7 +408,7 @@ class ModelCheckpoint(Callback):
     continues exactly where the run stopped. ``filepath`` may contain format
     fields such as ``{epoch:02d}`` or ``{val_loss:.3f}``.
 
-    Example:
+    Examples:
         >>> checkpoint = ModelCheckpoint("best.nerve", monitor="val_loss", save_best_only=True)
     """
 
@@ -453,7 +453,7 @@ class ModelCheckpoint(Callback):
 class LearningRateScheduler(Callback):
     """Set the learning rate at the start of each epoch from ``schedule(epoch, lr) -> new_lr``.
 
-    Example:
+    Examples:
         >>> decay = LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch > 0 else lr)
     """
 
@@ -475,7 +475,7 @@ class LearningRateScheduler(Callback):
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when the monitored value stops improving for ``patience`` epochs.
 
-    Example:
+    Examples:
         >>> plateau = ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5)
     """
 
@@ -526,7 +526,7 @@ class ReduceLROnPlateau(Callback):
 class TerminateOnNaN(Callback):
     """Stop training as soon as the loss becomes NaN or infinite, and say where.
 
-    Example:
+    Examples:
         >>> guard = TerminateOnNaN()
     """
 
@@ -545,7 +545,7 @@ class TerminateOnNaN(Callback):
 class CSVLogger(Callback):
     """Append one row per epoch (epoch, loss, metrics...) to a CSV file.
 
-    Example:
+    Examples:
         >>> logger = CSVLogger("training.csv", append=False)
     """
 
@@ -581,7 +581,7 @@ class CSVLogger(Callback):
 class LambdaCallback(Callback):
     """Build a callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``.
 
-    Example:
+    Examples:
         >>> cb = LambdaCallback(on_epoch_end=lambda epoch, logs: None)
     """
 
@@ -626,10 +626,18 @@ class TensorBoard(Callback):
         write_steps_per_second: also write ``epoch_steps_per_second``.
         update_freq: ``"epoch"``, ``"batch"`` (every batch) or an int N (every N batches): how often the
             running training values are written as ``batch_*`` scalars (step: the global batch count).
-        write_graph, write_images, profile_batch, embeddings_freq, embeddings_metadata: accepted for Keras
+        write_graph: accepted for Keras
+            programs; nerve has no TensorFlow graph, images of weights, profiler or embeddings to write.
+        write_images: accepted for Keras
+            programs; nerve has no TensorFlow graph, images of weights, profiler or embeddings to write.
+        profile_batch: accepted for Keras
+            programs; nerve has no TensorFlow graph, images of weights, profiler or embeddings to write.
+        embeddings_freq: accepted for Keras
+            programs; nerve has no TensorFlow graph, images of weights, profiler or embeddings to write.
+        embeddings_metadata: accepted for Keras
             programs; nerve has no TensorFlow graph, images of weights, profiler or embeddings to write.
 
-    Example:
+    Examples:
         >>> import os, tempfile, numpy as np, nerve
         >>> from nerve import layers
         >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
@@ -725,7 +733,7 @@ class BackupAndRestore(ModelCheckpoint):
             cannot be read (the process died while writing it).
         delete_checkpoint: delete the backup when training completes.
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np, nerve
         >>> from nerve import layers
         >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
@@ -791,7 +799,7 @@ class RemoteMonitor(Callback):
     ``root + path``, as a form field ``field`` holding the JSON text, or as a JSON body with ``send_as_json``.
     A server that cannot be reached gives a warning, never an error in ``fit``.
 
-    Example:
+    Examples:
         >>> monitor = RemoteMonitor(root="http://localhost:9000", send_as_json=True)
         >>> monitor.root + monitor.path
         'http://localhost:9000/publish/epoch/end/'

@@ -14,7 +14,7 @@
 All of these work on NumPy arrays on the CPU (nerve Tensors are accepted and
 converted with ``.numpy()``); the model moves batches to its device.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve.training.data import TensorDataset, DataLoader
     >>> x, y = np.arange(10.0).reshape(5, 2), np.arange(5)
@@ -73,7 +73,7 @@ class Dataset:
     ``get_batch(indices)`` returning the already stacked batch; the
     :class:`DataLoader` then uses it instead of fetching sample by sample.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> class Squares(Dataset):
         ...     def __len__(self):
@@ -97,7 +97,7 @@ class TensorDataset(Dataset):
     Batches are sliced from the arrays in one indexing operation
     (:meth:`get_batch`), not assembled sample by sample.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ds = TensorDataset(np.zeros((3, 2)), np.array([7, 8, 9]))
         >>> len(ds), ds[1][1]
@@ -240,7 +240,7 @@ class DataLoader:
       the script must guard its entry point with ``if __name__ == "__main__":``.
       Workers should produce NumPy arrays (not GPU arrays).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> loader = DataLoader(TensorDataset(np.arange(5)), batch_size=2, shuffle=True, seed=0)
         >>> len(loader), sorted(np.concatenate([b[0] for b in loader]).tolist())
@@ -846,7 +846,7 @@ def train_test_split(*arrays, test_size=0.2, shuffle=True, stratify=None, seed=N
     Returns:
         A list in scikit-learn's order: train and test of the first array, then of the second...
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x, y = np.arange(20).reshape(10, 2), np.array([0] * 5 + [1] * 5)
         >>> x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.4, stratify=y, seed=0)
@@ -866,7 +866,8 @@ def train_dev_test_split(*arrays, dev_size=0.1, test_size=0.1, stratify=None, sh
 
     Args:
         *arrays: arrays with the same first dimension (e.g. ``x, y``).
-        dev_size, test_size: fraction of samples (rounded up) or number of samples of each part.
+        dev_size: fraction of samples (rounded up) or number of samples of each part.
+        test_size: fraction of samples (rounded up) or number of samples of each part.
         stratify: labels whose class proportions all three parts keep.
         shuffle: draw the parts at random; otherwise dev then test are taken from the end.
         seed: seed for a private generator; None draws from :func:`nerve.random.generator`.
@@ -874,7 +875,7 @@ def train_dev_test_split(*arrays, dev_size=0.1, test_size=0.1, stratify=None, sh
     Returns:
         Three tuples ``(train, dev, test)``, each holding one part of every array, in order.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x, y = np.zeros((10, 3)), np.arange(10)
         >>> (x_train, y_train), (x_dev, y_dev), (x_test, y_test) = train_dev_test_split(x, y, seed=0)
@@ -956,7 +957,7 @@ class StandardScaler(_Scaler):
     and computing them on dev or test data would leak information about those
     samples into training and make their scores look better than they are.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> scaler = StandardScaler()
         >>> scaler.fit_transform(np.array([[1.0, 5.0], [3.0, 5.0]])).tolist()
@@ -1006,7 +1007,7 @@ class MinMaxScaler(_Scaler):
     ``feature_range``. Fit it on the training split only (as for
     :class:`StandardScaler`: no information from dev/test data may leak in).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> scaler = MinMaxScaler(feature_range=(-1, 1))
         >>> scaler.fit_transform(np.array([[0.0], [5.0], [10.0]])).ravel().tolist()
@@ -1064,7 +1065,7 @@ def to_categorical(labels, num_classes=None, dtype="float32"):
     A trailing axis of size 1 (labels of shape (N, 1)) is dropped first.
     ``num_classes`` defaults to ``max(labels) + 1``.
 
-    Example:
+    Examples:
         >>> to_categorical([0, 2, 1]).tolist()
         [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
     """
@@ -1122,7 +1123,7 @@ def validate_arrays(x, y=None, num_classes=None, name="fit"):
     Returns:
         The number of samples.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> validate_arrays(np.zeros((4, 2)), np.array([0, 1, 2, 1]), num_classes=3)
         4

@@ -15,7 +15,7 @@ data-parallel with no other change:
 For a PyTorch-style loop: :func:`broadcast_weights` once, :class:`DistributedOptimizer` around the
 optimizer, and :func:`shard` (or ``DataLoader(shard(dataset), ...)``) for each process's data.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.distributed.initialize()               # one process without mpiexec: (0, 1)
@@ -47,7 +47,7 @@ __all__ = [
 def active():
     """True when training is data-parallel: :func:`initialize` was called and the job has several processes.
 
-    Example:
+    Examples:
         >>> active() == (size() > 1)
         True
     """
@@ -57,7 +57,7 @@ def active():
 def local_rows(n, index=None, count=None):
     """``(start, stop)`` of this process's contiguous share of ``n`` rows (shares differ by at most one).
 
-    Example:
+    Examples:
         >>> local_rows(10, index=0, count=3), local_rows(10, index=2, count=3)
         ((0, 4), (7, 10))
     """
@@ -71,7 +71,7 @@ def local_rows(n, index=None, count=None):
 def broadcast_weights(model, root=0):
     """Copy every weight of ``model`` (a layer or model; trainable or not) from ``root`` to all processes.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> d = nerve.layers.Dense(2); _ = d(np.ones((1, 3)))
         >>> broadcast_weights(d)
@@ -98,7 +98,7 @@ def average_gradients(params, weight=None, extras=None):
     (a 1-D float array, e.g. this process's loss times its sample count) are summed in the same buffer and
     returned. Gradients are written back in place into each ``param.grad``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0, 2.0], requires_grad=True); w.grad = nerve.tensor([0.5, 0.5])
         >>> _ = average_gradients([w]); w.grad.tolist()
@@ -139,7 +139,7 @@ class DistributedOptimizer:
     Start every process from the same weights (:func:`broadcast_weights`) and give each its own data
     (:func:`shard`).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True)
         >>> opt = DistributedOptimizer(nerve.optimizers.SGD(0.5, params=[w]))
@@ -173,7 +173,7 @@ class ShardedDataset:
     Every process gets the same number of samples (``len(dataset) // size``; the remainder is left out,
     so that averaged gradients weigh every process equally).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> part = ShardedDataset(nerve.data.TensorDataset(np.arange(10)), index=1, count=3)
         >>> len(part), [int(part[i][0]) for i in range(len(part))]
@@ -210,7 +210,7 @@ class ShardedDataset:
 def shard(dataset, index=None, count=None):
     """This process's share of ``dataset`` (a :class:`ShardedDataset`), for ``DataLoader(shard(data), ...)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> len(shard(nerve.data.TensorDataset(np.arange(8)), index=0, count=2))
         4

@@ -7,7 +7,7 @@ scalars (``simple_value``) and histograms (``HistogramProto``), so :class:`nerve
 needs no TensorFlow, protobuf or tensorboard package; ``tensorboard --logdir`` shows the files.
 :func:`read_events` reads them back (checking every CRC), for tests and for plotting without TensorBoard.
 
-Example:
+Examples:
     >>> import os, tempfile
     >>> folder = tempfile.mkdtemp()
     >>> with EventFileWriter(folder) as writer:
@@ -42,7 +42,7 @@ _CRC_TABLE = _crc_table()
 def crc32c(data):
     """The CRC-32C (Castagnoli) checksum of ``data``, the checksum of TFEvents records.
 
-    Example:
+    Examples:
         >>> hex(crc32c(b"123456789"))
         '0xe3069283'
     """
@@ -105,7 +105,7 @@ class EventFileWriter:
     The file is named ``events.out.tfevents.<time>.<host>.<pid>.<n>.v2`` as TensorBoard expects;
     each ``add_*`` call writes one record and ``flush`` pushes it to disk.
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np
         >>> writer = EventFileWriter(tempfile.mkdtemp())
         >>> writer.add_histogram("dense/kernel", np.arange(10.0), step=0); writer.close()
@@ -135,7 +135,7 @@ class EventFileWriter:
     def add_scalar(self, tag, value, step):
         """Write ``value`` (a number) under ``tag`` at ``step``.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> with EventFileWriter(tempfile.mkdtemp()) as w:
             ...     w.add_scalar("loss", 1.5, step=3)
@@ -145,7 +145,7 @@ class EventFileWriter:
     def add_histogram(self, tag, values, step, bins=30):
         """Write the histogram of ``values`` (any array) under ``tag`` at ``step``.
 
-        Example:
+        Examples:
             >>> import tempfile, numpy as np
             >>> with EventFileWriter(tempfile.mkdtemp()) as w:
             ...     w.add_histogram("weights", np.ones(5), step=0)
@@ -215,7 +215,7 @@ def read_events(path):
 
     Every record's two CRCs are checked (``ValueError`` names the record that fails).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> with EventFileWriter(tempfile.mkdtemp()) as w:
         ...     w.add_scalar("a", 2.0, step=5)

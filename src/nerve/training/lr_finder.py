@@ -7,7 +7,7 @@ curve (L. Smith, "Cyclical Learning Rates for Training Neural Networks", 2017).
 The test trains for real, so :func:`lr_finder` puts the weights, the optimizer
 state and nerve's random state back afterwards: the model is as it was.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.random.seed(0)
@@ -44,7 +44,7 @@ class LRFinderResult:
         steepest_lr: where the smoothed loss falls fastest against log(lr).
         method: how ``suggestion`` was chosen (``"min/10"`` or ``"steepest"``).
 
-    Example:
+    Examples:
         >>> r = LRFinderResult([1e-3, 1e-2, 1e-1, 1.0], [1.0, 0.8, 0.3, 5.0], [1.0, 0.8, 0.3, 5.0])
         >>> r.min_loss_lr, r.suggestion
         (0.1, 0.01)
@@ -101,7 +101,7 @@ def lr_finder(model, x, y, start_lr=1e-7, end_lr=10.0, num_steps=200, batch_size
     ``restore=True`` the weights, the optimizer state (slots, iterations,
     learning rate) and nerve's random state are restored afterwards.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
@@ -174,7 +174,7 @@ def lr_finder(model, x, y, start_lr=1e-7, end_lr=10.0, num_steps=200, batch_size
 def plot_lr_finder(result, ax=None, show_raw=True):
     """Loss against learning rate (log scale) from the range test, with the suggested rate marked.
 
-    Example:
+    Examples:
         >>> from nerve.training.lr_finder import LRFinderResult
         >>> r = LRFinderResult([1e-4, 1e-3, 1e-2, 1e-1], [2.3, 2.0, 1.0, 4.0], [2.3, 2.0, 1.0, 4.0])
         >>> plot_lr_finder(r).axes[0].get_xscale()

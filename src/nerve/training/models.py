@@ -3,7 +3,7 @@
 All three are :class:`Model` objects, which are layers with a training API
 (``compile``/``fit``/``evaluate``/``predict``, from :mod:`nerve.training`).
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> model = nerve.Sequential([layers.Dense(8, activation="relu"), layers.Dense(1)])
@@ -220,7 +220,7 @@ class Model(Trainer, Layer):
     def input(self):
         """The model's symbolic input(s): one tensor, or the list/dict given to ``Model(inputs, ...)``.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> x = nerve.Input(shape=(3,)); model = nerve.Model(x, layers.Dense(1)(x))
@@ -236,7 +236,7 @@ class Model(Trainer, Layer):
     def output(self):
         """The model's symbolic output(s), as given to ``Model(..., outputs)``.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> x = nerve.Input(shape=(3,)); model = nerve.Model(x, layers.Dense(1)(x))
@@ -254,7 +254,7 @@ class Model(Trainer, Layer):
         """The compiled metric objects (empty before the first batch resolves them); a subclass with its own
         ``train_step`` may define its own list, which ``fit`` resets at each epoch.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
@@ -269,7 +269,7 @@ class Model(Trainer, Layer):
     def metrics_names(self):
         """The names of the values ``evaluate`` returns, in order: ``["loss", ...]`` (empty before training).
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
@@ -286,7 +286,7 @@ class Model(Trainer, Layer):
     def reset_metrics(self):
         """Reset the state of every compiled metric.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> nerve.Sequential([nerve.layers.Dense(1)]).reset_metrics()
         """
@@ -296,7 +296,7 @@ class Model(Trainer, Layer):
     def get_metrics_result(self):
         """``{name: result}`` of the compiled metrics as they stand.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([nerve.Input(shape=(1,)), layers.Dense(1, kernel_initializer="zeros")])
@@ -311,7 +311,7 @@ class Model(Trainer, Layer):
         """The compiled loss of ``y_pred`` (computed from ``x`` when not given) against ``y``, plus the weight
         penalties: a scalar Tensor to call ``backward()`` on, as in a Keras ``train_step``.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([nerve.Input(shape=(1,)), layers.Dense(1, kernel_initializer="zeros")])
@@ -337,7 +337,7 @@ class Model(Trainer, Layer):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Update the compiled metrics with a batch and return :meth:`get_metrics_result`.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([nerve.Input(shape=(1,)), layers.Dense(1, kernel_initializer="zeros")])
@@ -354,7 +354,7 @@ class Model(Trainer, Layer):
     def predict_step(self, data):
         """The model's outputs for one batch ``data`` (``x``, or ``(x, ...)``), in inference mode.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(3)])
@@ -368,7 +368,7 @@ class Model(Trainer, Layer):
     def compute_output_shape(self, input_shape):
         """The output shape for inputs of ``input_shape`` (batch axis None or a number), by a call on zeros.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> nerve.Sequential([layers.Dense(3)]).compute_output_shape((None, 5))
@@ -383,7 +383,7 @@ class Model(Trainer, Layer):
     def get_build_config(self):
         """``{"input_shape": ...}`` the model was built for (None before), for :meth:`build_from_config`.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([layers.Dense(3)]); _ = model(np.ones((2, 4)))
@@ -401,7 +401,7 @@ class Model(Trainer, Layer):
     def build_from_config(self, config):
         """Build the model from :meth:`get_build_config` output.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([layers.Dense(3)]); model.build_from_config({"input_shape": (None, 4)})
@@ -415,7 +415,7 @@ class Model(Trainer, Layer):
     def run_eagerly(self):
         """Always True: nerve runs every step eagerly (nothing is compiled); setting it is accepted.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> nerve.Sequential().run_eagerly
             True
@@ -430,7 +430,7 @@ class Model(Trainer, Layer):
     def path(self):
         """The model's path, its name (Keras's ``model.path``).
 
-        Example:
+        Examples:
             >>> import nerve
             >>> nerve.Sequential(name="net").path
             'net'
@@ -440,7 +440,7 @@ class Model(Trainer, Layer):
     def zero_grad(self):
         """Clear the gradients of all the model's weights (the first line of a Keras-style ``train_step``).
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
@@ -456,7 +456,7 @@ class Model(Trainer, Layer):
 
         ``kwargs`` go to ``json.dumps`` (``indent=2``...).
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2)])
@@ -475,7 +475,7 @@ class Model(Trainer, Layer):
     def get_layer(self, name=None, index=None):
         """Return a layer by name or by index in ``layers``.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([layers.Dense(2, name="hidden")])
@@ -492,7 +492,7 @@ class Model(Trainer, Layer):
     def summary(self, print_fn=print, line_length=78):
         """Print a table of layers, output shapes and parameter counts (trainable / non-trainable).
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(2, name="dense")], name="tiny")
@@ -555,7 +555,7 @@ class Model(Trainer, Layer):
         dtype) or is saved with the arguments its ``__init__`` received, when those are plain JSON values
         (numbers, strings, lists, dicts). ``from_config`` passes the config back to ``__init__``.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> class Net(nerve.Model):
@@ -620,7 +620,7 @@ class Model(Trainer, Layer):
     def from_config(cls, config):
         """Rebuild a model from :meth:`get_config`: the functional graph, or ``__init__(**config)`` for a subclass.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> x = nerve.Input(shape=(3,)); m = nerve.Model(x, layers.Dense(2)(x))
@@ -692,7 +692,7 @@ class Sequential(Model):
     ``input_shape=``) to build it right away; otherwise it builds on the first
     batch it sees.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> model = nerve.Sequential([
@@ -715,7 +715,7 @@ class Sequential(Model):
     def add(self, layer):
         """Append a layer (or an ``Input``) to the stack.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential(); m.add(nerve.Input(shape=(2,))); m.add(layers.Dense(1))
@@ -783,7 +783,7 @@ class Sequential(Model):
     def pop(self):
         """Remove the last layer and return it (Keras's ``Sequential.pop``).
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(4), layers.Dense(1)])
@@ -858,7 +858,7 @@ class Sequential(Model):
 def model_from_json(json_string, custom_objects=None):
     """Rebuild a model (fresh weights) from :meth:`Model.to_json`'s string.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> from nerve import layers
         >>> x = nerve.Input(shape=(4,)); model = nerve.Model(x, layers.Dense(2)(x))
@@ -886,7 +886,7 @@ def clone_model(model, input_tensors=None, clone_function=None, **kwargs):
         clone_function: ``layer -> new layer`` applied to each layer (default: ``from_config(get_config())``);
             return the layer itself to share it, or a modified layer to change the architecture.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2)])

@@ -22,7 +22,7 @@ weights before any tensor is read. The limits are :class:`LoadLimits`, overridab
 ``load_model(path, limits=LoadLimits(...))``; every failure is a :class:`CorruptFileError`
 (:class:`LimitExceededError` and :class:`IntegrityError` are kinds of it).
 
-Example:
+Examples:
     >>> import os, tempfile, numpy as np, nerve
     >>> from nerve import layers
     >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2)])
@@ -80,7 +80,7 @@ _MANIFEST = "manifest.json"
 class CorruptFileError(ValueError):
     """Raised when a model or weights file is truncated, corrupted or not a nerve file.
 
-    Example:
+    Examples:
         >>> import os, tempfile, nerve
         >>> path = os.path.join(tempfile.mkdtemp(), "broken.nerve")
         >>> _ = open(path, "wb").write(b"not a zip")
@@ -95,7 +95,7 @@ class CorruptFileError(ValueError):
 class LimitExceededError(CorruptFileError):
     """Raised when a file goes past one of the :class:`LoadLimits`; ``entry`` and ``limit`` say where and which.
 
-    Example:
+    Examples:
         >>> import os, tempfile, nerve
         >>> from nerve import layers
         >>> path = os.path.join(tempfile.mkdtemp(), "m.nerve")
@@ -119,7 +119,7 @@ class IntegrityError(CorruptFileError):
     The zip CRC catches most damage; the manifest also catches an entry changed and stored again with a
     valid CRC (a faulty copy tool, a hand edit).
 
-    Example:
+    Examples:
         >>> import io, os, tempfile, zipfile, nerve
         >>> from nerve import layers
         >>> path = os.path.join(tempfile.mkdtemp(), "m.nerve")
@@ -159,7 +159,7 @@ class LoadLimits:
             on one such sample): 2**28 (1 GiB of float32). The weights the architecture creates are bounded
             too, by the size of the file's ``model.safetensors``, before they are allocated.
 
-    Example:
+    Examples:
         >>> limits = LoadLimits(max_entry_bytes=1 << 30)   # refuse weights over 1 GiB
         >>> limits.max_entry_bytes, limits.max_json_depth
         (1073741824, 100)
@@ -196,7 +196,7 @@ def atomic_write(path, data):
     the link's target, not the link. Temporary files left by a writer that was killed (their names carry
     the writer's process id) are removed by the next write to the same folder.
 
-    Example:
+    Examples:
         >>> import os, tempfile
         >>> p = os.path.join(tempfile.mkdtemp(), "x.bin")
         >>> atomic_write(p, b"abc"); open(p, "rb").read()
@@ -507,7 +507,7 @@ def _ensure_built(model, build_input_shape):
 def save_weights(model, path):
     """Save the model's weights to a safetensors file (atomic).
 
-    Example:
+    Examples:
         >>> import os, tempfile, numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([layers.Dense(1)]); _ = m(np.ones((1, 2)))
@@ -530,7 +530,7 @@ def load_weights(model, path, *, limits=None, allow_nonfinite=False):
         limits: a :class:`LoadLimits`; None uses the defaults.
         allow_nonfinite: load NaN or infinite values instead of raising :class:`CorruptFileError`.
 
-    Example:
+    Examples:
         >>> import os, tempfile, numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
@@ -609,7 +609,7 @@ def save_model(model, path, include_optimizer=True, epoch=None, callback_states=
     such as ``ReduceLROnPlateau`` and ``EarlyStopping``), so a run resumed from it
     is bit-identical to an uninterrupted one.
 
-    Example:
+    Examples:
         >>> import os, tempfile, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])
@@ -873,7 +873,7 @@ def load_model(path, custom_objects=None, compile=True, restore_random_state=Tru
         allow_nonfinite: load NaN or infinite weights and optimizer slots instead of raising
             :class:`CorruptFileError` (to inspect a run that diverged).
 
-    Example:
+    Examples:
         >>> import os, tempfile, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])

@@ -11,7 +11,7 @@
 
 These work on NumPy arrays (data preparation, before anything becomes a Tensor).
 
-Example:
+Examples:
     >>> from nerve import sequence
     >>> sequence.pad_sequences([[1, 2, 3], [4]]).tolist()
     [[1, 2, 3], [0, 0, 4]]
@@ -52,7 +52,7 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
 
     Raises ``ValueError`` when the elements of the sequences have different shapes.
 
-    Example:
+    Examples:
         >>> pad_sequences([[1, 2, 3], [4, 5]], maxlen=2, padding="post", truncating="post").tolist()
         [[1, 2], [4, 5]]
         >>> pad_sequences([[1.5], [2.0, 3.0]], dtype="float32", padding="post", value=-1).tolist()
@@ -108,7 +108,7 @@ def make_windows(series, input_length, horizon=1, stride=1, multi_step=False):
     feature axis, ``x[..., None]``, for a recurrent layer), a series ``(T, F)``
     gives ``(n, L, F)``.
 
-    Example:
+    Examples:
         >>> x, y = make_windows(numpy.arange(10), input_length=4, horizon=2, stride=3)
         >>> x.tolist(), y.tolist()
         ([[0, 1, 2, 3], [3, 4, 5, 6]], [5, 8])
@@ -154,7 +154,7 @@ class CharVectorizer:
             (raise, naming it), ``"skip"`` (drop it) or ``"token"`` (map it to id 1).
         lower: lower-case text before fitting and encoding.
 
-    Example:
+    Examples:
         >>> vec = CharVectorizer().fit("hello world")
         >>> vec.vocabulary_size
         9
@@ -239,7 +239,7 @@ class CharVectorizer:
     def from_config(cls, config):
         """Rebuild a vectoriser from :meth:`get_config`.
 
-        Example:
+        Examples:
             >>> vec = CharVectorizer().fit("abc")
             >>> CharVectorizer.from_config(vec.get_config()).encode("cab").tolist()
             [3, 1, 2]
@@ -262,7 +262,7 @@ def pad_collate(samples, padding="post", value=0, dtype=None, lengths=False, mas
     Targets are stacked as by ``default_collate``. Use
     ``functools.partial(pad_collate, lengths=True)`` to change the options.
 
-    Example:
+    Examples:
         >>> x, y = pad_collate([([1, 2, 3], 0), ([4], 1)])
         >>> x.tolist(), y.tolist()
         ([[1, 2, 3], [4, 0, 0]], [0, 1])

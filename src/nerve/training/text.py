@@ -12,7 +12,7 @@ values, so each new token costs one step through the stack instead of a pass ove
 any other model is re-run on the whole sequence at each step (same result, more work). Random
 draws come from nerve's generator (``nerve.random.seed``).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> logits = np.log(np.array([[0.1, 0.6, 0.3]]))
     >>> GreedySampler()(logits).tolist(), TopKSampler(k=1)(logits).tolist()
@@ -62,7 +62,7 @@ def _top_k_mask(z, k):
 class Sampler:
     """Base class: ``sampler(logits)`` maps ``(batch, vocabulary)`` logits to ``(batch,)`` next ids.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> class Last(Sampler):
         ...     def __call__(self, logits):
@@ -83,7 +83,7 @@ class Sampler:
 class GreedySampler(Sampler):
     """The most likely next token (``argmax``); deterministic.
 
-    Example:
+    Examples:
         >>> GreedySampler()([[0.0, 2.0, 1.0]]).tolist()
         [1]
     """
@@ -95,7 +95,7 @@ class GreedySampler(Sampler):
 class RandomSampler(Sampler):
     """A draw from ``softmax(logits / temperature)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> RandomSampler(temperature=0.01)([[0.0, 5.0, 1.0]]).tolist()
@@ -109,7 +109,7 @@ class RandomSampler(Sampler):
 class TopKSampler(Sampler):
     """A draw among the ``k`` most likely tokens (their probabilities renormalised).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> nerve.random.seed(0)
         >>> ids = TopKSampler(k=2)([[0.0, 3.0, 3.0, -1.0]] * 20)
@@ -133,7 +133,7 @@ class TopPSampler(Sampler):
     The smallest set of top tokens with total probability >= ``p`` is kept (at least one token);
     ``k`` optionally caps its size first.
 
-    Example:
+    Examples:
         >>> import nerve, numpy as np
         >>> nerve.random.seed(0)
         >>> ids = TopPSampler(p=0.7)(np.log([[0.5, 0.3, 0.2]] * 50))
@@ -167,7 +167,7 @@ _SAMPLERS = {"greedy": GreedySampler, "random": RandomSampler, "top_k": TopKSamp
 def get_sampler(identifier):
     """A sampler from a name (``"greedy"``, ``"random"``, ``"top_k"``, ``"top_p"``) or a sampler/callable.
 
-    Example:
+    Examples:
         >>> type(get_sampler("top_p")).__name__
         'TopPSampler'
     """
@@ -220,7 +220,7 @@ def generate(model, prompt, max_new_tokens, sampler="greedy", from_logits=True, 
             beyond the position table's ``sequence_length`` only the last ``sequence_length`` ids are read
             (with or without the cache).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> nerve.random.seed(0)

@@ -11,7 +11,7 @@ The data may be NumPy arrays or arrays on a device; each batch is copied to
 the model's device (``model.to("gpu")``) as it is used, and ``predict``
 returns NumPy arrays.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.random.seed(0)
@@ -225,7 +225,7 @@ class Trainer:
         ``"mixed_float16"`` policy) gets its optimizer wrapped in a
         :class:`~nerve.optimizers.LossScaleOptimizer`.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([layers.Dense(1)])
@@ -488,7 +488,7 @@ class Trainer:
         from there up to ``epochs``). ``epochs`` is the index of the last epoch, not a count of further
         epochs: like Keras, ``initial_epoch >= epochs`` trains nothing, and nerve warns (``UserWarning``).
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> nerve.random.seed(0)
@@ -692,7 +692,7 @@ class Trainer:
         Returns the loss alone when there are no metrics, else ``[loss, metric...]``
         (or a dict with ``return_dict=True``).
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([layers.Dense(1, kernel_initializer="zeros")])
@@ -726,7 +726,7 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose=0, callbacks=None):
         """Model outputs for ``x`` as NumPy arrays, computed in batches in inference mode.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([layers.Dense(3)])
@@ -761,7 +761,7 @@ class Trainer:
     def find_lr(self, x, y, **kwargs):
         """Learning-rate range test on this compiled model; see :func:`nerve.diagnostics.lr_finder` (weights restored).
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)]); m.compile(optimizer="sgd", loss="mse")
@@ -778,7 +778,7 @@ class Trainer:
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics of this batch).
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([layers.Dense(1)])
@@ -817,7 +817,7 @@ class Trainer:
     def to(self, device):
         """Move the model's weights, and its optimizer's state once compiled, to ``device``; returns the model.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)]).to("cpu")
@@ -833,7 +833,7 @@ class Trainer:
     def save(self, path, include_optimizer=True):
         """Save architecture (JSON), weights (safetensors) and optimizer state to one file, atomically.
 
-        Example:
+        Examples:
             >>> import tempfile, os, numpy as np, nerve
             >>> from nerve import layers
             >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])

@@ -1,6 +1,6 @@
 """Layers: the building blocks of models (``nerve.layers.Dense``, ``Conv2D``, ``LSTM``...).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve import layers
     >>> layers.Dense(2)(np.ones((1, 3))).shape

@@ -16,7 +16,7 @@ Masks: a padding mask attached by ``Embedding(mask_zero=True)`` or :class:`Token
 (see :func:`nerve.layers.get_mask`) is found on the inputs, as the recurrent layers find it, and
 keeps padded keys out of every softmax; the blocks pass it on to their output.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.random.seed(0)
@@ -162,7 +162,7 @@ class Attention(_BaseDenseAttention):
     queries; ``use_causal_mask=True`` hides later steps; ``return_attention_scores=True`` also returns
     the weights ``(batch, Tq, Tv)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> q = np.array([[[1.0, 0.0]]]); v = np.array([[[10.0, 0.0], [0.0, 10.0]]])
         >>> out, w = Attention()([q, v], return_attention_scores=True)
@@ -204,7 +204,7 @@ class AdditiveAttention(_BaseDenseAttention):
     before it for Bahdanau's ``W1 h + W2 s``); ``use_scale=True`` learns the vector ``scale``
     (Bahdanau's ``v``). Same inputs, masks and options as :class:`Attention`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = AdditiveAttention()
         >>> layer([np.ones((2, 3, 4)), np.ones((2, 5, 4))]).shape, layer.scale.shape
@@ -260,7 +260,7 @@ class MultiHeadAttention(Layer):
     boolean ``attn_mask`` and ``key_padding_mask`` are True where attention is *not* allowed: the
     opposite of Keras's and nerve's.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> mha = MultiHeadAttention(num_heads=2, key_dim=4)
         >>> x = np.ones((3, 5, 8))
@@ -328,7 +328,7 @@ class MultiHeadAttention(Layer):
     def build_for(self, query_shape, value_shape, dtype=None):
         """Build the weights for a query and value of these shapes, outside a call (the Transformer blocks do).
 
-        Example:
+        Examples:
             >>> mha = MultiHeadAttention(2, 3)
             >>> mha.build_for((None, 4, 6), (None, 7, 5)); mha.key_kernel.shape
             (5, 2, 3)
@@ -352,7 +352,7 @@ class MultiHeadAttention(Layer):
     def project_key_value(self, key, value):
         """The heads' keys and values ``(B, H, T, key_dim)`` and ``(B, H, T, value_dim)`` (for caches).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> mha = MultiHeadAttention(2, 3); x = np.ones((1, 4, 6)); _ = mha(x, x)
             >>> [t.shape for t in mha.project_key_value(mha._prepare(x), mha._prepare(x))]
@@ -365,7 +365,7 @@ class MultiHeadAttention(Layer):
         """Attention of ``query (B, Tq, dq)`` to projected ``keys``/``values`` (B, H, Tv, ...), then the output
         projection; ``keep`` is a boolean mask broadcastable to ``(B, H, Tq, Tv)``.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> mha = MultiHeadAttention(2, 3); x = mha._prepare(np.ones((1, 4, 6))); _ = mha(x, x)
             >>> mha.attend(x, *mha.project_key_value(x, x)).shape
@@ -402,7 +402,7 @@ class MultiHeadAttention(Layer):
     def compute_attention_mask(self, query, value, key=None, attention_mask=None, use_causal_mask=False):
         """The boolean ``(B, Tq, Tv)`` mask (or None): the explicit mask, the query/value/key masks, causality.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> ids = np.array([[4, 2, 0]])
@@ -460,7 +460,7 @@ class PositionEmbedding(Layer):
     them to the token embeddings (``layers.Add()`` in a functional model), or use
     :class:`TokenAndPositionEmbedding`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = PositionEmbedding(sequence_length=10)
         >>> layer(np.zeros((2, 4, 3))).shape, layer.position_embeddings.shape
@@ -511,7 +511,7 @@ class SinePositionEncoding(Layer):
     cosine of the same angle: nearby positions get similar vectors, and a fixed offset is a rotation,
     so attention can read relative positions. Nothing is learned; add the result to the embeddings.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> enc = SinePositionEncoding()(np.zeros((1, 3, 4)))
         >>> [round(v, 3) for v in enc.numpy()[0, 1].tolist()]
@@ -539,7 +539,7 @@ class TokenAndPositionEmbedding(Layer):
     ``mask_zero=True`` treats id 0 as padding and attaches the mask for the attention layers after it.
     ``call(ids, start_index=0)``: ``start_index`` is the position of the first id (for generation with a cache).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from nerve.layers import get_mask
         >>> emb = TokenAndPositionEmbedding(vocabulary_size=20, sequence_length=8, embedding_dim=4, mask_zero=True)
@@ -673,7 +673,7 @@ class TransformerEncoder(_TransformerBlock):
     the ``(B, T)`` padding mask (True on real tokens) defaults to the mask attached to the inputs by
     ``Embedding(mask_zero=True)``/:class:`TokenAndPositionEmbedding`, and is passed on to the output.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> block = TransformerEncoder(intermediate_dim=32, num_heads=4, normalize_first=True)
         >>> block(np.ones((2, 6, 16))).shape
@@ -716,7 +716,7 @@ class TransformerDecoder(_TransformerBlock):
     (None at the first step); the call then returns ``(outputs, cache)``, the cache grown by the new
     tokens' keys and values, so each new token costs one step instead of a pass over the whole prefix.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> block = TransformerDecoder(intermediate_dim=32, num_heads=2)
         >>> block(np.ones((2, 4, 8)), np.ones((2, 6, 8))).shape

@@ -11,7 +11,7 @@ time. The layers here turn waveforms into those pictures inside the model, on an
 * :class:`MFCC`: the discrete cosine transform of the log-mel bands, keeping the first coefficients
   (the classic features of speech recognition).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve import layers
     >>> audio = np.random.default_rng(0).normal(size=(2, 8000)).astype("float32")   # 1 s at 8 kHz
@@ -60,7 +60,7 @@ class STFTSpectrogram(Layer):
     (an image for ``Conv2D``); ``data_format="channels_first"`` reads ``(batch, channels, samples)`` and
     writes ``(batch, channels * bins, frames)`` (or ``(batch, channels, frames, bins)``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = STFTSpectrogram(mode="log", frame_length=256, frame_step=128, fft_length=512, trainable=False)
         >>> layer(np.random.default_rng(0).uniform(size=(3, 16000, 1)).astype("float32")).shape
@@ -172,7 +172,7 @@ class MelSpectrogram(Layer):
     maximum is each example's own (Keras takes it over the whole batch, which makes an example's features
     depend on its batch). No weights. Frames: ``1 + samples // sequence_stride``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = MelSpectrogram(num_mel_bins=64, sampling_rate=8000, sequence_stride=256, fft_length=2048)
         >>> layer(np.random.default_rng(0).uniform(size=(16000,)).astype("float32")).shape
@@ -249,7 +249,7 @@ class MFCC(MelSpectrogram):
     dB. The low coefficients describe the spectral envelope (the shape of the vocal tract), which is what
     tells phonemes apart.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> t = np.arange(8000) / 8000.0
         >>> tone = np.sin(2 * np.pi * 440.0 * t).astype("float32")

@@ -11,7 +11,7 @@ instead. Gradients flow through them: each one is linear in its input for the
 random parameters drawn on that call (brightness and contrast up to clipping),
 and its backward pass is the transpose of that map.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> augment = nerve.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1)])
@@ -38,7 +38,7 @@ __all__ = [
 class Augment(Function):
     """Apply a :class:`nerve.transforms.Transform` with fixed random parameters; backward is its ``vjp``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> flip = transforms.RandomFlip("horizontal")
         >>> x = nerve.tensor(np.arange(3.0).reshape(1, 1, 3, 1), requires_grad=True)
@@ -58,7 +58,7 @@ class Augment(Function):
 def augment(inputs, transform, params=None):
     """Differentiable ``transform`` of an (N, H, W, C) or (N, H, W) tensor; draws ``params`` when not given.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.ones((2, 3, 3, 1)), requires_grad=True)
         >>> y = augment(x, transforms.RandomRotation(0.1, seed=0))
@@ -113,7 +113,7 @@ class RandomFlip(_Augmentation):
         mode: ``"horizontal"``, ``"vertical"`` or ``"horizontal_and_vertical"``.
         seed: seed of a private generator (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = RandomFlip("horizontal", seed=0)
         >>> layer(np.arange(6.0).reshape(2, 1, 3), training=True).numpy()[:, 0].tolist()
@@ -136,7 +136,7 @@ class RandomTranslation(_Augmentation):
         seed: seed of a private generator (default: :func:`nerve.random.generator`).
         fill_value: the value outside the image when ``fill_mode="constant"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = RandomTranslation(0.1, 0.1)
         >>> layer(np.zeros((2, 28, 28, 1)), training=True).shape
@@ -161,7 +161,7 @@ class RandomRotation(_Augmentation):
         seed: seed of a private generator (default: :func:`nerve.random.generator`).
         fill_value: the value outside the image when ``fill_mode="constant"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = RandomRotation((0.25, 0.25), interpolation="nearest")  # always a quarter turn
         >>> layer(np.array([[[1.0, 2.0], [3.0, 4.0]]]), training=True).tolist()
@@ -186,7 +186,7 @@ class RandomZoom(_Augmentation):
         seed: seed of a private generator (default: :func:`nerve.random.generator`).
         fill_value: the value outside the image when ``fill_mode="constant"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> RandomZoom(0.2)(np.zeros((2, 32, 32, 3)), training=True).shape
         (2, 32, 32, 3)
@@ -204,13 +204,14 @@ class RandomCrop(_Augmentation):
     """Cut a random ``height`` x ``width`` window out of each image in training, the centre one otherwise.
 
     Args:
-        height, width: size of the window.
+        height: size of the window.
+        width: size of the window.
         padding: zeros added on each side before cropping: a number or ``(pad_h, pad_w)``.
             ``RandomCrop(32, 32, padding=4)`` on 32x32 images is the classic CIFAR
             augmentation and is the identity at inference.
         seed: seed of a private generator (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = RandomCrop(24, 24)
         >>> layer(np.zeros((2, 28, 28, 1)), training=True).shape, layer(np.zeros((2, 28, 28, 1))).shape
@@ -225,7 +226,7 @@ class RandomCrop(_Augmentation):
 class GaussianNoise(_Augmentation):
     """Add zero-mean Gaussian noise of standard deviation ``stddev`` (training only), a regulariser.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = GaussianNoise(0.1, seed=0)
         >>> round(float(layer(np.zeros((100, 10, 10, 1)), training=True).numpy().std()), 2)
@@ -257,7 +258,7 @@ class RandomBrightness(_Augmentation):
             images scaled to [0, 1].
         seed: seed of a private generator (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = RandomBrightness((0.5, 0.5), value_range=(0, 1))
         >>> layer(np.array([[[0.0, 0.8]]]), training=True).tolist()
@@ -278,7 +279,7 @@ class RandomContrast(_Augmentation):
             images scaled to [0, 1].
         seed: seed of a private generator (default: :func:`nerve.random.generator`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = RandomContrast(0.5, value_range=(0, 1))
         >>> layer(np.zeros((2, 8, 8, 1)), training=True).shape

@@ -7,7 +7,7 @@ the first call, so ``Dense(200)`` needs no input size), and computes in
 at the layer's attributes: assign a Tensor with ``requires_grad=True`` or a
 Layer (or a list of layers) to ``self`` and it is tracked.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> class Scale(layers.Layer):
@@ -47,7 +47,7 @@ def weights_version():
 
     The training loop re-reads the trainable weights only when it changed.
 
-    Example:
+    Examples:
         >>> from nerve import layers
         >>> before = weights_version(); layers.Dense(2).trainable = False
         >>> weights_version() != before
@@ -66,7 +66,7 @@ def weight_budget(nbytes):
     before anything is allocated. ``load_model`` builds a model from a file's config inside a budget of the size of
     the file's weights, so that a config describing a huge layer cannot make it allocate gigabytes.
 
-    Example:
+    Examples:
         >>> from nerve import layers
         >>> with weight_budget(1000):
         ...     layers.Dense(10**6).build((None, 1000))
@@ -85,7 +85,7 @@ def weight_budget(nbytes):
 def note_weights_changed():
     """Tell the training loop that a model's set of weights changed (``Sequential.add`` calls it).
 
-    Example:
+    Examples:
         >>> before = weights_version(); note_weights_changed(); weights_version() == before + 1
         True
     """
@@ -100,7 +100,7 @@ def register(cls=None, *, name=None, package=None):
     (or passed in ``custom_objects=``). Same as ``nerve.saving.register_serializable(package=None)``;
     give ``package=`` to save the class as ``"package>Name"``.
 
-    Example:
+    Examples:
         >>> from nerve import layers
         >>> @layers.register
         ... class MyLayer(layers.Layer):
@@ -121,7 +121,7 @@ builtin_layer = registry.register_builtin("layer")
 def get_registered(name):
     """Return the layer class called ``name`` (built in, registered or in a ``custom_objects`` scope).
 
-    Example:
+    Examples:
         >>> get_registered("Dense").__name__
         'Dense'
     """
@@ -134,7 +134,7 @@ def get_registered(name):
 def serialize(layer):
     """``{"class_name": registered name, "config": layer.get_config()}`` for a layer.
 
-    Example:
+    Examples:
         >>> from nerve import layers
         >>> serialize(layers.Dense(2, name="d"))["class_name"]
         'Dense'
@@ -145,7 +145,7 @@ def serialize(layer):
 def deserialize(config, custom_objects=None):
     """Rebuild a layer from :func:`serialize` output; only built-in or registered classes (nothing is imported).
 
-    Example:
+    Examples:
         >>> deserialize({"class_name": "Dense", "config": {"units": 3}}).units
         3
     """
@@ -168,7 +168,7 @@ def unique_name(prefix):
 def reset_names():
     """Restart automatic layer naming (``dense``, ``dense_1``...) from scratch.
 
-    Example:
+    Examples:
         >>> from nerve import layers
         >>> reset_names(); layers.Dense(1).name
         'dense'
@@ -217,7 +217,7 @@ class Layer:
         input_shape: optional shape of one sample (without the batch axis);
             lets a Sequential model build before it sees data.
 
-    Example:
+    Examples:
         >>> from nerve import layers
         >>> layers.Dense(3, name="out").name
         'out'
@@ -274,7 +274,7 @@ class Layer:
     def dtype_policy(self):
         """The layer's :class:`~nerve.mixed_precision.DTypePolicy` (``"float32"`` until the layer knows better).
 
-        Example:
+        Examples:
             >>> from nerve import layers
             >>> layers.Dense(2, dtype="mixed_float16").dtype_policy
             <DTypePolicy "mixed_float16">
@@ -287,7 +287,7 @@ class Layer:
     def compute_dtype(self):
         """The dtype the layer computes in (its inputs and outputs), as a string.
 
-        Example:
+        Examples:
             >>> from nerve import layers
             >>> layers.Dense(2, dtype="mixed_float16").compute_dtype
             'float16'
@@ -298,7 +298,7 @@ class Layer:
     def variable_dtype(self):
         """The dtype of the layer's weights, as a string.
 
-        Example:
+        Examples:
             >>> from nerve import layers
             >>> layers.Dense(2, dtype="mixed_float16").variable_dtype
             'float32'
@@ -392,7 +392,7 @@ class Layer:
         saved and counted, never updated by the optimizer. ``constraint`` (e.g. ``"max_norm"``) is
         applied to the weight after each optimizer step in ``fit``.
 
-        Example:
+        Examples:
             >>> from nerve import layers
             >>> layer = layers.Layer()
             >>> w = layer.add_weight("w", (2, 2), initializer="zeros")
@@ -467,7 +467,7 @@ class Layer:
     def named_weights(self, prefix=""):
         """Yield ``(path, tensor, trainable)`` for every weight of this layer and its sub-layers, once each.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from nerve import layers
             >>> d = layers.Dense(2, name="d"); _ = d(np.ones((1, 3)))
@@ -496,7 +496,7 @@ class Layer:
     def trainable_weights(self):
         """The weights the optimizer updates: trainable weights of trainable layers.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from nerve import layers
             >>> d = layers.Dense(2); _ = d(np.ones((1, 3))); d.trainable = False
@@ -532,7 +532,7 @@ class Layer:
     def count_params(self):
         """Number of scalars in all weights, trainable or not.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from nerve import layers
             >>> d = layers.Dense(2); _ = d(np.ones((1, 3)))
@@ -548,7 +548,7 @@ class Layer:
     def set_weights(self, arrays):
         """Set weights from a list of arrays in ``weights`` order; shapes must match.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from nerve import layers
             >>> d = layers.Dense(1); _ = d(np.ones((1, 2)))
@@ -573,7 +573,7 @@ class Layer:
         default device (:func:`nerve.set_device`) while the layer has none.
         Inputs given as host arrays are copied there.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from nerve import layers
             >>> d = layers.Dense(2); _ = d(np.ones((1, 3)))
@@ -597,7 +597,7 @@ class Layer:
         gradients dropped. A layer not built yet creates its weights there.
         A model moves its optimizer's state too.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from nerve import layers
             >>> d = layers.Dense(2).to("cpu"); _ = d(np.ones((1, 3)))
@@ -639,7 +639,7 @@ class Layer:
     def constrained_weights(self):
         """``(constraint, weight)`` pairs of this layer and its sub-layers (trainable weights only).
 
-        Example:
+        Examples:
             >>> from nerve import layers
             >>> layer = layers.Layer(); _ = layer.add_weight("w", (2,), constraint="non_neg")
             >>> [type(c).__name__ for c, _ in layer.constrained_weights()]
@@ -653,7 +653,7 @@ class Layer:
         (Keras's ``add_loss``: activity penalties, a VAE's KL term...). ``fit`` minimises it with the compiled loss
         (it is not part of the reported ``loss``, like weight penalties); ``model.compute_loss`` includes it.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> class Penalised(layers.Layer):
@@ -678,7 +678,7 @@ class Layer:
     def losses(self):
         """Regularisation penalties of this layer and its sub-layers (scalar Tensors), for the training loss.
 
-        Example:
+        Examples:
             >>> import numpy as np, nerve
             >>> from nerve import layers
             >>> d = layers.Dense(1, kernel_regularizer=nerve.regularizers.L2(0.5)); _ = d(np.ones((1, 2)))
@@ -705,7 +705,7 @@ class Layer:
     def input(self):
         """The symbolic input of the layer's first call in a functional graph (Keras's ``layer.input``).
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> x = nerve.Input(shape=(3,)); dense = layers.Dense(2)
@@ -719,7 +719,7 @@ class Layer:
         """The symbolic output of the layer's first call in a functional graph; with ``model.input`` it
         builds a feature extractor: ``nerve.Model(model.input, model.layers[1].output)``.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> from nerve import layers
             >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(4), layers.Dense(1)])
@@ -870,7 +870,7 @@ class Layer:
     def get_config(self):
         """Constructor arguments as JSON-serialisable values (used by ``model.save``).
 
-        Example:
+        Examples:
             >>> from nerve import layers
             >>> layers.Dense(4, name="d").get_config()["units"]
             4
@@ -891,7 +891,7 @@ class Layer:
         The base entries (``name``, ``trainable``, ``dtype``) are set afterwards when ``__init__`` does not
         take them, so a subclass whose ``get_config`` calls ``super().get_config()`` needs no ``**kwargs``.
 
-        Example:
+        Examples:
             >>> from nerve import layers
             >>> layers.Dense.from_config({"units": 3, "name": "d"}).name
             'd'
@@ -933,7 +933,7 @@ def _tensors_in(attr, value):
 def serialize_entry(obj):
     """A config entry for an initializer, regularizer, constraint or activation (None stays None).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> serialize_entry(nerve.regularizers.L2(0.1))
         {'class_name': 'L2', 'config': {'l2': 0.1}}
@@ -948,7 +948,7 @@ def serialize_entry(obj):
 def take_added_losses():
     """The losses :meth:`Layer.add_loss` collected since the last call, and forget them (the training loop's hook).
 
-    Example:
+    Examples:
         >>> take_added_losses()
         []
     """

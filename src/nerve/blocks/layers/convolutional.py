@@ -6,7 +6,7 @@ every position of the image (weight sharing); pooling summarises each window.
 The arithmetic lives in :mod:`nerve.ops.conv`; these layers hold the weights,
 check shapes at build time and save their configuration.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.random.seed(0)
@@ -150,12 +150,16 @@ class Conv2D(_Conv):
         padding: ``"valid"`` (no padding: the output shrinks by ``kernel - 1``)
             or ``"same"`` (output ``ceil(size / stride)``, TensorFlow/Keras rule).
         dilation_rate: int or pair; spacing between kernel taps.
-        activation, use_bias, kernel_initializer, bias_initializer,
-        kernel_regularizer, bias_regularizer: as in :class:`~nerve.layers.Dense`.
+        activation: as in :class:`~nerve.layers.Dense`.
+        use_bias: as in :class:`~nerve.layers.Dense`.
+        kernel_initializer: as in :class:`~nerve.layers.Dense`.
+        bias_initializer: as in :class:`~nerve.layers.Dense`.
+        kernel_regularizer: as in :class:`~nerve.layers.Dense`.
+        bias_regularizer: as in :class:`~nerve.layers.Dense`.
 
     The kernel has shape ``(kh, kw, in_channels, filters)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = Conv2D(8, 3, padding="same")
         >>> layer(np.zeros((2, 28, 28, 1))).shape
@@ -180,7 +184,7 @@ class Conv1D(_Conv):
 
     The kernel has shape ``(kernel_size, in_channels, filters)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Conv1D(4, 3, padding="causal")(np.zeros((2, 10, 3))).shape
         (2, 10, 4)
@@ -202,7 +206,7 @@ class Conv2DTranspose(_Conv):
     max(kernel - stride, 0)`` with ``"valid"`` (as in Keras). The kernel has
     shape ``(kh, kw, filters, in_channels)``, Keras's layout.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Conv2DTranspose(3, 3, strides=2, padding="same")(np.zeros((1, 7, 7, 8))).shape
         (1, 14, 14, 3)
@@ -259,7 +263,7 @@ class MaxPooling2D(_Pool):
 
     ``strides`` defaults to ``pool_size`` (non-overlapping windows).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> MaxPooling2D(2)(np.zeros((2, 28, 28, 6))).shape
         (2, 14, 14, 6)
@@ -273,7 +277,7 @@ class MaxPooling2D(_Pool):
 class AveragePooling2D(_Pool):
     """Mean over ``pool_size`` windows of images (``"same"`` padding averages only real pixels).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> AveragePooling2D(2, padding="same")(np.zeros((2, 5, 5, 3))).shape
         (2, 3, 3, 3)
@@ -287,7 +291,7 @@ class AveragePooling2D(_Pool):
 class MaxPooling1D(_Pool):
     """Maximum over windows of ``(batch, steps, channels)`` sequences.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> MaxPooling1D(2)(np.zeros((2, 10, 3))).shape
         (2, 5, 3)
@@ -301,7 +305,7 @@ class MaxPooling1D(_Pool):
 class AveragePooling1D(_Pool):
     """Mean over windows of ``(batch, steps, channels)`` sequences.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> AveragePooling1D(3, strides=1)(np.zeros((2, 10, 3))).shape
         (2, 8, 3)
@@ -329,7 +333,7 @@ class _GlobalPool(Layer):
 class GlobalAveragePooling2D(_GlobalPool):
     """Mean over height and width: ``(batch, h, w, c)`` -> ``(batch, c)`` (ResNet's head).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> GlobalAveragePooling2D()(np.ones((2, 7, 7, 64))).shape
         (2, 64)
@@ -343,7 +347,7 @@ class GlobalAveragePooling2D(_GlobalPool):
 class GlobalMaxPooling2D(_GlobalPool):
     """Maximum over height and width: ``(batch, h, w, c)`` -> ``(batch, c)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> GlobalMaxPooling2D()(np.ones((2, 7, 7, 64))).shape
         (2, 64)
@@ -357,7 +361,7 @@ class GlobalMaxPooling2D(_GlobalPool):
 class GlobalAveragePooling1D(_GlobalPool):
     """Mean over steps: ``(batch, steps, c)`` -> ``(batch, c)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> GlobalAveragePooling1D()(np.ones((2, 10, 3))).shape
         (2, 3)
@@ -373,7 +377,7 @@ class GlobalAveragePooling1D(_GlobalPool):
 class GlobalMaxPooling1D(_GlobalPool):
     """Maximum over steps: ``(batch, steps, c)`` -> ``(batch, c)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> GlobalMaxPooling1D()(np.ones((2, 10, 3))).shape
         (2, 3)
@@ -390,7 +394,7 @@ class GlobalMaxPooling1D(_GlobalPool):
 class UpSampling2D(Layer):
     """Repeat rows and columns ``size`` times (nearest neighbour), e.g. in a decoder.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> UpSampling2D(2)(np.zeros((1, 7, 7, 3))).shape
         (1, 14, 14, 3)
@@ -420,7 +424,7 @@ class ZeroPadding2D(Layer):
     ``padding``: an int (all sides), ``(rows, columns)`` (symmetric), or
     ``((top, bottom), (left, right))``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ZeroPadding2D(((1, 0), (2, 1)))(np.zeros((1, 4, 4, 3))).shape
         (1, 5, 7, 3)

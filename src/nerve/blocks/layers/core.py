@@ -1,6 +1,6 @@
 """Core layers: Dense, Activation, Dropout, BatchNormalization, Flatten, Reshape, Maxout, and merges.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.random.seed(0)
@@ -33,14 +33,20 @@ class Dense(Layer):
         units: number of output units.
         activation: name or function (``"relu"``, ``"sigmoid"``, ``None``...).
         use_bias: add a bias vector.
-        kernel_initializer, bias_initializer: names or initializer objects
+        kernel_initializer: names or initializer objects
             (Glorot uniform and zeros by default, like Keras).
-        kernel_regularizer, bias_regularizer: e.g. ``nerve.regularizers.L2(1e-4)``;
+        bias_initializer: names or initializer objects
+            (Glorot uniform and zeros by default, like Keras).
+        kernel_regularizer: e.g. ``nerve.regularizers.L2(1e-4)``;
             their penalty is added to the training loss.
-        kernel_constraint, bias_constraint: e.g. ``nerve.constraints.MaxNorm(3)``, applied after each
+        bias_regularizer: e.g. ``nerve.regularizers.L2(1e-4)``;
+            their penalty is added to the training loss.
+        kernel_constraint: e.g. ``nerve.constraints.MaxNorm(3)``, applied after each
+            optimizer step in ``fit``.
+        bias_constraint: e.g. ``nerve.constraints.MaxNorm(3)``, applied after each
             optimizer step in ``fit``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = Dense(200)
         >>> layer(np.zeros((32, 4))).shape
@@ -98,7 +104,7 @@ class Dense(Layer):
 class Activation(Layer):
     """Apply an activation function by name or callable.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Activation("relu")(np.array([[-1.0, 2.0]])).tolist()
         [[0.0, 2.0]]
@@ -121,7 +127,7 @@ class Dropout(Layer):
 
     At inference it is the identity, so no rescaling is needed there.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> d = Dropout(0.5)
         >>> d(np.ones((2, 2)), training=False).tolist()
@@ -162,7 +168,7 @@ class BatchNormalization(Layer):
     statistics over every process of a data-parallel job (``nerve.distributed``), so
     that each process normalises with the statistics of the whole global batch.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> bn = BatchNormalization()
         >>> y = bn(np.array([[1.0], [3.0]]), training=True)
@@ -229,7 +235,7 @@ class BatchNormalization(Layer):
 class Flatten(Layer):
     """Flatten every axis but the batch axis.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Flatten()(np.zeros((2, 3, 4))).shape
         (2, 12)
@@ -246,7 +252,7 @@ class Flatten(Layer):
 class Reshape(Layer):
     """Reshape each sample to ``target_shape`` (the batch axis is kept; -1 allowed once).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Reshape((3, 4))(np.zeros((2, 12))).shape
         (2, 3, 4)
@@ -274,7 +280,7 @@ class Reshape(Layer):
 class Maxout(Layer):
     """Maxout unit: ``units`` outputs, each the maximum of ``pieces`` linear functions of the input.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Maxout(3, pieces=4)(np.zeros((2, 5))).shape
         (2, 3)
@@ -338,7 +344,7 @@ class _Merge(Layer):
 class Add(_Merge):
     """Elementwise sum of a list of tensors (skip connections).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Add()([np.ones((1, 2)), np.ones((1, 2))]).tolist()
         [[2.0, 2.0]]
@@ -352,7 +358,7 @@ class Add(_Merge):
 class Subtract(_Merge):
     """Difference of exactly two tensors.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Subtract()([np.ones((1, 2)), np.ones((1, 2))]).tolist()
         [[0.0, 0.0]]
@@ -366,7 +372,7 @@ class Subtract(_Merge):
 class Multiply(_Merge):
     """Elementwise product of a list of tensors.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Multiply()([np.full((1, 2), 2.0), np.full((1, 2), 3.0)]).tolist()
         [[6.0, 6.0]]
@@ -380,7 +386,7 @@ class Multiply(_Merge):
 class Average(_Merge):
     """Elementwise mean of a list of tensors.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Average()([np.zeros((1, 2)), np.full((1, 2), 2.0)]).tolist()
         [[1.0, 1.0]]
@@ -397,7 +403,7 @@ class Average(_Merge):
 class Maximum(_Merge):
     """Elementwise maximum of a list of tensors.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Maximum()([np.zeros((1, 2)), np.ones((1, 2))]).tolist()
         [[1.0, 1.0]]
@@ -411,7 +417,7 @@ class Maximum(_Merge):
 class Concatenate(Layer):
     """Concatenate a list of tensors along ``axis`` (the last by default).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Concatenate()([np.zeros((2, 3)), np.zeros((2, 1))]).shape
         (2, 4)
@@ -443,7 +449,7 @@ class Lambda(Layer):
     A model with a Lambda saves when the function is registered (``@nerve.saving.register_serializable``):
     the file holds its registered name, and loading looks the name up (never code: a lambda cannot be saved).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> Lambda(lambda x: x * 2)(np.ones((1, 2))).tolist()
         [[2.0, 2.0]]
@@ -485,7 +491,7 @@ class Lambda(Layer):
 class InputLayer(Layer):
     """The layer behind :func:`Input`: passes its input through.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.Input(shape=(3,), name="features")
         >>> type(x.node.layer).__name__, x.node.layer.shape
@@ -509,7 +515,7 @@ class InputLayer(Layer):
 def Input(shape, dtype="float32", name=None):  # noqa: N802 - Keras name
     """Declare a model input of per-sample ``shape`` for the functional API.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> from nerve import layers
         >>> x = nerve.Input(shape=(4,))

@@ -1,7 +1,7 @@
 """Keras 3 layers nerve lacked: activation layers, reshaping, cropping, rescaling, noise and dropout variants,
 plus Keras's alternative class names (``MaxPool2D`` for ``MaxPooling2D``...).
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(4), layers.LeakyReLU(negative_slope=0.1),
@@ -58,7 +58,7 @@ class ReLU(_Elementwise):
     """Rectified linear unit with Keras's options: ``x`` above ``threshold`` (capped at ``max_value``),
     ``negative_slope * (x - threshold)`` below it.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ReLU(max_value=6.0)(np.array([[-1.0, 3.0, 9.0]])).tolist()
         [[0.0, 3.0, 6.0]]
@@ -91,7 +91,7 @@ class ReLU(_Elementwise):
 class LeakyReLU(_Elementwise):
     """``x`` for ``x >= 0``, ``negative_slope * x`` otherwise (Keras's default slope is 0.3).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> [round(v, 2) for v in LeakyReLU()(np.array([[-1.0, 2.0]])).numpy()[0].tolist()]
         [-0.3, 2.0]
@@ -115,11 +115,13 @@ class PReLU(Layer):
     """Leaky ReLU whose slopes are learned: ``x`` for ``x >= 0``, ``alpha * x`` otherwise.
 
     Args:
-        alpha_initializer, alpha_regularizer, alpha_constraint: of the slopes (zeros at first).
+        alpha_initializer: of the slopes (zeros at first).
+        alpha_regularizer: of the slopes (zeros at first).
+        alpha_constraint: of the slopes (zeros at first).
         shared_axes: axes (1-based, batch excluded) along which one slope is shared, e.g. ``[1, 2]`` for one
             slope per channel of images.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = PReLU(shared_axes=[1, 2])
         >>> _ = layer(np.ones((2, 4, 4, 3)))
@@ -159,7 +161,7 @@ class PReLU(Layer):
 class ELU(_Elementwise):
     """Exponential linear unit: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ELU(alpha=2.0)(np.array([[0.0, 1.0]])).tolist()
         [[0.0, 1.0]]
@@ -180,7 +182,7 @@ class ELU(_Elementwise):
 class Softmax(_Elementwise):
     """Softmax along ``axis``; ``mask`` (True/1 = keep) gives the masked positions probability 0.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Softmax()(np.array([[0.0, 0.0]])).tolist()
         [[0.5, 0.5]]
@@ -206,7 +208,7 @@ class Softmax(_Elementwise):
 class Identity(_Elementwise):
     """Returns its input unchanged (a placeholder in architectures).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Identity()(np.ones((1, 2))).tolist()
         [[1.0, 1.0]]
@@ -220,7 +222,7 @@ class Identity(_Elementwise):
 class RepeatVector(Layer):
     """Repeat a ``(batch, features)`` input ``n`` times: ``(batch, n, features)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> RepeatVector(3)(np.array([[1.0, 2.0]])).tolist()
         [[[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]]
@@ -250,7 +252,7 @@ class RepeatVector(Layer):
 class Permute(Layer):
     """Permute the non-batch axes: ``dims`` is a permutation of ``1..rank-1`` (``(2, 1)`` swaps the two).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Permute((2, 1))(np.zeros((4, 3, 5))).shape
         (4, 5, 3)
@@ -288,7 +290,7 @@ def _pair(value, name):
 class Cropping1D(Layer):
     """Cut ``cropping = (start, end)`` steps off the time axis of ``(batch, steps, features)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Cropping1D((1, 2))(np.zeros((2, 10, 3))).shape
         (2, 7, 3)
@@ -318,7 +320,7 @@ class Cropping2D(Layer):
     """Cut rows and columns off ``(batch, height, width, channels)`` images: ``cropping`` is an int, a pair
     ``(rows, cols)`` (both sides) or ``((top, bottom), (left, right))``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Cropping2D(((2, 2), (4, 4)))(np.zeros((1, 28, 28, 3))).shape
         (1, 24, 20, 3)
@@ -351,7 +353,7 @@ class Cropping2D(Layer):
 class Rescaling(_Elementwise):
     """``inputs * scale + offset`` (``Rescaling(1/255)`` maps pixels to [0, 1]).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Rescaling(1 / 127.5, offset=-1)(np.array([[0.0, 255.0]])).tolist()
         [[-1.0, 1.0]]
@@ -372,7 +374,7 @@ class Rescaling(_Elementwise):
 class UnitNormalization(_Elementwise):
     """Scale each sample to unit L2 norm along ``axis``: ``x / sqrt(max(sum(x^2), 1e-12))``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> [round(v, 6) for v in UnitNormalization()(np.array([[3.0, 4.0]])).numpy()[0].tolist()]
         [0.6, 0.8]
@@ -411,7 +413,7 @@ class _NoiseLayer(_Elementwise):
 class GaussianDropout(_NoiseLayer):
     """Multiply by noise from ``N(1, rate / (1 - rate))`` in training (mean-preserving); identity otherwise.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = GaussianDropout(0.5, seed=0)(np.ones((1000, 100)), training=True).numpy()
         >>> round(float(out.mean()), 1), round(float(out.std()), 1)
@@ -431,7 +433,7 @@ class AlphaDropout(_NoiseLayer):
     """Dropout that keeps SELU activations' mean and variance: dropped units go to SELU's negative saturation
     ``-1.7581``, then an affine map restores the statistics (Klambauer et al.).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.random.default_rng(0).normal(size=(2000, 500))
         >>> out = AlphaDropout(0.2, seed=1)(x, training=True).numpy()
@@ -468,7 +470,7 @@ class _SpatialDropout(_NoiseLayer):
 class SpatialDropout1D(_SpatialDropout):
     """Dropout of whole feature channels of ``(batch, steps, channels)`` inputs (training only).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = SpatialDropout1D(0.5, seed=0)(np.ones((2, 5, 4)), training=True).numpy()
         >>> bool(((out == 0) | (out == 2)).all() and (out.std(axis=1) == 0).all())
@@ -482,7 +484,7 @@ class SpatialDropout1D(_SpatialDropout):
 class SpatialDropout2D(_SpatialDropout):
     """Dropout of whole feature maps of ``(batch, height, width, channels)`` inputs (training only).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = SpatialDropout2D(0.5, seed=0)(np.ones((2, 3, 3, 4)), training=True).numpy()
         >>> bool((out.reshape(2, 9, 4).std(axis=1) == 0).all())
@@ -497,7 +499,7 @@ class ActivityRegularization(_Elementwise):
     """Pass the input through and add ``(l1 * sum(|x|) + l2 * sum(x^2)) / batch_size`` to the training objective
     (Keras semantics, through :meth:`Layer.add_loss`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from nerve.blocks.layers.base import take_added_losses
         >>> _ = take_added_losses()
@@ -531,7 +533,7 @@ class Conv1DTranspose(Conv2DTranspose):
     """Transposed 1-D convolution of ``(batch, steps, channels)`` sequences (learned upsampling), computed by the
     2-D transposed convolution on a width-1 image; the kernel has Keras's shape ``(kernel_size, filters, channels)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Conv1DTranspose(4, 3, strides=2, padding="same")(np.zeros((2, 5, 3))).shape
         (2, 10, 4)
@@ -583,7 +585,7 @@ class _Global3D(Layer):
 class GlobalAveragePooling3D(_Global3D):
     """Mean over the three spatial axes of ``(batch, depth, height, width, channels)`` volumes.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> GlobalAveragePooling3D()(np.ones((2, 3, 4, 5, 6))).shape
         (2, 6)
@@ -596,7 +598,7 @@ class GlobalAveragePooling3D(_Global3D):
 class GlobalMaxPooling3D(_Global3D):
     """Maximum over the three spatial axes of ``(batch, depth, height, width, channels)`` volumes.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> GlobalMaxPooling3D(keepdims=True)(np.ones((2, 3, 4, 5, 6))).shape
         (2, 1, 1, 1, 6)
@@ -629,7 +631,7 @@ def _check_volume(layer, inputs):
 class ZeroPadding3D(Layer):
     """Zeros around the three spatial axes of volumes: an int, three ints, or three ``(before, after)`` pairs.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ZeroPadding3D(1)(np.ones((1, 2, 2, 2, 1))).shape
         (1, 4, 4, 4, 1)
@@ -654,7 +656,7 @@ class ZeroPadding3D(Layer):
 class Cropping3D(Layer):
     """Cut the three spatial axes of volumes: an int, three ints, or three ``(before, after)`` pairs.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Cropping3D(((1, 1), (0, 2), (1, 0)))(np.ones((1, 4, 4, 4, 1))).shape
         (1, 2, 2, 3, 1)
@@ -685,7 +687,7 @@ class Cropping3D(Layer):
 class UpSampling3D(Layer):
     """Repeat each voxel ``size`` times along each spatial axis (nearest neighbour).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> UpSampling3D(2)(np.ones((1, 2, 3, 4, 5))).shape
         (1, 4, 6, 8, 5)
@@ -714,7 +716,7 @@ class UpSampling3D(Layer):
 class SpatialDropout3D(_SpatialDropout):
     """Dropout of whole feature maps of ``(batch, depth, height, width, channels)`` volumes (training only).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = SpatialDropout3D(0.5, seed=0)(np.ones((2, 2, 2, 2, 3)), training=True).numpy()
         >>> bool((out.reshape(2, 8, 3).std(axis=1) == 0).all())
@@ -727,7 +729,7 @@ class SpatialDropout3D(_SpatialDropout):
 class Wrapper(Layer):
     """Base class of layers that wrap another layer (``self.layer``), as ``TimeDistributed`` and ``Bidirectional``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from nerve import layers
         >>> class Twice(Wrapper):
@@ -761,7 +763,7 @@ class Pipeline(Layer):
     """Apply ``layers`` one after the other, like a Sequential model that is only a layer (Keras's preprocessing
     pipelines); saved with their configs.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from nerve import layers
         >>> Pipeline([layers.Rescaling(0.5), layers.ReLU()])(np.array([[-2.0, 4.0]])).tolist()
@@ -799,7 +801,7 @@ class CategoryEncoding(Layer):
     """Integer category ids to vectors of ``num_tokens``: ``"multi_hot"`` (1 where an id occurs in the sample),
     ``"one_hot"`` (one id per sample) or ``"count"`` (occurrences, optionally weighted by ``count_weights``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> CategoryEncoding(4, output_mode="count")(np.array([[0, 1, 1, 3]])).tolist()
         [[1.0, 2.0, 0.0, 1.0]]
@@ -849,7 +851,7 @@ class Discretization(Layer):
     ``num_bins`` quantile boundaries with :meth:`adapt`; ``output_mode="int"`` gives bucket ids, ``"one_hot"``,
     ``"multi_hot"`` or ``"count"`` encode them.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Discretization(bin_boundaries=[0.0, 1.0])(np.array([[-0.5, 0.5, 1.5]])).tolist()
         [[0, 1, 2]]
@@ -870,7 +872,7 @@ class Discretization(Layer):
     def adapt(self, data, batch_size=None, steps=None):
         """Set ``num_bins - 1`` boundaries at the quantiles of ``data`` (equal-count buckets).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> layer = Discretization(num_bins=4); layer.adapt(np.arange(100.0))
             >>> layer.bin_boundaries
@@ -932,7 +934,7 @@ class _Pooling3D(Layer):
 class MaxPooling3D(_Pooling3D):
     """Maximum over ``pool_size`` windows of ``(batch, depth, height, width, channels)`` volumes.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> MaxPooling3D(2)(np.arange(8.0).reshape(1, 2, 2, 2, 1)).numpy().ravel().tolist()
         [7.0]
@@ -945,7 +947,7 @@ class MaxPooling3D(_Pooling3D):
 class AveragePooling3D(_Pooling3D):
     """Mean over ``pool_size`` windows of ``(batch, depth, height, width, channels)`` volumes.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> AveragePooling3D(2)(np.arange(8.0).reshape(1, 2, 2, 2, 1)).numpy().ravel().tolist()
         [3.5]
@@ -969,7 +971,7 @@ class Resizing(Layer):
     as Keras and PyTorch's ``align_corners=False``; differentiable) or ``"nearest"``. ``crop_to_aspect_ratio``
     first crops the centre to the target's aspect ratio.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Resizing(4, 4)(np.ones((1, 2, 2, 3))).shape
         (1, 4, 4, 3)
@@ -1053,7 +1055,7 @@ class _RandomImageLayer(_Elementwise):
 class RandomInvert(_RandomImageLayer):
     """In training, invert each image with probability ``factor``: ``low + high - x`` for ``value_range=(low, high)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> RandomInvert(factor=1.0)(np.array([[[[0.0, 200.0, 255.0]]]]), training=True).tolist()
         [[[[255.0, 55.0, 0.0]]]]
@@ -1072,7 +1074,7 @@ class RandomGrayscale(_RandomImageLayer):
     """In training, turn each RGB image grey with probability ``factor`` (``0.2989 R + 0.587 G + 0.114 B`` in all
     three channels).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> [round(v, 4) for v in RandomGrayscale(factor=1.0)(np.array([[[[1.0, 0.0, 0.0]]]]), training=True)
         ...  .numpy().ravel().tolist()]

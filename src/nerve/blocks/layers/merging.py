@@ -1,7 +1,7 @@
 """Merging layers Keras has beyond :mod:`nerve.blocks.layers.core`'s (``Minimum``, ``Dot``) and Keras's
 functional helpers: ``layers.concatenate([a, b])`` is ``layers.Concatenate()([a, b])``, and so on.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> a, b = nerve.Input(shape=(2,)), nerve.Input(shape=(2,))
@@ -25,7 +25,7 @@ __all__ = [
 class Minimum(_Merge):
     """Elementwise minimum of a list of tensors.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Minimum()([np.zeros((1, 2)), np.ones((1, 2))]).tolist()
         [[0.0, 0.0]]
@@ -51,7 +51,7 @@ class Dot(Layer):
     Inputs of shapes ``(batch, n)`` give ``(batch, 1)``; ``(batch, n, d)`` and ``(batch, m, d)`` with
     ``axes=2`` give ``(batch, n, m)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Dot(axes=1)([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])]).tolist()
         [[11.0]]
@@ -101,7 +101,7 @@ class Dot(Layer):
 def concatenate(inputs, axis=-1, **kwargs):
     """Functional form of :class:`Concatenate`: ``Concatenate(axis=axis, **kwargs)(inputs)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> concatenate([np.zeros((2, 3)), np.ones((2, 1))]).shape
         (2, 4)
@@ -112,7 +112,7 @@ def concatenate(inputs, axis=-1, **kwargs):
 def add(inputs, **kwargs):
     """Functional form of :class:`Add`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> add([np.ones((1, 2)), np.ones((1, 2))]).tolist()
         [[2.0, 2.0]]
@@ -123,7 +123,7 @@ def add(inputs, **kwargs):
 def subtract(inputs, **kwargs):
     """Functional form of :class:`Subtract`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> subtract([np.full((1, 2), 3.0), np.ones((1, 2))]).tolist()
         [[2.0, 2.0]]
@@ -134,7 +134,7 @@ def subtract(inputs, **kwargs):
 def multiply(inputs, **kwargs):
     """Functional form of :class:`Multiply`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> multiply([np.full((1, 2), 3.0), np.full((1, 2), 2.0)]).tolist()
         [[6.0, 6.0]]
@@ -145,7 +145,7 @@ def multiply(inputs, **kwargs):
 def average(inputs, **kwargs):
     """Functional form of :class:`Average`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> average([np.zeros((1, 2)), np.full((1, 2), 4.0)]).tolist()
         [[2.0, 2.0]]
@@ -156,7 +156,7 @@ def average(inputs, **kwargs):
 def maximum(inputs, **kwargs):
     """Functional form of :class:`Maximum`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> maximum([np.zeros((1, 2)), np.ones((1, 2))]).tolist()
         [[1.0, 1.0]]
@@ -167,7 +167,7 @@ def maximum(inputs, **kwargs):
 def minimum(inputs, **kwargs):
     """Functional form of :class:`Minimum`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> minimum([np.zeros((1, 2)), np.ones((1, 2))]).tolist()
         [[0.0, 0.0]]
@@ -178,7 +178,7 @@ def minimum(inputs, **kwargs):
 def dot(inputs, axes=-1, normalize=False, **kwargs):
     """Functional form of :class:`Dot`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> dot([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])], axes=1).tolist()
         [[11.0]]

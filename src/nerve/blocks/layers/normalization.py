@@ -5,7 +5,7 @@ axes, so training and inference compute the same thing and the batch size does n
 normalisation of Transformers. Both run one fused op (:func:`nerve.ops.layer_norm`,
 :func:`nerve.ops.rms_norm`) and pass a padding mask (``Embedding(mask_zero=True)``) on to the next layer.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve import layers
     >>> y = layers.LayerNormalization()(np.array([[1.0, 2.0, 3.0]]))
@@ -79,7 +79,7 @@ class LayerNormalization(_PerSampleNorm):
 
     PyTorch: ``torch.nn.LayerNorm(shape, eps)``'s ``weight`` is ``gamma``, ``bias`` is ``beta``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> layer = LayerNormalization(axis=[1, 2], epsilon=1e-5)
         >>> y = layer(np.arange(12.0).reshape(2, 3, 2))
@@ -137,7 +137,7 @@ class RMSNormalization(_PerSampleNorm):
     models. The learned weight is called ``scale`` (ones at first); PyTorch's ``torch.nn.RMSNorm``
     calls it ``weight``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = RMSNormalization()(np.array([[3.0, -3.0]]))
         >>> [round(v, 3) for v in y.tolist()[0]]

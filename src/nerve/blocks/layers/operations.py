@@ -6,7 +6,7 @@ unary ``-`` and indexing) applied to a symbolic tensor from :func:`nerve.Input` 
 layer: the op's name and its constant arguments (numbers, strings, tuples, slices, dtypes, small arrays)
 go into the JSON config, and loading looks the name up among :mod:`nerve.ops`'s public functions only.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> a, b = nerve.Input(shape=(2,)), nerve.Input(shape=(3,))
     >>> merged = nerve.concatenate([nerve.ops.relu(a), b * 2.0], axis=-1)
@@ -125,10 +125,12 @@ class OpLayer(Layer):
 
     Args:
         op: the op's name in ``nerve.ops`` (``"relu"``, ``"concatenate"``...).
-        args, kwargs: the op's arguments, with the symbolic inputs replaced by slots (``{"__input__": i}``
+        args: the op's arguments, with the symbolic inputs replaced by slots (``{"__input__": i}``
+            in a config).
+        kwargs: the op's arguments, with the symbolic inputs replaced by slots (``{"__input__": i}``
             in a config).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.Input(shape=(3,))
         >>> y = nerve.ops.relu(x)

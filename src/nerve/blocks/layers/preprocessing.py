@@ -2,7 +2,7 @@
 its statistics with ``adapt`` and saves them with the model), ``CenterCrop``, ``GroupNormalization``,
 ``UpSampling1D``, ``ZeroPadding1D``.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> norm = layers.Normalization()
@@ -43,12 +43,13 @@ class Normalization(Layer):
     Args:
         axis: the axis (or axes) that keep their own statistics, the last (features) by default; None for one
             mean and variance over everything.
-        mean, variance: known statistics (broadcastable to the kept axes); otherwise call ``adapt(data)``.
+        mean: known statistics (broadcastable to the kept axes); otherwise call ``adapt(data)``.
+        variance: known statistics (broadcastable to the kept axes); otherwise call ``adapt(data)``.
         invert: map standardised values back.
 
     The statistics are non-trainable weights, so ``model.save`` keeps them.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Normalization(mean=2.0, variance=4.0)(np.array([[4.0]])).tolist()
         [[1.0]]
@@ -95,7 +96,7 @@ class Normalization(Layer):
         """Learn the mean and variance of ``data`` (an array, or an iterable of batches) over all axes but the kept
         ones; batches are combined exactly (Chan's parallel formulas), in float64.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> layer = Normalization(axis=None); layer.adapt(np.array([1.0, 2.0, 3.0, 4.0]))
             >>> layer.mean.numpy().item(), layer.variance.numpy().item()
@@ -161,7 +162,7 @@ class CenterCrop(Layer):
     """Crop the centre ``height x width`` of ``(batch, height, width, channels)`` images (images smaller than that
     are an error: nerve has no Resizing layer to enlarge them first, as Keras does).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> CenterCrop(2, 2)(np.arange(16.0).reshape(1, 4, 4, 1))[0, :, :, 0].tolist()
         [[5.0, 6.0], [9.0, 10.0]]
@@ -195,7 +196,7 @@ class GroupNormalization(Layer):
     ``groups=-1`` is one group per channel (instance normalisation), ``groups=1`` layer normalisation over
     everything.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = GroupNormalization(groups=2)(np.random.default_rng(0).normal(size=(2, 5, 4))).numpy()
         >>> bool(abs(out[0, :, :2].mean()) < 1e-6)
@@ -263,7 +264,7 @@ class GroupNormalization(Layer):
 class UpSampling1D(Layer):
     """Repeat each time step ``size`` times: ``(batch, steps, features)`` to ``(batch, steps * size, features)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> UpSampling1D(2)(np.array([[[1.0], [2.0]]]))[0, :, 0].tolist()
         [1.0, 1.0, 2.0, 2.0]
@@ -289,7 +290,7 @@ class UpSampling1D(Layer):
 class ZeroPadding1D(Layer):
     """Add zeros at the start and end of the time axis: ``padding`` is an int or ``(start, end)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ZeroPadding1D((1, 2))(np.ones((1, 2, 1)))[0, :, 0].tolist()
         [0.0, 1.0, 1.0, 0.0, 0.0]

@@ -4,7 +4,7 @@
 (a :class:`Node`) instead of computing, building itself on a one-sample example so that shapes are known.
 ``Model(inputs, outputs)`` then walks the recorded nodes.
 
-Example:
+Examples:
     >>> import nerve
     >>> x = nerve.Input(shape=(3,))
     >>> isinstance(x, SymbolicTensor), x.shape
@@ -23,7 +23,7 @@ __all__ = ["Node", "SymbolicTensor", "call_symbolic"]
 class Node:
     """One call of a layer in a functional graph: the layer, its symbolic inputs, its symbolic outputs.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.Input(shape=(3,))
         >>> y = nerve.layers.Dense(2, name="d")(x)
@@ -44,7 +44,7 @@ class SymbolicTensor:
     It carries a shape whose batch axis is ``None``, a dtype, and the node that
     produced it. Layers called on it record the call instead of computing.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.Input(shape=(28, 28, 1))
         >>> x.shape
@@ -123,7 +123,7 @@ def call_symbolic(layer, inputs, training=None, **kwargs):
 
     Layers call it for you when they receive a symbolic tensor.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.Input(shape=(3,))
         >>> call_symbolic(nerve.layers.Dense(4), x).shape

@@ -17,7 +17,7 @@ host explicitly. Their numeric outputs are tensors on the layer's device: the de
 (``nerve.set_device``, ``with nerve.device("gpu"):``) unless ``layer.to(...)`` placed it, so under
 ``"gpu"`` the ids go straight into a model on the GPU; strings (``invert=True``) stay host arrays.
 
-Example:
+Examples:
     >>> from nerve import layers
     >>> vectorize = layers.TextVectorization(output_sequence_length=4)
     >>> vectorize.adapt(["the cat sat", "the dog"])
@@ -101,7 +101,7 @@ class _IndexLookup(Layer):
     def get_vocabulary(self, include_special_tokens=True):
         """The vocabulary in index order (mask and OOV tokens first unless ``include_special_tokens=False``).
 
-        Example:
+        Examples:
             >>> StringLookup(vocabulary=["a", "b"]).get_vocabulary()
             ['[UNK]', 'a', 'b']
         """
@@ -110,7 +110,7 @@ class _IndexLookup(Layer):
     def vocabulary_size(self):
         """Number of indices the layer produces (special tokens included).
 
-        Example:
+        Examples:
             >>> StringLookup(vocabulary=["a", "b"], mask_token="").vocabulary_size()
             4
         """
@@ -120,7 +120,7 @@ class _IndexLookup(Layer):
         """Use ``vocabulary`` (tokens without the special ones; a leading mask/OOV token is dropped) and, for
         ``output_mode="tf_idf"``, ``idf_weights`` (one per token, special ones included or not).
 
-        Example:
+        Examples:
             >>> lookup = StringLookup()
             >>> lookup.set_vocabulary(["x", "y"]); lookup(["y", "z"]).tolist()
             [2, 0]
@@ -155,7 +155,7 @@ class _IndexLookup(Layer):
     def adapt(self, data, batch_size=None, steps=None):
         """Learn the vocabulary (most frequent first, at most ``max_tokens`` indices) and idf weights from ``data``.
 
-        Example:
+        Examples:
             >>> lookup = StringLookup()
             >>> lookup.adapt(["b", "a", "b"]); lookup.get_vocabulary()
             ['[UNK]', 'b', 'a']
@@ -269,7 +269,7 @@ class StringLookup(_IndexLookup):
     Host-only (strings): it computes on the host; numeric outputs are tensors on the layer's device (the
     default device unless ``to()`` placed it), device inputs are copied to the host explicitly.
 
-    Example:
+    Examples:
         >>> lookup = StringLookup(vocabulary=["a", "b", "c"])
         >>> lookup([["a", "c"], ["d", "b"]]).tolist()
         [[1, 3], [0, 2]]
@@ -287,7 +287,7 @@ class IntegerLookup(_IndexLookup):
     Host-only (strings): it computes on the host; numeric outputs are tensors on the layer's device (the
     default device unless ``to()`` placed it), device inputs are copied to the host explicitly.
 
-    Example:
+    Examples:
         >>> lookup = IntegerLookup(vocabulary=[12, 36, 1138])
         >>> lookup([12, 1138, 7]).tolist()
         [1, 3, 0]
@@ -332,7 +332,7 @@ class TextVectorization(_IndexLookup):
     Host-only (strings): it computes on the host; numeric outputs are tensors on the layer's device (the
     default device unless ``to()`` placed it), device inputs are copied to the host explicitly.
 
-    Example:
+    Examples:
         >>> vectorize = TextVectorization(output_mode="count", ngrams=2)
         >>> vectorize.adapt(["a b a"])
         >>> vectorize.get_vocabulary()

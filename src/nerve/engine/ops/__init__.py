@@ -7,7 +7,7 @@
 * :mod:`nerve.engine.ops.audio`: short-time Fourier transform, mel filters, DCT (spectrograms, MFCCs);
 * :mod:`nerve.engine.ops.ctc`: the connectionist temporal classification loss.
 
-Example:
+Examples:
     >>> import nerve
     >>> nerve.ops.relu(nerve.tensor([-1.0, 1.0])).tolist()
     [0.0, 1.0]

@@ -11,7 +11,7 @@ Transformer block records a handful of graph nodes instead of dozens.
 * :class:`LayerNorm`: normalisation over the trailing axes with an optional scale ``gamma`` and
   shift ``beta``; with ``rms=True`` it is RMS normalisation (no centring, ``x / sqrt(mean(x^2) + eps)``).
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import ops
     >>> q = nerve.tensor(np.ones((1, 2, 4)))
@@ -45,7 +45,7 @@ def causal_mask(xp, query_length, key_length, offset=0):
     ``offset=0`` is PyTorch's ``is_causal`` and Keras's ``use_causal_mask`` (aligned at the top left);
     a decoder that has cached ``offset`` earlier keys passes that number.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> causal_mask(np, 2, 3).astype(int).tolist()
         [[1, 0, 0], [1, 1, 0]]
@@ -121,7 +121,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         return_weights: also return the softmax weights (before dropout) as an array-backed tensor
             without gradient.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> q = nerve.tensor(np.zeros((1, 2, 2)))
         >>> v = nerve.tensor(np.array([[[1.0, 0.0], [0.0, 1.0]]]))
@@ -242,7 +242,7 @@ def layer_norm(x, gamma=None, beta=None, epsilon=1e-5, n_axes=1):
     The variance is the biased one (divided by the count), as in PyTorch and Keras. ``gamma`` and
     ``beta`` have the shape of the normalised axes (or broadcast to it); either may be None.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> y = layer_norm(nerve.tensor([[1.0, 3.0]]))
         >>> [round(v, 3) for v in y.tolist()[0]]
@@ -261,7 +261,7 @@ def layer_norm(x, gamma=None, beta=None, epsilon=1e-5, n_axes=1):
 def rms_norm(x, gamma=None, epsilon=1e-6, n_axes=1):
     """RMS normalisation over the last ``n_axes`` axes: ``x / sqrt(mean(x**2) + epsilon) * gamma`` (as ``RMSNorm``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> [round(v, 3) for v in rms_norm(nerve.tensor([[3.0, -3.0]])).tolist()[0]]
         [1.0, -1.0]

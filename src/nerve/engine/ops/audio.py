@@ -9,7 +9,7 @@ Conventions follow Keras 3 (``keras.ops.stft``, ``keras.layers.MelSpectrogram``)
 parts of ``rfft`` (imaginary part ``-sum x sin``), frames centred with reflection padding when
 ``center=True``, mel filters on the HTK mel scale ``mel(f) = 1127 ln(1 + f / 700)`` with peaks of 1.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> t = np.arange(256) / 256.0
     >>> real, imag = stft(nerve.tensor(np.cos(2 * np.pi * 8 * t)), 64, 64, 64, window=None, center=False)
@@ -40,7 +40,7 @@ def get_window(window, length, periodic=True, xp=None, dtype="float64"):
     ``fftbins=True``: the symmetric window of ``length + 1`` samples without its last one); ``False`` the
     symmetric window.
 
-    Example:
+    Examples:
         >>> get_window("hann", 4).round(2).tolist(), get_window("hann", 4, periodic=False).round(2).tolist()
         ([0.0, 0.5, 1.0, 0.5], [0.0, 0.75, 0.75, 0.0])
     """
@@ -90,7 +90,7 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
     their real FFT. ``center=True`` pads ``fft_length // 2`` samples at both ends by reflection, so that frame
     ``t`` is centred on sample ``t * sequence_stride``. Differentiable (a gather and two matrix products).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.random.default_rng(0).normal(size=(2, 1000)))
         >>> real, imag = stft(x, 256, 128, 256)
@@ -137,7 +137,7 @@ def linear_to_mel_weight_matrix(num_mel_bins=20, num_spectrogram_bins=129, sampl
     evenly spaced in mels between the edges, each rising from 0 at its left neighbour's centre to 1 at its
     centre and back to 0 at its right neighbour's centre; the DC bin gets no weight.
 
-    Example:
+    Examples:
         >>> m = linear_to_mel_weight_matrix(4, 9, 8000, 0.0, 4000.0, dtype="float64")
         >>> m.shape, float(m.max()) <= 1.0, m[0].tolist()
         ((9, 4), True, [0.0, 0.0, 0.0, 0.0])
@@ -168,7 +168,7 @@ def dct_matrix(num_inputs, num_outputs=None, dtype="float32", xp=None):
 
     ``num_outputs`` keeps the first coefficients (13 of 40 log-mel bands for MFCCs).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> d = dct_matrix(8, dtype="float64")
         >>> bool(np.allclose(d.T @ d, np.eye(8))), (np.ones(8) @ d).round(6).tolist()[:2]
@@ -189,7 +189,7 @@ def power_to_db(x, min_power=1e-10, ref_power=1.0, top_db=80.0, axis=None):
     The maximum is taken over ``axis`` (``None``: the whole tensor; layers pass every axis but the batch
     axis, so each example gets its own floor). ``top_db=None`` does not floor.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> power_to_db(nerve.tensor([1.0, 10.0, 1e-12]), top_db=50.0).tolist()
         [0.0, 10.0, -40.0]

@@ -10,7 +10,7 @@ of others and get their gradient for free. Fused ops (``linear``,
 ``softmax_cross_entropy``, ``batch_norm``) exist where speed or numerical
 stability needs them; their tests compare them with the composed version.
 
-Example:
+Examples:
     >>> import nerve
     >>> from nerve import ops
     >>> x = nerve.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
@@ -137,7 +137,7 @@ __all__ = [
 def sum_to(xp, grad, shape):
     """Sum ``grad`` over broadcast axes so that it has ``shape`` (undo broadcasting).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> sum_to(np, np.ones((4, 3)), (1, 3)).tolist()
         [[4.0, 4.0, 4.0]]
@@ -165,7 +165,7 @@ def column_sums(xp, matrix):
     product, 3-4x faster than NumPy's reduction over the rows (measured: 79 us
     against 326 us for 4000 x 512; 3 against 7.5 us for 256 x 100).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> column_sums(np, np.arange(6.0).reshape(3, 2)).tolist()
         [6.0, 9.0]
@@ -309,7 +309,7 @@ class Pow(Function):
 def add(a, b):
     """Elementwise ``a + b`` with broadcasting.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> add(nerve.tensor([1.0, 2.0]), 1).tolist()
         [2.0, 3.0]
@@ -322,7 +322,7 @@ def add(a, b):
 def sub(a, b):
     """Elementwise ``a - b`` with broadcasting.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> sub(1, nerve.tensor([1.0, 2.0])).tolist()
         [0.0, -1.0]
@@ -335,7 +335,7 @@ def sub(a, b):
 def mul(a, b):
     """Elementwise ``a * b`` with broadcasting.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> mul(nerve.tensor([1.0, 2.0]), 3).tolist()
         [3.0, 6.0]
@@ -348,7 +348,7 @@ def mul(a, b):
 def div(a, b):
     """Elementwise ``a / b`` with broadcasting.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> div(nerve.tensor([1.0, 2.0]), 2).tolist()
         [0.5, 1.0]
@@ -361,7 +361,7 @@ def div(a, b):
 def neg(x):
     """Elementwise ``-x``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> neg(nerve.tensor([1.0])).tolist()
         [-1.0]
@@ -372,7 +372,7 @@ def neg(x):
 def pow(a, b):  # noqa: A001 - mirrors numpy/torch naming
     """Elementwise ``a ** b``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> pow(nerve.tensor([2.0, 3.0]), 2).tolist()
         [4.0, 9.0]
@@ -432,7 +432,7 @@ class MatMul(Function):
 def matmul(a, b):
     """Matrix product ``a @ b``, batched over leading axes like ``numpy.matmul``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> matmul(nerve.tensor([[1.0, 2.0]]), nerve.tensor([[3.0], [4.0]])).tolist()
         [[11.0]]
@@ -494,7 +494,7 @@ class Linear(Function):
 def linear(x, weight, bias=None, activation=None):
     """Affine map ``x @ weight + bias`` over the last axis of ``x``; ``activation="relu"`` fuses a ReLU.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.tensor([[1.0, 1.0]])
         >>> linear(x, nerve.tensor([[1.0], [2.0]]), nerve.tensor([0.5])).tolist()
@@ -616,7 +616,7 @@ class Cast(Function):
 def exp(x):
     """Elementwise e**x.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(exp(nerve.tensor([1.0])).item(), 4)
         2.7183
@@ -627,7 +627,7 @@ def exp(x):
 def log(x):
     """Elementwise natural logarithm.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> log(nerve.tensor([1.0])).item()
         0.0
@@ -638,7 +638,7 @@ def log(x):
 def sqrt(x):
     """Elementwise square root.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> sqrt(nerve.tensor([4.0])).item()
         2.0
@@ -649,7 +649,7 @@ def sqrt(x):
 def abs(x):  # noqa: A001
     """Elementwise absolute value (gradient sign(x), 0 at 0).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> abs(nerve.tensor([-2.0])).item()
         2.0
@@ -660,7 +660,7 @@ def abs(x):  # noqa: A001
 def clip(x, low=None, high=None):
     """Clamp values to ``[low, high]``; the gradient is 0 where clamped.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> clip(nerve.tensor([-2.0, 0.5, 3.0]), 0, 1).tolist()
         [0.0, 0.5, 1.0]
@@ -673,7 +673,7 @@ def clip(x, low=None, high=None):
 def maximum(a, b):
     """Elementwise maximum of two tensors (ties send the gradient to ``a``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> maximum(nerve.tensor([1.0, 5.0]), 2).tolist()
         [2.0, 5.0]
@@ -686,7 +686,7 @@ def maximum(a, b):
 def minimum(a, b):
     """Elementwise minimum of two tensors (ties send the gradient to ``a``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> minimum(nerve.tensor([1.0, 5.0]), 2).tolist()
         [1.0, 2.0]
@@ -699,7 +699,7 @@ def minimum(a, b):
 def where(condition, a, b):
     """Pick ``a`` where ``condition`` is true, else ``b`` (no gradient to the condition).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.tensor([-1.0, 2.0])
         >>> where(x > 0, x, 0.0).tolist()
@@ -713,7 +713,7 @@ def where(condition, a, b):
 def cast(x, dtype):
     """Convert to ``dtype``; the gradient is converted back.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> cast(nerve.tensor([1.0]), "float64").dtype
         dtype('float64')
@@ -737,7 +737,7 @@ def _compare(fn_name, a, b):
 def less(a, b):
     """Elementwise ``a < b`` as a boolean tensor (not differentiable).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> less(nerve.tensor([1.0, 3.0]), 2).tolist()
         [True, False]
@@ -748,7 +748,7 @@ def less(a, b):
 def less_equal(a, b):
     """Elementwise ``a <= b`` (boolean, not differentiable).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> less_equal(nerve.tensor([1.0, 3.0]), 2).tolist()
         [True, False]
@@ -759,7 +759,7 @@ def less_equal(a, b):
 def greater(a, b):
     """Elementwise ``a > b`` (boolean, not differentiable).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> greater(nerve.tensor([1.0, 3.0]), 2).tolist()
         [False, True]
@@ -770,7 +770,7 @@ def greater(a, b):
 def greater_equal(a, b):
     """Elementwise ``a >= b`` (boolean, not differentiable).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> greater_equal(nerve.tensor([1.0, 3.0]), 2).tolist()
         [False, True]
@@ -781,7 +781,7 @@ def greater_equal(a, b):
 def equal(a, b):
     """Elementwise ``a == b`` (boolean, not differentiable).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> equal(nerve.tensor([1.0, 3.0]), 2).tolist()
         [False, False]
@@ -792,7 +792,7 @@ def equal(a, b):
 def not_equal(a, b):
     """Elementwise ``a != b`` (boolean, not differentiable).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> not_equal(nerve.tensor([1.0, 3.0]), 2).tolist()
         [True, True]
@@ -857,7 +857,7 @@ def _check_axis(name, x, axis):
 def sum(x, axis=None, keepdims=False):  # noqa: A001
     """Sum over ``axis`` (all axes when None).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> sum(nerve.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0).tolist()
         [4.0, 6.0]
@@ -869,7 +869,7 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001
 def mean(x, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> mean(nerve.tensor([1.0, 2.0, 6.0])).item()
         3.0
@@ -881,7 +881,7 @@ def mean(x, axis=None, keepdims=False):
 def max(x, axis=None, keepdims=False):  # noqa: A001
     """Maximum over ``axis``; the gradient goes to the maximal entries.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> max(nerve.tensor([1.0, 4.0, 2.0])).item()
         4.0
@@ -893,7 +893,7 @@ def max(x, axis=None, keepdims=False):  # noqa: A001
 def min(x, axis=None, keepdims=False):  # noqa: A001
     """Minimum over ``axis``; the gradient goes to the minimal entries.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> min(nerve.tensor([1.0, 4.0, 2.0])).item()
         1.0
@@ -905,7 +905,7 @@ def min(x, axis=None, keepdims=False):  # noqa: A001
 def var(x, axis=None, keepdims=False, ddof=0):
     """Variance over ``axis`` (``ddof=1`` for the unbiased estimate).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> var(nerve.tensor([1.0, 3.0])).item()
         1.0
@@ -919,7 +919,7 @@ def var(x, axis=None, keepdims=False, ddof=0):
 def std(x, axis=None, keepdims=False, ddof=0):
     """Standard deviation over ``axis``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> std(nerve.tensor([1.0, 3.0])).item()
         1.0
@@ -950,7 +950,7 @@ class Transpose(Function):
 def reshape(x, shape):
     """Give ``x`` a new shape with the same number of elements (-1 infers one axis).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> reshape(nerve.tensor([1.0, 2.0, 3.0, 4.0]), (2, -1)).shape
         (2, 2)
@@ -966,7 +966,7 @@ def reshape(x, shape):
 def transpose(x, axes=None):
     """Permute axes (reverse them when ``axes`` is None).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> transpose(nerve.tensor([[1.0, 2.0]])).shape
         (2, 1)
@@ -985,7 +985,7 @@ permute = transpose
 def squeeze(x, axis=None):
     """Remove axes of length 1.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> squeeze(nerve.tensor([[1.0], [2.0]]), 1).shape
         (2,)
@@ -1004,7 +1004,7 @@ def squeeze(x, axis=None):
 def expand_dims(x, axis):
     """Insert an axis of length 1 at position ``axis``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> expand_dims(nerve.tensor([1.0, 2.0]), 0).shape
         (1, 2)
@@ -1045,7 +1045,7 @@ class GetItem(Function):
 def getitem(x, index):
     """Basic slicing and integer-array indexing; repeated indices add up in the gradient.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> x = nerve.tensor([1.0, 2.0, 3.0], requires_grad=True)
         >>> x[[0, 0, 2]].sum().backward()
@@ -1080,7 +1080,7 @@ class Concatenate(Function):
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> concatenate([nerve.tensor([1.0]), nerve.tensor([2.0, 3.0])]).tolist()
         [1.0, 2.0, 3.0]
@@ -1103,7 +1103,7 @@ concat = concatenate
 def stack(tensors, axis=0):
     """Join tensors of the same shape along a new axis.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> stack([nerve.tensor([1.0, 2.0]), nerve.tensor([3.0, 4.0])]).shape
         (2, 2)
@@ -1118,7 +1118,7 @@ def stack(tensors, axis=0):
 def split(x, sections, axis=0):
     """Split into equal parts (``sections`` an int) or at the given indices.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> [t.tolist() for t in split(nerve.tensor([1.0, 2.0, 3.0, 4.0]), 2)]
         [[1.0, 2.0], [3.0, 4.0]]
@@ -1151,7 +1151,7 @@ class Pad(Function):
 def pad(x, pad_width, value=0.0):
     """Pad with a constant; ``pad_width`` is ``((before, after), ...)`` per axis.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> pad(nerve.tensor([1.0]), ((1, 2),)).tolist()
         [0.0, 1.0, 0.0, 0.0]
@@ -1168,7 +1168,7 @@ def pad(x, pad_width, value=0.0):
 def one_hot(labels, num_classes, dtype=DEFAULT_FLOAT):
     """One-hot encode integer labels (not differentiable).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> one_hot(nerve.tensor([0, 2]), 3).tolist()
         [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
@@ -1236,7 +1236,7 @@ class LogSoftmax(Function):
 def logsumexp(x, axis=None, keepdims=False):
     """Stable ``log(sum(exp(x)))`` over ``axis``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(logsumexp(nerve.tensor([1e4, 1e4], dtype="float64")).item() - 1e4, 4)
         0.6931
@@ -1248,7 +1248,7 @@ def logsumexp(x, axis=None, keepdims=False):
 def softmax(x, axis=-1):
     """Softmax along ``axis``: exponentials normalised to sum to 1 (stable for large inputs).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> softmax(nerve.tensor([0.0, 0.0])).tolist()
         [0.5, 0.5]
@@ -1260,7 +1260,7 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """Logarithm of the softmax, computed stably.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(log_softmax(nerve.tensor([0.0, 0.0])).tolist()[0], 4)
         -0.6931
@@ -1352,7 +1352,7 @@ class Softplus(Function):
 def relu(x):
     """Rectified linear unit max(0, x).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> relu(nerve.tensor([-1.0, 2.0])).tolist()
         [0.0, 2.0]
@@ -1363,7 +1363,7 @@ def relu(x):
 def leaky_relu(x, alpha=0.01):
     """x for x > 0, alpha * x otherwise (Keras's default alpha is 0.3 for the layer, 0.01 here like PyTorch).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> leaky_relu(nerve.tensor([-1.0, 2.0]), alpha=0.1).tolist()
         [-0.10000000149011612, 2.0]
@@ -1374,7 +1374,7 @@ def leaky_relu(x, alpha=0.01):
 def elu(x, alpha=1.0):
     """Exponential linear unit: x for x > 0, alpha * (exp(x) - 1) otherwise.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(elu(nerve.tensor([-1.0])).item(), 4)
         -0.6321
@@ -1385,7 +1385,7 @@ def elu(x, alpha=1.0):
 def sigmoid(x):
     """Logistic function 1 / (1 + exp(-x)), without overflow for large |x|.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> sigmoid(nerve.tensor([0.0, 1000.0, -1000.0])).tolist()
         [0.5, 1.0, 0.0]
@@ -1396,7 +1396,7 @@ def sigmoid(x):
 def tanh(x):
     """Hyperbolic tangent.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> tanh(nerve.tensor([0.0])).item()
         0.0
@@ -1410,7 +1410,7 @@ def gelu(x, approximate=True):
     Keras's ``ops.gelu`` defaults to ``approximate=True`` like this; ``nerve.activations.gelu`` (the
     ``"gelu"`` activation) defaults to the exact form, as Keras's activation and PyTorch do.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(gelu(nerve.tensor([1.0])).item(), 4), round(gelu(nerve.tensor([1.0]), approximate=False).item(), 4)
         (0.8412, 0.8413)
@@ -1425,7 +1425,7 @@ def gelu(x, approximate=True):
 def softplus(x):
     """Smooth ReLU log(1 + exp(x)), stable for large |x|.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(softplus(nerve.tensor([0.0])).item(), 4)
         0.6931
@@ -1436,7 +1436,7 @@ def softplus(x):
 def silu(x):
     """SiLU / swish: x * sigmoid(x).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(silu(nerve.tensor([1.0])).item(), 4)
         0.7311
@@ -1480,7 +1480,7 @@ class SoftmaxCrossEntropy(Function):
 def softmax_cross_entropy(logits, targets=None, labels=None):
     """Cross-entropy between softmax(logits) and ``targets`` (probabilities) or ``labels`` (class ids), per sample.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> logits = nerve.tensor([[0.0, 0.0]])
         >>> round(softmax_cross_entropy(logits, labels=nerve.tensor([1])).item(), 4)
@@ -1513,7 +1513,7 @@ class SigmoidBinaryCrossEntropy(Function):
 def sigmoid_binary_cross_entropy(logits, targets):
     """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], elementwise.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(sigmoid_binary_cross_entropy(nerve.tensor([0.0]), nerve.tensor([1.0])).item(), 4)
         0.6931
@@ -1560,7 +1560,7 @@ def squared_difference_mean(a, b, reduction=None):
     mean of all squared differences), ``reduction="sum"`` the sum of the
     per-sample means; both stay one graph node.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> a, b = nerve.tensor([[1.0, 3.0], [2.0, 2.0]]), nerve.tensor([[0.0, 0.0], [0.0, 0.0]])
         >>> squared_difference_mean(a, b).tolist()
@@ -1633,7 +1633,7 @@ def sync_batch_norm(x, gamma, beta, epsilon=1e-3):
     Returns ``(output, mean, var, rows)``: the global batch statistics and the number of rows they cover.
     Without a data-parallel job it is :func:`batch_norm` (and ``rows`` this batch's).
 
-    Example:
+    Examples:
         >>> import nerve, numpy as np
         >>> x = nerve.tensor(np.array([[1.0], [3.0]], dtype=np.float32))
         >>> y, m, v, n = sync_batch_norm(x, nerve.tensor([1.0]), nerve.tensor([0.0]))
@@ -1663,7 +1663,7 @@ def batch_norm(x, gamma, beta, epsilon=1e-3):
     Returns ``(output, batch_mean, batch_var)``; the last two are arrays for
     updating running statistics.
 
-    Example:
+    Examples:
         >>> import nerve, numpy as np
         >>> x = nerve.tensor(np.array([[1.0], [3.0]], dtype=np.float32))
         >>> y, m, v = batch_norm(x, nerve.tensor([1.0]), nerve.tensor([0.0]))

@@ -11,7 +11,7 @@ The recursion runs in log space over the frames (a recurrence, one vectorised st
 examples and states at once), and its gradient with respect to the logits is the closed form
 ``softmax(logits) - posterior(class)``, the posterior summing ``alpha * beta`` over the states of each class.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> logits = nerve.tensor(np.zeros((1, 2, 2)))          # 2 frames, blank + one class, all uniform
     >>> round(float(ctc_loss([[1]], logits).item()), 4)      # alignments 1-, -1, 11: 3 of 4, -log(3/4)
@@ -126,7 +126,7 @@ def ctc_loss(target, output, target_length=None, output_length=None, mask_index=
     example's lengths. A target that no alignment can produce (more frames needed than there are) has an
     infinite loss and a zero gradient. Differentiable with respect to ``output``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> logits = nerve.tensor(np.log(np.array([[[0.1, 0.9], [0.1, 0.9], [0.9, 0.1]]])), requires_grad=True)
         >>> loss = ctc_loss([[1, 0]], logits)   # target "1", padded with the blank 0
@@ -181,7 +181,7 @@ def ctc_decode(inputs, sequence_lengths=None, strategy="greedy", mask_index=0):
     holding each sequence's labels padded with -1, ``scores`` of shape ``(1, batch)`` the negative sum over
     frames of the best log-softmax value (as Keras). Not differentiable.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> frames = np.eye(3)[[[1, 1, 0, 1, 2, 2, 0]]]        # 1 1 - 1 2 2 -  ->  1 1 2
         >>> decoded, _ = ctc_decode(np.log(frames + 1e-3))

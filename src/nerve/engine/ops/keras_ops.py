@@ -5,7 +5,7 @@ the rest are small ops (``Sin``, ``Cos``, ``CumSum`` with their gradients) or co
 their gradients come from autodiff. Integer results (``argmax``, ``argsort``) and tests (``isnan``,
 ``logical_and``) are constants: no gradient flows through them, as in every framework.
 
-Example:
+Examples:
     >>> import nerve
     >>> from nerve import ops
     >>> x = nerve.tensor([[3.0, 1.0, 2.0]], requires_grad=True)
@@ -58,7 +58,7 @@ def _created(array, dtype):
 def square(x):
     """``x * x``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> square(nerve.tensor([-2.0, 3.0])).tolist()
         [4.0, 9.0]
@@ -70,7 +70,7 @@ def square(x):
 def reciprocal(x):
     """``1 / x``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> reciprocal(nerve.tensor([2.0, 4.0])).tolist()
         [0.5, 0.25]
@@ -81,7 +81,7 @@ def reciprocal(x):
 def rsqrt(x):
     """``1 / sqrt(x)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> rsqrt(nerve.tensor([4.0])).tolist()
         [0.5]
@@ -92,7 +92,7 @@ def rsqrt(x):
 def log1p(x):
     """``log(1 + x)``.
 
-    Example:
+    Examples:
         >>> import nerve, math
         >>> f"{log1p(nerve.tensor([math.e - 1])).item():.4f}"
         '1.0000'
@@ -103,7 +103,7 @@ def log1p(x):
 def expm1(x):
     """``exp(x) - 1``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> expm1(nerve.tensor([0.0])).tolist()
         [0.0]
@@ -114,7 +114,7 @@ def expm1(x):
 def log2(x):
     """Base-2 logarithm.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> log2(nerve.tensor([8.0])).tolist()
         [3.0]
@@ -125,7 +125,7 @@ def log2(x):
 def log10(x):
     """Base-10 logarithm.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> f"{log10(nerve.tensor([1000.0])).item():.4f}"
         '3.0000'
@@ -136,7 +136,7 @@ def log10(x):
 def exp2(x):
     """``2 ** x``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> exp2(nerve.tensor([3.0])).tolist()
         [8.0]
@@ -165,7 +165,7 @@ class Cos(Function):
 def sin(x):
     """Sine.
 
-    Example:
+    Examples:
         >>> import nerve, math
         >>> f"{sin(nerve.tensor([math.pi / 2])).item():.4f}"
         '1.0000'
@@ -176,7 +176,7 @@ def sin(x):
 def cos(x):
     """Cosine.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> cos(nerve.tensor([0.0])).tolist()
         [1.0]
@@ -187,7 +187,7 @@ def cos(x):
 def tan(x):
     """Tangent, ``sin(x) / cos(x)``.
 
-    Example:
+    Examples:
         >>> import nerve, math
         >>> f"{tan(nerve.tensor([math.pi / 4])).item():.4f}"
         '1.0000'
@@ -208,7 +208,7 @@ class CumSum(Function):
 def cumsum(x, axis=None, dtype=None):
     """Cumulative sum along ``axis`` (None: over the flattened tensor).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> cumsum(nerve.tensor([1.0, 2.0, 3.0])).tolist()
         [1.0, 3.0, 6.0]
@@ -224,7 +224,7 @@ def cumsum(x, axis=None, dtype=None):
 def convert_to_tensor(x, dtype=None, sparse=None):
     """A Tensor of ``x`` (arrays, lists, numbers; a Tensor of the same dtype is returned as it is).
 
-    Example:
+    Examples:
         >>> convert_to_tensor([1, 2], dtype="float32").tolist()
         [1.0, 2.0]
     """
@@ -236,7 +236,7 @@ def convert_to_tensor(x, dtype=None, sparse=None):
 def convert_to_numpy(x):
     """``x`` as a NumPy array (copied from a device).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> convert_to_numpy(nerve.tensor([1.0])).tolist()
         [1.0]
@@ -247,7 +247,7 @@ def convert_to_numpy(x):
 def is_tensor(x):
     """True for nerve Tensors.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> is_tensor(nerve.tensor([1.0])), is_tensor([1.0])
         (True, False)
@@ -258,7 +258,7 @@ def is_tensor(x):
 def shape(x):
     """The shape as a tuple.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> shape(nerve.tensor([[1.0, 2.0]]))
         (1, 2)
@@ -269,7 +269,7 @@ def shape(x):
 def ndim(x):
     """The number of axes.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> ndim(nerve.tensor([[1.0]]))
         2
@@ -280,7 +280,7 @@ def ndim(x):
 def size(x):
     """The number of elements.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> size(nerve.tensor([[1.0, 2.0]]))
         2
@@ -291,7 +291,7 @@ def size(x):
 def zeros(shape, dtype=None):
     """A tensor of zeros (float32 by default).
 
-    Example:
+    Examples:
         >>> zeros((2,)).tolist()
         [0.0, 0.0]
     """
@@ -301,7 +301,7 @@ def zeros(shape, dtype=None):
 def ones(shape, dtype=None):
     """A tensor of ones.
 
-    Example:
+    Examples:
         >>> ones((2,)).tolist()
         [1.0, 1.0]
     """
@@ -311,7 +311,7 @@ def ones(shape, dtype=None):
 def full(shape, fill_value, dtype=None):
     """A tensor filled with ``fill_value``.
 
-    Example:
+    Examples:
         >>> full((2,), 7.0).tolist()
         [7.0, 7.0]
     """
@@ -326,7 +326,7 @@ def _like(x, fill, dtype):
 def zeros_like(x, dtype=None):
     """Zeros of ``x``'s shape (and dtype unless given).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> zeros_like(nerve.tensor([1.0, 2.0])).tolist()
         [0.0, 0.0]
@@ -337,7 +337,7 @@ def zeros_like(x, dtype=None):
 def ones_like(x, dtype=None):
     """Ones of ``x``'s shape.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> ones_like(nerve.tensor([1.0, 2.0])).tolist()
         [1.0, 1.0]
@@ -348,7 +348,7 @@ def ones_like(x, dtype=None):
 def full_like(x, fill_value, dtype=None):
     """``fill_value`` in ``x``'s shape.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> full_like(nerve.tensor([1.0, 2.0]), 3.0).tolist()
         [3.0, 3.0]
@@ -359,7 +359,7 @@ def full_like(x, fill_value, dtype=None):
 def eye(N, M=None, k=0, dtype=None):  # noqa: N803 - Keras's argument names
     """The identity matrix (ones on diagonal ``k``).
 
-    Example:
+    Examples:
         >>> eye(2).tolist()
         [[1.0, 0.0], [0.0, 1.0]]
     """
@@ -369,7 +369,7 @@ def eye(N, M=None, k=0, dtype=None):  # noqa: N803 - Keras's argument names
 def arange(start, stop=None, step=1, dtype=None):
     """Evenly spaced values in ``[start, stop)`` (int64 for integer arguments, as NumPy).
 
-    Example:
+    Examples:
         >>> arange(3).tolist(), arange(0.0, 1.0, 0.5).tolist()
         ([0, 1, 2], [0.0, 0.5])
     """
@@ -380,7 +380,7 @@ def arange(start, stop=None, step=1, dtype=None):
 def linspace(start, stop, num=50, endpoint=True, dtype=None):
     """``num`` evenly spaced values from ``start`` to ``stop``.
 
-    Example:
+    Examples:
         >>> linspace(0.0, 1.0, 3).tolist()
         [0.0, 0.5, 1.0]
     """
@@ -390,7 +390,7 @@ def linspace(start, stop, num=50, endpoint=True, dtype=None):
 def moveaxis(x, source, destination):
     """Move axis ``source`` to position ``destination``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> moveaxis(nerve.tensor(numpy.zeros((2, 3, 4))), 0, -1).shape
         (3, 4, 2)
@@ -404,7 +404,7 @@ def moveaxis(x, source, destination):
 def swapaxes(x, axis1, axis2):
     """Exchange two axes.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> swapaxes(nerve.tensor(numpy.zeros((2, 3, 4))), 0, 2).shape
         (4, 3, 2)
@@ -418,7 +418,7 @@ def swapaxes(x, axis1, axis2):
 def ravel(x):
     """Flatten to one axis.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> ravel(nerve.tensor([[1.0, 2.0], [3.0, 4.0]])).tolist()
         [1.0, 2.0, 3.0, 4.0]
@@ -429,7 +429,7 @@ def ravel(x):
 def flip(x, axis=None):
     """Reverse the order along ``axis`` (None: all axes).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> flip(nerve.tensor([1.0, 2.0, 3.0])).tolist()
         [3.0, 2.0, 1.0]
@@ -443,7 +443,7 @@ def flip(x, axis=None):
 def hstack(xs):
     """Join along the second axis (the first for 1-D tensors).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> hstack([nerve.tensor([1.0]), nerve.tensor([2.0])]).tolist()
         [1.0, 2.0]
@@ -455,7 +455,7 @@ def hstack(xs):
 def vstack(xs):
     """Join along the first axis (1-D tensors become rows).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> vstack([nerve.tensor([1.0, 2.0]), nerve.tensor([3.0, 4.0])]).tolist()
         [[1.0, 2.0], [3.0, 4.0]]
@@ -468,7 +468,7 @@ def vstack(xs):
 def argmax(x, axis=None, keepdims=False):
     """Indices of the largest values along ``axis`` (a constant int64 tensor).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> argmax(nerve.tensor([[1.0, 5.0, 2.0]]), axis=-1).tolist()
         [1]
@@ -480,7 +480,7 @@ def argmax(x, axis=None, keepdims=False):
 def argmin(x, axis=None, keepdims=False):
     """Indices of the smallest values along ``axis``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> argmin(nerve.tensor([[1.0, 5.0, 0.5]]), axis=-1).tolist()
         [2]
@@ -492,7 +492,7 @@ def argmin(x, axis=None, keepdims=False):
 def argsort(x, axis=-1):
     """Indices that sort ``x`` along ``axis`` (stable).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> argsort(nerve.tensor([3.0, 1.0, 2.0])).tolist()
         [1, 2, 0]
@@ -504,7 +504,7 @@ def argsort(x, axis=-1):
 def take_along_axis(x, indices, axis=None):
     """The values of ``x`` at ``indices`` along ``axis`` (NumPy's rule); the gradient goes back to those places.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> take_along_axis(nerve.tensor([[10.0, 20.0, 30.0]]), numpy.array([[2, 0]]), axis=1).tolist()
         [[30.0, 10.0]]
@@ -524,7 +524,7 @@ def take_along_axis(x, indices, axis=None):
 def take(x, indices, axis=None):
     """The entries of ``x`` at ``indices`` along ``axis`` (None: of the flattened tensor).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> take(nerve.tensor([[1.0, 2.0], [3.0, 4.0]]), [1, 0], axis=1).tolist()
         [[2.0, 1.0], [4.0, 3.0]]
@@ -540,7 +540,7 @@ def take(x, indices, axis=None):
 def sort(x, axis=-1):
     """``x`` sorted along ``axis``; differentiable (the gradient goes back to where each value came from).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> sort(nerve.tensor([3.0, 1.0, 2.0])).tolist()
         [1.0, 2.0, 3.0]
@@ -552,7 +552,7 @@ def sort(x, axis=-1):
 def top_k(x, k, sorted=True):  # noqa: A002 - Keras's argument name
     """The ``k`` largest values along the last axis and their indices: ``(values, indices)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> values, indices = top_k(nerve.tensor([1.0, 4.0, 3.0]), 2)
         >>> values.tolist(), indices.tolist()
@@ -571,7 +571,7 @@ def top_k(x, k, sorted=True):  # noqa: A002 - Keras's argument name
 def in_top_k(targets, predictions, k):
     """Whether each target class is among the ``k`` highest predictions of its row (bool constant).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> in_top_k([1, 0], nerve.tensor([[0.1, 0.9], [0.2, 0.8]]), 1).tolist()
         [True, False]
@@ -595,7 +595,7 @@ def _logical(fn, *xs):
 def all(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
     """Whether every element (along ``axis``) is true.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> all(nerve.tensor([1.0, 0.0])).item()
         False
@@ -607,7 +607,7 @@ def all(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
 def any(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
     """Whether some element (along ``axis``) is true.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> any(nerve.tensor([1.0, 0.0])).item()
         True
@@ -619,7 +619,7 @@ def any(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
 def logical_and(x1, x2):
     """Elementwise AND.
 
-    Example:
+    Examples:
         >>> logical_and([True, False], [True, True]).tolist()
         [True, False]
     """
@@ -629,7 +629,7 @@ def logical_and(x1, x2):
 def logical_or(x1, x2):
     """Elementwise OR.
 
-    Example:
+    Examples:
         >>> logical_or([True, False], [False, False]).tolist()
         [True, False]
     """
@@ -639,7 +639,7 @@ def logical_or(x1, x2):
 def logical_not(x):
     """Elementwise NOT.
 
-    Example:
+    Examples:
         >>> logical_not([True, False]).tolist()
         [False, True]
     """
@@ -649,7 +649,7 @@ def logical_not(x):
 def logical_xor(x1, x2):
     """Elementwise XOR.
 
-    Example:
+    Examples:
         >>> logical_xor([True, True], [True, False]).tolist()
         [False, True]
     """
@@ -659,7 +659,7 @@ def logical_xor(x1, x2):
 def isnan(x):
     """Elementwise test for NaN.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> isnan(nerve.tensor([1.0, float("nan")])).tolist()
         [False, True]
@@ -670,7 +670,7 @@ def isnan(x):
 def isinf(x):
     """Elementwise test for infinity.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> isinf(nerve.tensor([1.0, float("inf")])).tolist()
         [False, True]
@@ -681,7 +681,7 @@ def isinf(x):
 def isfinite(x):
     """Elementwise test for finite values.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> isfinite(nerve.tensor([1.0, float("inf")])).tolist()
         [True, False]
@@ -692,7 +692,7 @@ def isfinite(x):
 def floor(x):
     """Round down (a constant: the gradient is zero almost everywhere).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> floor(nerve.tensor([1.5, -1.5])).tolist()
         [1.0, -2.0]
@@ -703,7 +703,7 @@ def floor(x):
 def ceil(x):
     """Round up.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> ceil(nerve.tensor([1.5, -1.5])).tolist()
         [2.0, -1.0]
@@ -714,7 +714,7 @@ def ceil(x):
 def round(x, decimals=0):  # noqa: A001 - Keras's name
     """Round half to even, to ``decimals`` places.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(nerve.tensor([0.5, 1.5, 2.25]), decimals=0).tolist()
         [0.0, 2.0, 2.0]
@@ -726,7 +726,7 @@ def round(x, decimals=0):  # noqa: A001 - Keras's name
 def sign(x):
     """-1, 0 or 1 by sign.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> sign(nerve.tensor([-2.0, 0.0, 3.0])).tolist()
         [-1.0, 0.0, 1.0]
@@ -737,7 +737,7 @@ def sign(x):
 def trunc(x):
     """Round towards zero.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> trunc(nerve.tensor([-1.7, 1.7])).tolist()
         [-1.0, 1.0]
@@ -749,7 +749,7 @@ def trunc(x):
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - Keras's argument name
     """Vector norm along ``axis`` (None: all elements): ``ord`` None or 2 (Euclidean), 1, or ``inf``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> norm(nerve.tensor([3.0, 4.0])).item(), norm(nerve.tensor([3.0, -4.0]), ord=1).item()
         (5.0, 7.0)
@@ -770,7 +770,7 @@ def normalize(x, axis=-1, order=2, epsilon=None):
     """``x`` divided by its ``order``-norm along ``axis``; the L2 case is ``x / sqrt(max(sum(x^2), epsilon))``
     (``epsilon`` 1e-7 by default), as Keras.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> [f"{v:.4f}" for v in normalize(nerve.tensor([3.0, 4.0])).tolist()]
         ['0.6000', '0.8000']
@@ -785,7 +785,7 @@ def normalize(x, axis=-1, order=2, epsilon=None):
 def dot(x1, x2):
     """NumPy's ``dot`` for vectors and matrices: the inner product of vectors, else the matrix product.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> dot(nerve.tensor([1.0, 2.0]), nerve.tensor([3.0, 4.0])).item()
         11.0
@@ -799,7 +799,7 @@ def dot(x1, x2):
 def moments(x, axes, keepdims=False, synchronized=False):
     """``(mean, variance)`` of ``x`` over ``axes`` (population variance).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> m, v = moments(nerve.tensor([1.0, 2.0, 3.0, 4.0]), axes=0)
         >>> m.item(), v.item()
@@ -816,7 +816,7 @@ def moments(x, axes, keepdims=False, synchronized=False):
 def stop_gradient(x):
     """``x`` as a constant: no gradient flows back through it.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([2.0], requires_grad=True)
         >>> stop_gradient(w * 3).requires_grad
@@ -829,7 +829,7 @@ def stop_gradient(x):
 def slice(inputs, start_indices, shape):  # noqa: A001 - Keras's name
     """The block of ``shape`` starting at ``start_indices`` (one per axis).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> slice(nerve.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), (0, 1), (2, 2)).tolist()
         [[2.0, 3.0], [5.0, 6.0]]

@@ -7,7 +7,7 @@ positive: no cancellation), beyond it ``1 - erfc(x)`` with the continued fractio
 whole arrays a fixed number of times (40 terms in float64, 18 in float32/float16), which keeps the
 error under 2e-15 in float64 and 1e-6 in float32 over the whole line (tested against ``math.erf``).
 
-Example:
+Examples:
     >>> import nerve
     >>> round(erf(nerve.tensor([0.5], dtype="float64")).item(), 6)
     0.5205
@@ -75,7 +75,7 @@ class GELUExact(Function):
 def erf(x):
     """The error function ``2/sqrt(pi) * integral_0^x exp(-t^2) dt``, differentiable.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> [round(v, 4) for v in erf(nerve.tensor([-1.0, 0.0, 2.0])).tolist()]
         [-0.8427, 0.0, 0.9953]
@@ -89,7 +89,7 @@ def erf(x):
 def gelu_exact(x):
     """GELU in its exact form ``x * Phi(x) = 0.5 * x * (1 + erf(x / sqrt(2)))`` (PyTorch's and Keras's default).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> round(gelu_exact(nerve.tensor([1.0])).item(), 4)
         0.8413

@@ -16,7 +16,7 @@
 
 Pictures live in :mod:`nerve.plotting` (needs matplotlib: ``pip install nerve[plot]``).
 
-Example:
+Examples:
     >>> from nerve import diagnostics
     >>> diagnostics.diagnose_fit(train_error=0.0, val_error=0.25, baseline_error=0.9).verdict
     'overfitting'

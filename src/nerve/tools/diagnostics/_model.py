@@ -155,7 +155,7 @@ def layer_outputs(model, x, layers=None, training=False):
     A layer called several times (shared weights) has its outputs
     concatenated along the batch axis when their shapes allow it.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([layers.Dense(3, activation="relu", name="h"), layers.Dense(1, name="out")])
@@ -181,7 +181,7 @@ def layer_outputs(model, x, layers=None, training=False):
 def confusion_matrix(y_true, y_pred, num_classes=None):
     """Counts ``matrix[true, predicted]``; ``y_pred`` may be class ids, scores (arg-max) or probabilities (>0.5).
 
-    Example:
+    Examples:
         >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2]).tolist()
         [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     """

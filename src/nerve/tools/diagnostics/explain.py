@@ -16,7 +16,7 @@ they work for any differentiable nerve model (or any function of a Tensor):
 models. Use a model's logits (no softmax) as the score where you can: the
 softmax flattens gradients of confident predictions.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2)])
@@ -110,7 +110,7 @@ def saliency(model, x, target=None, absolute=False, batch_size=128):
 
     Returns an array shaped like ``x``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> f = lambda x: (x * x).sum(axis=1, keepdims=True)   # score = x1^2 + x2^2
         >>> saliency(f, [[1.0, -2.0]]).tolist()
@@ -123,7 +123,7 @@ def saliency(model, x, target=None, absolute=False, batch_size=128):
 def gradient_x_input(model, x, target=None, batch_size=128):
     """Gradient times input: each value's first-order contribution to the class score.
 
-    Example:
+    Examples:
         >>> f = lambda x: (x * x).sum(axis=1, keepdims=True)
         >>> gradient_x_input(f, [[1.0, -2.0]]).tolist()
         [[2.0, 8.0]]
@@ -159,7 +159,7 @@ def integrated_gradients(model, x, target=None, baseline=None, steps=50, batch_s
     example, ``sum(attributions) - (score(x) - score(baseline))``, which
     shrinks as ``steps`` grows.
 
-    Example:
+    Examples:
         >>> f = lambda x: (x * x).sum(axis=1, keepdims=True)
         >>> attributions, delta = integrated_gradients(f, [[1.0, -2.0]], steps=20, return_delta=True)
         >>> attributions.round(3).tolist(), bool(abs(delta[0]) < 1e-6)   # score(x) - score(0) = 1 + 4
@@ -210,7 +210,7 @@ class AttributionTable:
         share: each feature's share of the total mean |attribution|;
         method: the attribution method; ``attributions``: the raw (n, features) array.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> t = AttributionTable(["a", "b"], np.array([[1.0, -3.0], [1.0, -1.0]]), "saliency")
         >>> t.features, t.mean_abs.tolist(), t.mean.tolist()
@@ -257,7 +257,7 @@ def feature_attributions(model, x, feature_names=None, method="integrated_gradie
     compares each example with the average example), ``"gradient_x_input"``
     or ``"saliency"``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1)])

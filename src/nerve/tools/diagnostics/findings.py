@@ -3,7 +3,7 @@
 Every check in :mod:`nerve.diagnostics` reports :class:`Finding` objects, so
 callbacks, functions and the HTML report share one format.
 
-Example:
+Examples:
     >>> f = Finding("dead_relu", "warning", "62% of the units of 'dense' never activate", layer="dense",
     ...             suggestion="lower the learning rate", numbers={"dead_fraction": 0.62})
     >>> print(f)
@@ -48,7 +48,7 @@ class Finding:
         numbers: the measurements behind the message.
         epoch: the epoch (0-based) where it was first seen, when found during training.
 
-    Example:
+    Examples:
         >>> Finding("nonfinite", "error", "NaN in the output of 'dense_2'", layer="dense_2").to_dict()["layer"]
         'dense_2'
     """
@@ -90,7 +90,7 @@ class Finding:
 def jsonable(value):
     """Turn NumPy scalars/arrays, Tensors and tuples into JSON-friendly Python values (NaN/inf as strings).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> jsonable({"a": np.float32(0.5), "b": (1, np.int64(2)), "c": float("nan")})
         {'a': 0.5, 'b': [1, 2], 'c': 'nan'}
@@ -116,7 +116,7 @@ def jsonable(value):
 def format_findings(findings, empty="no problems found"):
     """Findings as text, one per line, most severe first.
 
-    Example:
+    Examples:
         >>> print(format_findings([]))
         no problems found
     """

@@ -14,7 +14,7 @@ a tenth of the error of guessing: for 10 balanced classes 9%, for two
 classes 5%; for losses a tenth of the first epoch's loss). The gap between the
 two errors counts as large when it exceeds ``target_error``.
 
-Example:
+Examples:
     >>> d = diagnose_fit(train_error=0.01, val_error=0.30, baseline_error=0.9)
     >>> d.verdict
     'overfitting'
@@ -66,7 +66,7 @@ class FitDiagnosis:
         suggestions: what to try next.
         numbers: ``train_error``, ``val_error``, ``gap``, ``target_error``, ``baseline_error``, ``measure``.
 
-    Example:
+    Examples:
         >>> d = diagnose_fit(0.40, 0.42, baseline_error=0.9)
         >>> d.verdict, d.suggestions[0]
         ('underfitting', 'a larger model (more units or layers) or better features')
@@ -94,7 +94,10 @@ def diagnose_fit(train_error, val_error, baseline_error=None, target_error=None,
     """Say whether a model is learning, overfitting, underfitting, or whether the numbers look suspicious.
 
     Args:
-        train_error, val_error: errors on the training and validation data:
+        train_error: errors on the training and validation data:
+            error rates in [0, 1] (``1 - accuracy``) when ``measure="error"``,
+            or losses when ``measure="loss"``.
+        val_error: errors on the training and validation data:
             error rates in [0, 1] (``1 - accuracy``) when ``measure="error"``,
             or losses when ``measure="loss"``.
         baseline_error: the error of guessing: ``1 - 1/classes`` for balanced
@@ -104,7 +107,7 @@ def diagnose_fit(train_error, val_error, baseline_error=None, target_error=None,
             ``baseline_error / 10``.
         measure: ``"error"`` or ``"loss"`` (only changes how numbers print).
 
-    Example:
+    Examples:
         >>> diagnose_fit(0.02, 0.05, baseline_error=0.9).verdict
         'learning'
         >>> diagnose_fit(0.30, 0.05, baseline_error=0.9).verdict
@@ -170,7 +173,7 @@ def diagnose_history(history, num_classes=None, target_error=None, window=1):
     output when not given), else the loss (guessing = the first epoch's
     training loss). The last ``window`` epochs are averaged.
 
-    Example:
+    Examples:
         >>> class H: history = {"loss": [2.0, 0.1], "val_loss": [2.1, 1.9]}; model = None
         >>> diagnose_history(H).verdict
         'overfitting'

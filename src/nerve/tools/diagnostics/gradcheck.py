@@ -6,7 +6,7 @@ elements of large parameters to stay fast, and reports the worst parameter by
 name. It is nerve's one gradient checker (:func:`nerve.gradcheck.gradcheck`) with a model or layer
 adapter: the comparison, the error formula and the tolerances are the same.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.random.seed(0)
@@ -70,7 +70,7 @@ def gradcheck(model_or_fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-8, max_elements=
     differences see half the slope and the check reports a mismatch that is
     not a bug.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([[1.0, 2.0], [3.0, 4.0]], dtype="float64", requires_grad=True)
         >>> gradcheck(lambda w: (w * w).sum(axis=0), [w]).passed

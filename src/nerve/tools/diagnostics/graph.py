@@ -7,7 +7,7 @@
   shapes and parameter counts. ``detail="ops"`` draws the op graph of one
   forward pass instead (the only option for subclassed models).
 
-Example:
+Examples:
     >>> import nerve
     >>> w = nerve.tensor([1.0, 2.0], requires_grad=True, name="w")
     >>> text = to_dot((w * w).sum())
@@ -162,7 +162,7 @@ def to_dot(tensor_or_model, detail="layers", example=None, rankdir=None, max_nod
             on zeros of the built input shape).
         rankdir: Graphviz layout direction (``"TB"`` top to bottom, ``"LR"``).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(4,)), layers.Dense(3, name="hidden"), layers.Dense(1, name="out")])
@@ -191,7 +191,7 @@ def to_dot(tensor_or_model, detail="layers", example=None, rankdir=None, max_nod
 def dot_available():
     """True when Graphviz's ``dot`` program is on the PATH (needed for SVG/PNG).
 
-    Example:
+    Examples:
         >>> isinstance(dot_available(), bool)
         True
     """
@@ -204,7 +204,7 @@ def render_dot(dot_text, path, format=None, timeout=60):
     Returns the path written. Rendering needs the ``dot`` program (Debian:
     ``apt-get install graphviz``); a ``.dot`` path never does.
 
-    Example:
+    Examples:
         >>> import os, tempfile
         >>> path = render_dot("digraph { a -> b }", os.path.join(tempfile.mkdtemp(), "g.dot"))
         >>> open(path).read()
@@ -235,7 +235,7 @@ def render_dot(dot_text, path, format=None, timeout=60):
 def draw_graph(tensor_or_model, path, detail="layers", example=None, rankdir=None):
     """:func:`to_dot` then :func:`render_dot`: save a graph picture (``.svg``, ``.png``, ``.pdf``) or ``.dot`` text.
 
-    Example:
+    Examples:
         >>> import os, tempfile, nerve
         >>> x = nerve.tensor([1.0], requires_grad=True, name="x")
         >>> path = draw_graph((x * 3).exp(), os.path.join(tempfile.mkdtemp(), "graph.dot"))

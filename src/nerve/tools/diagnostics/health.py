@@ -9,7 +9,7 @@ Two ways to use it:
   gradient norms and update/weight ratios each epoch, the loss trend
   (divergence, no progress) and, when given a probe batch, the activations.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.random.seed(0)
@@ -66,7 +66,7 @@ def gradient_norms(model, x, y, loss=None, training=False):
     Uses the compiled loss unless ``loss`` is given. Keys are layer names in
     the model's order, input side first.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([layers.Dense(1, kernel_initializer="zeros", name="d")])
@@ -103,7 +103,7 @@ def _kernel_layers(groups):
 def gradient_findings(norms, order=None, vanishing_ratio=VANISHING_RATIO, exploding_ratio=EXPLODING_RATIO, epoch=None):
     """Vanishing/exploding/NaN findings from per-layer gradient norms (``order``: layers to compare, input side first).
 
-    Example:
+    Examples:
         >>> norms = {"dense": 1e-9, "dense_1": 1e-5, "dense_2": 0.5}
         >>> [f.kind for f in gradient_findings(norms)]
         ['vanishing_gradients']
@@ -161,7 +161,7 @@ def activation_statistics(model, x, training=False):
     and position); for sigmoid/tanh layers ``saturated_fraction`` (outputs
     within 0.01 of the flat ends, where the derivative is below 0.01/0.02).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> d = layers.Dense(2, activation="relu", name="h")
@@ -208,7 +208,7 @@ def activation_statistics(model, x, training=False):
 def activation_findings(stats, dead_fraction=DEAD_FRACTION, saturation_fraction=SATURATION_FRACTION, epoch=None):
     """Dead-ReLU, saturation and NaN/inf findings from :func:`activation_statistics` output.
 
-    Example:
+    Examples:
         >>> stats = {"h": {"kind": "relu", "dead_fraction": 0.75, "nonfinite_fraction": 0.0}}
         >>> print(activation_findings(stats)[0].message)
         75% of the units of 'h' output zero for every example in the probe batch (dead ReLUs)
@@ -248,7 +248,7 @@ def activation_findings(stats, dead_fraction=DEAD_FRACTION, saturation_fraction=
 def find_nonfinite(model, x):
     """Name the first layer whose weights or outputs hold NaN/inf on the batch ``x``; None when all is finite.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(2, name="a"), layers.Dense(1, name="b")])
@@ -273,7 +273,7 @@ class HealthReport:
         gradient_norms: ``{layer: norm}``, input side first.
         activations: :func:`activation_statistics` output.
 
-    Example:
+    Examples:
         >>> report = HealthReport([], {"dense": 0.1}, {})
         >>> report.ok, report.kinds()
         (True, set())
@@ -320,7 +320,7 @@ def check_health(model, x, y, loss=None, vanishing_ratio=VANISHING_RATIO, explod
     units, and NaN/inf (naming the first layer where they appear). Uses at
     most ``max_samples`` examples; weights are not changed.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> nerve.random.seed(0)
@@ -351,7 +351,7 @@ def check_health(model, x, y, loss=None, vanishing_ratio=VANISHING_RATIO, explod
 def find_nonfinite_weights(model):
     """A finding naming the first layer (input side) whose weights hold NaN/inf, or None.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> m = nerve.Sequential([nerve.Input(shape=(2,)), layers.Dense(1, name="d")])
@@ -391,7 +391,7 @@ class HealthMonitor(Callback):
             ``weight_norms``, ``activations``, ``loss``...).
         findings: the :class:`~nerve.diagnostics.Finding` objects, in order.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> from nerve import layers
         >>> nerve.random.seed(0)

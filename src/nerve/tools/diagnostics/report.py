@@ -15,7 +15,7 @@ from such a folder: one file, pictures embedded as PNG data URIs, no scripts,
 nothing fetched from the network. Pictures need matplotlib (``nerve[plot]``);
 without it the report has the tables and text only.
 
-Example:
+Examples:
     >>> import os, tempfile, numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.random.seed(0)
@@ -91,7 +91,7 @@ class RunRecorder(Callback):
         write_html: write ``report.html`` when training ends.
         health: a :class:`~nerve.diagnostics.HealthMonitor` to use (one is made otherwise).
 
-    Example:
+    Examples:
         >>> recorder = RunRecorder("runs/digits", hyperparameters={"batch_size": 64}, write_html=False)
     """
 
@@ -238,7 +238,7 @@ def _output_classes(model):
 def load_run(run_dir):
     """Everything recorded in a run folder, as a dict (missing pieces are None).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> load_run(tempfile.mkdtemp())["history"] is None
         True
@@ -445,7 +445,7 @@ def _lr_section(run, pictures):
 def write_report(run_dir, output=None, title=None):
     """Write the run's self-contained HTML report (default ``RUN_DIR/report.html``); returns its path.
 
-    Example:
+    Examples:
         >>> import os, tempfile
         >>> run = tempfile.mkdtemp()
         >>> path = write_report(run)

@@ -14,7 +14,7 @@ Optuna is the engine (``pip install "nerve[tune]"``); nerve provides the glue:
 
 Importing this package does not import Optuna; that happens when a search starts.
 
-Example:
+Examples:
     >>> from nerve.tools.tuning import SearchSpace, Float, Int
     >>> SearchSpace(learning_rate=Float(1e-4, 1e-1, log=True), n_layers=Int(1, 3)).names
     ['learning_rate', 'n_layers']

@@ -4,7 +4,7 @@ The names follow the lecture's list of hyperparameters: learning rate, momentum,
 Adam's beta1/beta2/epsilon, number of layers, units per layer, learning-rate
 decay, (mini-batch size and epochs are read by the Tuner), regularisation.
 
-Example:
+Examples:
     >>> from nerve.tools.tuning import build_mlp
     >>> model = build_mlp({"n_layers": 2, "units_1": 128, "units_2": 64, "learning_rate": 1e-3},
     ...                   input_shape=(784,), num_classes=10)
@@ -65,9 +65,10 @@ def build_mlp(params, input_shape, num_classes, loss=None, metrics=("accuracy",)
             unknown names raise ``ValueError`` so typos in a search space are caught.
         input_shape: shape of one sample, e.g. ``(784,)``.
         num_classes: output units (logits, sparse categorical cross-entropy).
-        loss, metrics: override the loss (default: sparse categorical cross-entropy on logits) and metrics.
+        loss: override the loss (default: sparse categorical cross-entropy on logits) and metrics.
+        metrics: override the loss (default: sparse categorical cross-entropy on logits) and metrics.
 
-    Example:
+    Examples:
         >>> m = build_mlp({"n_layers": 1, "units": 8, "optimizer": "sgd", "momentum": 0.9}, (4,), 3)
         >>> [layer.units for layer in m.layers if hasattr(layer, "units")]
         [8, 3]

@@ -1,6 +1,6 @@
 """The pruning callback: report a validation metric to Optuna after every epoch and stop bad trials early.
 
-Example:
+Examples:
     >>> import optuna, numpy as np, nerve
     >>> from nerve import layers
     >>> from nerve.tools.tuning import PruningCallback
@@ -37,7 +37,7 @@ class PruningCallback(Callback):
         trial: the ``optuna.Trial`` being trained.
         monitor: a key of the epoch logs, e.g. ``"val_loss"`` or ``"val_accuracy"``.
 
-    Example:
+    Examples:
         >>> PruningCallback(trial=None, monitor="val_accuracy").monitor
         'val_accuracy'
     """

@@ -37,7 +37,7 @@ A spec (TOML; the same keys work as JSON)::
     activation = ["relu", "tanh"]     # a list: categorical
     batch_size = 64                   # a scalar: fixed
 
-Example:
+Examples:
     >>> spec = load_spec("examples/tune_spec.toml")  # doctest: +SKIP
     >>> sorted(spec)  # doctest: +SKIP
     ['data', 'model', 'space', 'study', 'train']
@@ -72,7 +72,7 @@ def load_spec(path):
     """Read a tuning spec (``.toml`` via tomllib, or ``.json``) and check its sections and keys.
 
 
-    Example:
+    Examples:
         >>> import json, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "s.json")
         >>> _ = open(path, "w").write(json.dumps({"space": {"lr": [0.1, 0.01]}, "study": {"n_trials": 2}}))
@@ -208,7 +208,7 @@ def build_tuner(spec, spec_path, storage=None, study_name=None):
 def main_tune(argv=None):
     """The ``nerve tune`` command: parse arguments, run (or resume) the search, print the leaderboard. Returns 0.
 
-    Example:
+    Examples:
         >>> main_tune(["examples/tune_spec.toml", "--n-trials", "4"])  # doctest: +SKIP
         0
     """

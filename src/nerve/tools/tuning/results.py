@@ -3,7 +3,7 @@
 All functions take an ``optuna.Study`` (``Tuner.study``), so they also work on a
 study reloaded from its storage later.
 
-Example:
+Examples:
     >>> import optuna
     >>> study = optuna.create_study(direction="maximize")
     >>> study.optimize(lambda t: -(t.suggest_float("x", -2, 2) - 1) ** 2, n_trials=5)
@@ -29,7 +29,7 @@ def counted_trials(study):
     A trial left RUNNING or FAILed by an interruption (Ctrl-C, a killed worker)
     does not count, so a resumed search runs it again.
 
-    Example:
+    Examples:
         >>> import optuna
         >>> s = optuna.create_study(); s.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
         >>> len(counted_trials(s))
@@ -53,7 +53,7 @@ def results_table(study, param_names=None, include_waiting=False):
     row has every parameter key (``None`` where a conditional parameter was
     inactive). :func:`to_dataframe` turns it into a pandas DataFrame.
 
-    Example:
+    Examples:
         >>> import optuna
         >>> s = optuna.create_study(); s.optimize(lambda t: t.suggest_int("n", 1, 3), n_trials=3)
         >>> [r["value"] for r in results_table(s)] == sorted(r["value"] for r in results_table(s))
@@ -100,7 +100,7 @@ def _trial_value(trial):
 def to_dataframe(rows):
     """The results table as a pandas DataFrame (pandas is optional: ``pip install pandas``).
 
-    Example:
+    Examples:
         >>> to_dataframe([{"number": 0, "value": 0.9}]).shape  # doctest: +SKIP
         (1, 2)
     """
@@ -124,7 +124,7 @@ def _format(value):
 def format_leaderboard(rows, objective="value", top=10, param_names=None):
     """A plain-text table of the ``top`` rows of :func:`results_table` (all failed trials are listed with their error).
 
-    Example:
+    Examples:
         >>> print(format_leaderboard([{"number": 3, "state": "complete", "value": 0.91, "lr": 0.01,
         ...                             "epochs": 5, "duration_s": 1.5, "error": None, "worker": "h:1"}],
         ...                          objective="val_accuracy", param_names=["lr"]))
@@ -162,7 +162,7 @@ def param_importance(study, evaluator="auto", params=None):
     parameters such as ``units_3`` are left out unless ``params`` names them).
     Needs at least two complete trials.
 
-    Example:
+    Examples:
         >>> import optuna
         >>> s = optuna.create_study()
         >>> s.optimize(lambda t: 10 * t.suggest_float("a", 0, 1) + 0.1 * t.suggest_float("b", 0, 1), n_trials=20)
@@ -198,7 +198,7 @@ def plot_results(study, path, importance=None, objective="value", title=None):
     None and there are 2+ complete trials). Needs matplotlib
     (``pip install "nerve[plot]"``). Returns ``path``.
 
-    Example:
+    Examples:
         >>> plot_results(study, "search.png")  # doctest: +SKIP
         'search.png'
     """

@@ -17,7 +17,7 @@ logs such as ``"val_accuracy"``), and report the last epoch's value.
 * resumable: with a storage, ``search(n_trials=30)`` runs until the study holds
   30 finished trials, whatever earlier runs did.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve.tools.tuning import Tuner, SearchSpace, Float, Categorical, build_mlp
     >>> rng = np.random.default_rng(0)
@@ -82,7 +82,7 @@ def _describe_error(error):
 def default_direction(objective):
     """``"maximize"`` for accuracy-like log keys (acc, auc, precision, recall, f1), else ``"minimize"``.
 
-    Example:
+    Examples:
         >>> default_direction("val_accuracy"), default_direction("val_loss")
         ('maximize', 'minimize')
     """
@@ -113,7 +113,7 @@ class Tuner:
             only the best trial's file is kept. ``best_model()`` loads it.
         callbacks: extra nerve callbacks for every trial's ``fit`` (copied per trial).
 
-    Example:
+    Examples:
         >>> from nerve.tools.tuning import Tuner, SearchSpace, Int
         >>> Tuner(lambda p: None, SearchSpace(n=Int(1, 2)), objective="val_accuracy").direction
         'maximize'
@@ -336,9 +336,11 @@ class Tuner:
         """Run trials until the study holds ``n_trials`` finished ones; returns :meth:`results`.
 
         Args:
-            x, y: training data (as for ``fit``).
+            x: training data (as for ``fit``).
+            y: training data (as for ``fit``).
             validation_data: ``(x_val, y_val)``; else the last ``validation_split`` of ``x`` is held out.
-            epochs, batch_size: ``fit`` arguments (``params["epochs"]``/``["batch_size"]`` override them).
+            epochs: ``fit`` arguments (``params["epochs"]``/``["batch_size"]`` override them).
+            batch_size: ``fit`` arguments (``params["epochs"]``/``["batch_size"]`` override them).
             n_trials: the total the study should reach, counting finished trials of earlier
                 runs (complete, pruned, failed with an error); default: the grid size for
                 ``"grid"``, else 20.
@@ -346,7 +348,7 @@ class Tuner:
             timeout: seconds after which no new trial starts.
             verbose: 1 prints a line per finished trial, 0 is silent.
 
-        Example:
+        Examples:
             >>> tuner.search(x, y, epochs=5, n_trials=30, n_jobs=2)  # doctest: +SKIP
         """
         if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs < 1:
@@ -477,7 +479,7 @@ class Tuner:
     def results(self, as_dataframe=False):
         """The results table (see :func:`nerve.tuning.results_table`): a list of dicts, best first, or a DataFrame.
 
-        Example:
+        Examples:
             >>> rows = tuner.results()  # doctest: +SKIP
         """
         rows = results_module.results_table(self._require_study(), param_names=self.space.names)

@@ -9,7 +9,7 @@ Everything is checked when the space is built, before any training: an empty
 space, ``low > high``, a log range that reaches zero, empty or duplicated
 choices and conditions on unknown names raise ``ValueError``.
 
-Example:
+Examples:
     >>> from nerve.tools.tuning import SearchSpace, Float, Int, Categorical
     >>> space = SearchSpace(
     ...     learning_rate=Float(1e-4, 1e-1, log=True),
@@ -49,7 +49,7 @@ class Condition:
 
     A condition on a parameter that is itself inactive in a trial is false.
 
-    Example:
+    Examples:
         >>> c = Condition("n_layers >= 3")
         >>> c({"n_layers": 3}), c({"n_layers": 2}), c({})
         (True, False, False)
@@ -147,7 +147,7 @@ class Param:
 class Float(Param):
     """A real number in ``[low, high]``; ``log=True`` draws uniformly in log space; ``step`` makes it discrete.
 
-    Example:
+    Examples:
         >>> Float(1e-4, 1e-1, log=True)
         Float(low=0.0001, high=0.1, log=True, step=None)
         >>> Float(0.0, 0.5, step=0.25).grid_values()
@@ -195,7 +195,7 @@ class Float(Param):
 class Int(Param):
     """An integer in ``[low, high]`` (both included), every ``step``; ``log=True`` favours small values.
 
-    Example:
+    Examples:
         >>> Int(1, 3).grid_values()
         [1, 2, 3]
         >>> Int(16, 256, log=True)
@@ -231,7 +231,7 @@ class Int(Param):
 class Categorical(Param):
     """One of a list of choices (``None``, bool, int, float or str values, as Optuna stores them).
 
-    Example:
+    Examples:
         >>> Categorical(["relu", "tanh"]).grid_values()
         ['relu', 'tanh']
         >>> Categorical([])
@@ -281,7 +281,7 @@ def param_from_dict(name, spec):
     ``{"type": "float", "low": ..., "high": ..., "log": true}``; ``{"type": "int", ...}``;
     ``{"type": "categorical", "choices": [...]}``; a bare list is categorical; a scalar is fixed.
 
-    Example:
+    Examples:
         >>> param_from_dict("lr", {"type": "float", "low": 1e-4, "high": 1e-1, "log": True})
         Float(low=0.0001, high=0.1, log=True, step=None)
         >>> param_from_dict("act", ["relu", "tanh"])
@@ -322,7 +322,7 @@ class SearchSpace:
     ``grid()`` lists every distinct combination (conditional parameters are only
     combined where they are active).
 
-    Example:
+    Examples:
         >>> space = SearchSpace(n_layers=Int(1, 2), units_2=Categorical([8, 16], when="n_layers >= 2"))
         >>> space.grid()
         [{'n_layers': 1}, {'n_layers': 2, 'units_2': 8}, {'n_layers': 2, 'units_2': 16}]
@@ -372,7 +372,7 @@ class SearchSpace:
     def from_dict(cls, spec):
         """The space of a config file's ``[space]`` table (see :func:`param_from_dict`).
 
-        Example:
+        Examples:
             >>> SearchSpace.from_dict({"lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True}}).names
             ['lr']
         """

@@ -9,7 +9,7 @@
 :func:`open_storage` connects at once, so an unreachable server or a missing
 folder is a clear :class:`StorageError` before any training.
 
-Example:
+Examples:
     >>> storage_url("study.db").startswith("sqlite:///")
     True
     >>> mask_password("postgresql://nerve:secret@db:5432/tuning")
@@ -26,7 +26,7 @@ import warnings
 class StorageError(RuntimeError):
     """The study storage cannot be opened (server down, wrong URL, missing folder or driver).
 
-    Example:
+    Examples:
         >>> issubclass(StorageError, RuntimeError)
         True
     """
@@ -35,7 +35,7 @@ class StorageError(RuntimeError):
 def optuna_module():
     """Import Optuna, or raise an ImportError that names the extra to install.
 
-    Example:
+    Examples:
         >>> optuna_module().__name__  # doctest: +SKIP
         'optuna'
     """
@@ -52,7 +52,7 @@ def optuna_module():
 def mask_password(url):
     """The URL with its password replaced by ``***`` (for messages and logs).
 
-    Example:
+    Examples:
         >>> mask_password("sqlite:///a.db")
         'sqlite:///a.db'
     """
@@ -64,7 +64,7 @@ def storage_url(storage):
 
     Plain paths become ``sqlite:///ABSOLUTE`` (``.log``/``.journal`` files: ``journal:///ABSOLUTE``).
 
-    Example:
+    Examples:
         >>> storage_url(None) is None
         True
         >>> storage_url("postgresql://u@h/db")
@@ -108,7 +108,7 @@ def open_storage(storage, heartbeat=True):
     Raises :class:`StorageError` with the (password-masked) URL and the reason
     when it cannot be reached.
 
-    Example:
+    Examples:
         >>> open_storage("/no/such/folder/study.db")  # doctest: +SKIP
         Traceback (most recent call last):
         ...

@@ -12,7 +12,7 @@ Spoken Digit Dataset).
 The generators use their own seeded ``numpy.random.Generator``, so the same
 ``seed`` always gives the same data, whatever ``nerve.random`` is doing.
 
-Example:
+Examples:
     >>> from nerve import datasets
     >>> x, y = datasets.load_xor()
     >>> x.shape, y.ravel().tolist()
@@ -69,7 +69,7 @@ def load_digits_5k(test_size=1000, seed=0, normalize=True, flatten=False):
     Returns:
         ``(x_train, y_train), (x_test, y_test)``; ``y`` are int64 labels 0-9.
 
-    Example:
+    Examples:
         >>> (x_train, y_train), (x_test, y_test) = load_digits_5k()
         >>> x_train.shape, x_test.shape, x_train.dtype, y_train.dtype
         ((4000, 28, 28), (1000, 28, 28), dtype('float32'), dtype('int64'))
@@ -92,7 +92,7 @@ def load_xor():
 
     Not linearly separable: a model needs a hidden layer to fit it.
 
-    Example:
+    Examples:
         >>> x, y = load_xor()
         >>> x.tolist(), y.tolist()
         ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [[0.0], [1.0], [1.0], [0.0]])
@@ -124,7 +124,7 @@ def make_house_prices(n=1000, seed=0):
     Returns:
         ``x`` float32 (n, 4) with columns [area, rooms, location, wealth], ``y`` float32 (n, 1).
 
-    Example:
+    Examples:
         >>> x, y = make_house_prices(n=5)
         >>> x.shape, y.shape, x.dtype
         ((5, 4), (5, 1), dtype('float32'))
@@ -156,7 +156,7 @@ def make_flight_delays(n=1000, seed=0):
     Returns:
         ``x`` float32 (n, 2) with columns [temperature, wind], ``y`` float32 (n, 1) of 0/1.
 
-    Example:
+    Examples:
         >>> x, y = make_flight_delays(n=5)
         >>> x.shape, y.shape, set(y.ravel().tolist()) <= {0.0, 1.0}
         ((5, 2), (5, 1), True)

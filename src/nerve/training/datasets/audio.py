@@ -48,7 +48,7 @@ def read_wav(source):
 
     Mono, or the mean of the channels; 8-bit (unsigned) or 16/32-bit (signed) samples.
 
-    Example:
+    Examples:
         >>> import io, wave, numpy as np
         >>> buffer = io.BytesIO()
         >>> with wave.open(buffer, "wb") as out:

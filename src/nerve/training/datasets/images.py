@@ -101,7 +101,7 @@ class DatasetError(OSError):
 
     The message names the files, where they come from and the folder to put them in.
 
-    Example:
+    Examples:
         >>> try:
         ...     raise DatasetError("place train-images-idx3-ubyte.gz in ~/.cache/nerve/datasets/mnist")
         ... except OSError as error:
@@ -113,7 +113,7 @@ class DatasetError(OSError):
 def data_home(data_dir=None):
     """The cache directory: ``data_dir``, else ``$NERVE_DATA_DIR``, else ``~/.cache/nerve/datasets``.
 
-    Example:
+    Examples:
         >>> str(data_home("/tmp/my-data"))
         '/tmp/my-data'
     """
@@ -260,7 +260,7 @@ def load_mnist(data_dir=None, download=True):
         DatasetError: a file is missing and cannot be downloaded, or has the wrong checksum;
             the message lists the files and where to put them.
 
-    Example:
+    Examples:
         >>> (x_train, y_train), (x_test, y_test) = load_mnist()  # doctest: +SKIP
         >>> x_train.shape, y_train[:5].tolist()  # doctest: +SKIP
         ((60000, 28, 28), [5, 0, 4, 1, 9])
@@ -275,7 +275,7 @@ def load_fashion_mnist(data_dir=None, download=True):
     6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot. Same format and arguments as
     :func:`load_mnist` (files in the ``fashion-mnist/`` sub-directory).
 
-    Example:
+    Examples:
         >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()  # doctest: +SKIP
         >>> x_test.shape  # doctest: +SKIP
         (10000, 28, 28)
@@ -297,7 +297,7 @@ def load_cifar10(data_dir=None, download=True):
         ``(x_train, y_train), (x_test, y_test)``: uint8 images (N, 32, 32, 3),
         channels last, and uint8 labels (N,).
 
-    Example:
+    Examples:
         >>> (x_train, y_train), (x_test, y_test) = load_cifar10()  # doctest: +SKIP
         >>> x_train.shape, y_train.shape  # doctest: +SKIP
         ((50000, 32, 32, 3), (50000,))
