@@ -20,7 +20,7 @@ clipping (``clipvalue``, ``clipnorm`` or ``global_clipnorm``), L2 weight
 decay (``g + weight_decay * p``; AdamW decays the weights instead), then the
 update rule of the optimizer, which is PyTorch's (see each class).
 
-Example:
+Examples:
     >>> import nerve
     >>> from nerve import optimizers
     >>> w = nerve.tensor([1.0, -2.0], requires_grad=True)
@@ -62,7 +62,7 @@ FLUSH_EVERY = 50
 class NonFiniteGradientWarning(RuntimeWarning):
     """Warned when ``step()`` skips an update because a gradient holds NaN or inf.
 
-    Example:
+    Examples:
         >>> import warnings, numpy as np, nerve
         >>> w = nerve.tensor([1.0], requires_grad=True, name="w")
         >>> opt = SGD(0.1, params=[w])
@@ -153,7 +153,7 @@ class Optimizer:
     corrections is the first update); it is shared by all parameters, as in
     Keras.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([3.0], requires_grad=True)
         >>> opt = Adam(0.1, params=[w])
@@ -227,7 +227,7 @@ class Optimizer:
     def current_learning_rate(self):
         """The learning rate the next update uses (the schedule evaluated at ``iterations``).
 
-        Example:
+        Examples:
             >>> from nerve.blocks.schedules import StepDecay
             >>> opt = SGD(StepDecay(1.0, step_size=2, gamma=0.5))
             >>> opt.current_learning_rate
@@ -248,7 +248,7 @@ class Optimizer:
     def build(self, params):
         """Set (or reset) the parameter list; per-parameter state starts empty and is created lazily.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> opt = Adam()
             >>> opt.build([nerve.tensor([1.0], requires_grad=True)])
@@ -283,7 +283,7 @@ class Optimizer:
     def zero_grad(self):
         """Set every parameter's ``grad`` to None (gradients accumulate across ``backward()`` until this).
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0], requires_grad=True)
             >>> opt = SGD(params=[w])
@@ -302,7 +302,7 @@ class Optimizer:
         ``model.to(device)`` calls it for the model's optimizer; the
         parameters themselves are moved by their owner.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0], requires_grad=True)
             >>> opt = Adam(params=[w]); w.grad = nerve.tensor([1.0]); _ = opt.step()
@@ -352,7 +352,7 @@ class Optimizer:
         Returns True when the update was applied, False when there was no
         gradient at all or when a non-finite gradient made it skip.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0], requires_grad=True)
             >>> opt = SGD(0.5, params=[w])
@@ -429,7 +429,7 @@ class Optimizer:
 
         Same as :meth:`apply`; returns ``iterations``.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0, 2.0], requires_grad=True)
             >>> opt = SGD(0.5)
@@ -453,7 +453,7 @@ class Optimizer:
         variables' ``.grad`` are cleared, so the next ``backward()`` starts from zero as in a Keras loop.
         Clipping, the NaN check and the learning-rate schedule apply as in :meth:`step`. Returns ``iterations``.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([3.0], requires_grad=True)
             >>> opt = Adam(0.1)
@@ -614,7 +614,7 @@ class Optimizer:
     def get_config(self):
         """The constructor arguments as a JSON-serialisable dict (schedules as {"class_name", "config"}).
 
-        Example:
+        Examples:
             >>> SGD(0.1, momentum=0.9).get_config()["momentum"]
             0.9
         """
@@ -633,7 +633,7 @@ class Optimizer:
     def from_config(cls, config):
         """Build an optimizer (without parameters) from ``get_config()``.
 
-        Example:
+        Examples:
             >>> Adam.from_config(Adam(0.01).get_config()).learning_rate
             0.01
         """
@@ -645,7 +645,7 @@ class Optimizer:
         Arrays are copies. A learning rate that is a plain function (not a
         LearningRateSchedule) is stored as None and left as is on load.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0], requires_grad=True)
             >>> opt = Adam(params=[w]); w.grad = nerve.tensor([1.0]); _ = opt.step()
@@ -677,7 +677,7 @@ class Optimizer:
 
         The optimizer must already hold parameters of the same shapes, in the same order.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0], requires_grad=True)
             >>> a = Adam(params=[w]); w.grad = nerve.tensor([1.0]); _ = a.step()
@@ -741,7 +741,7 @@ class SGD(Optimizer):
     with ``nesterov=True`` ``p -= lr * (g + mu * b)``. (Keras's SGD keeps
     ``-lr`` inside the buffer; the two agree while the learning rate is constant.)
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True)
         >>> opt = SGD(0.1, momentum=0.9, params=[w])
@@ -796,7 +796,7 @@ class RMSprop(Optimizer):
     momentum ``b = momentum * b + g / d; p -= lr * b``. Note ``eps`` is added
     after the square root (Keras adds it inside).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True)
         >>> opt = RMSprop(0.01, params=[w])
@@ -870,7 +870,7 @@ class Adam(Optimizer):
     ``a = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` and
     ``e = eps * sqrt(1 - beta_2**t)`` (the same value, fewer array passes).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True)
         >>> opt = Adam(0.1, params=[w])
@@ -936,7 +936,7 @@ class AdamW(Adam):
     ``weight_decay`` defaults to 0.01 like PyTorch (Keras uses 0.004); it is
     not added to the gradient, so it does not pass through Adam's scaling.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True)
         >>> opt = AdamW(0.1, weight_decay=0.5, params=[w])
@@ -966,7 +966,7 @@ class Adagrad(Optimizer):
     ``s`` starts at ``initial_accumulator_value`` (Keras's default 0.1;
     PyTorch's is 0).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True)
         >>> opt = Adagrad(0.1, initial_accumulator_value=0.0, params=[w])
@@ -1016,7 +1016,7 @@ class Adadelta(Optimizer):
     (``v``: slot ``accumulated_grad``, ``u``: slot ``accumulated_delta``).
     PyTorch's default learning rate is 1.0; Keras's (used here) is 0.001.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True, dtype="float64")
         >>> opt = Adadelta(1.0, rho=0.5, epsilon=1e-2, params=[w])
@@ -1077,7 +1077,7 @@ class LossScaleOptimizer(Optimizer):
     Everything else (``learning_rate``, ``params``, ``iterations``, ``state_dict``...) is the inner
     optimizer's. ``overflow_steps`` counts the skipped steps.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True)
         >>> opt = LossScaleOptimizer(SGD(0.5), initial_scale=1024.0)
@@ -1159,7 +1159,7 @@ class LossScaleOptimizer(Optimizer):
     def scale_loss(self, loss):
         """``loss * dynamic_scale``: call ``backward()`` on this instead of on the loss.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> LossScaleOptimizer(SGD(), initial_scale=8.0).scale_loss(nerve.tensor(0.5)).item()
             4.0
@@ -1169,7 +1169,7 @@ class LossScaleOptimizer(Optimizer):
     def step(self):
         """Unscale the gradients, then skip (overflow: scale halved) or apply the inner optimizer's update.
 
-        Example:
+        Examples:
             >>> import nerve
             >>> w = nerve.tensor([1.0], requires_grad=True)
             >>> opt = LossScaleOptimizer(SGD(0.1, params=[w]), initial_scale=4.0, dynamic_growth_steps=1)
@@ -1251,7 +1251,7 @@ class Nadam(Adam):
     step and the current gradient: ``p -= lr * (mu_{t+1} m / (1 - prod_{i<=t+1} mu_i) + (1 - mu_t) g /
     (1 - prod_{i<=t} mu_i)) / (sqrt(v / (1 - beta_2^t)) + eps)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True, dtype="float64")
         >>> opt = Nadam(0.1, params=[w])
@@ -1313,7 +1313,7 @@ class Adamax(Optimizer):
     """Adamax, Adam with the infinity norm (Keras's rule): ``m = beta_1 m + (1 - beta_1) g``,
     ``u = max(beta_2 u, |g|)``, ``p -= lr / (1 - beta_1^t) * m / (u + eps)``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True, dtype="float64")
         >>> opt = Adamax(0.1, params=[w])
@@ -1357,7 +1357,7 @@ class Lion(Optimizer):
     """Lion (Chen et al., 2023), Keras's rule: ``p -= lr * sign(beta_1 m + (1 - beta_1) g)``, then
     ``m = beta_2 m + (1 - beta_2) g``. Use a learning rate 3-10x smaller than Adam's.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0, 1.0], requires_grad=True)
         >>> opt = Lion(0.1, params=[w])
@@ -1400,7 +1400,7 @@ class Ftrl(Optimizer):
     accumulated squared gradients (``learning_rate_power`` -0.5: AdaGrad-like), L1 that sets weights to exactly 0,
     L2, L2 shrinkage and ``beta``.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0, -1.0], requires_grad=True, dtype="float64")
         >>> opt = Ftrl(0.5, l1_regularization_strength=0.01, params=[w])
@@ -1455,7 +1455,7 @@ class Lamb(Adam):
     """LAMB (You et al.), Keras's rule: the Adam step of each parameter rescaled by the trust ratio
     ``||w|| / ||step||`` (1 when either norm is 0), for large-batch training.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([3.0, 4.0], requires_grad=True, dtype="float64")
         >>> opt = Lamb(0.1, params=[w])
@@ -1503,7 +1503,7 @@ class Adafactor(Optimizer):
     RMS of ``clip_threshold``. (nerve keeps the row and column statistics broadcast to the weight's shape, so a
     checkpoint holds them like any optimizer slot: the update is Keras's, the memory saving is not.)
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, dtype="float64")
         >>> opt = Adafactor(0.1, params=[w])
@@ -1569,7 +1569,7 @@ class Muon(Optimizer):
     (sqrt(v) + epsilon)``. Before the update each weight is decayed, ``w -= lr * decay * w``, with
     ``weight_decay`` for Muon weights and ``adam_weight_decay`` for Adam weights (None: no decay).
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([[3.0, 0.0], [0.0, 1.0]], requires_grad=True, dtype="float64")
         >>> opt = Muon(0.1, weight_decay=None, rms_rate=None, params=[w])
@@ -1648,7 +1648,7 @@ class Muon(Optimizer):
     def zeropower_via_newtonschulz5(self, x, steps):
         """The matrix ``x`` with its singular values pushed towards 1 by ``steps`` quintic Newton-Schulz iterations.
 
-        Example:
+        Examples:
             >>> import numpy
             >>> x = Muon().zeropower_via_newtonschulz5(numpy.diag([4.0, 1.0]), 5)
             >>> [round(v, 1) for v in numpy.diag(x).tolist()]   # singular values 4 and 1 both become about 0.7
@@ -1688,7 +1688,7 @@ class ScheduleFreeAdamW(Optimizer):
     weights become ``y = (1 - beta_1) * z + beta_1 * x``. ``weight_decay`` (Keras's, decoupled) first shrinks
     the weights, ``y -= lr * weight_decay * y``, with the learning rate before warm-up.
 
-    Example:
+    Examples:
         >>> import nerve
         >>> w = nerve.tensor([1.0], requires_grad=True, dtype="float64")
         >>> opt = ScheduleFreeAdamW(0.1, params=[w])
@@ -1743,7 +1743,7 @@ _ELEMENTWISE_UPDATES = frozenset(cls.update_step for cls in ALL_OPTIMIZERS.value
 def serialize(optimizer):
     """Return ``{"class_name": ..., "config": ...}`` for an optimizer (JSON-serialisable; no parameters).
 
-    Example:
+    Examples:
         >>> serialize(SGD(0.1))["class_name"]
         'SGD'
     """
@@ -1769,7 +1769,7 @@ def _lookup(name):
 def deserialize(config, custom_objects=None):
     """Build an optimizer from :func:`serialize` output.
 
-    Example:
+    Examples:
         >>> opt = deserialize({"class_name": "Adam", "config": {"learning_rate": 0.01}})
         >>> type(opt).__name__, opt.learning_rate
         ('Adam', 0.01)
@@ -1783,7 +1783,7 @@ def get(identifier):
     Valid names: 'adadelta', 'adagrad', 'adam', 'adamw', 'rmsprop', 'sgd'
     (built with their default arguments).
 
-    Example:
+    Examples:
         >>> type(get("Adam")).__name__
         'Adam'
         >>> get("adamm")

@@ -16,7 +16,7 @@ so ``nerve.random.seed(n)`` makes them reproducible). The float dtype defaults t
 ``normal`` and ``uniform`` keep nerve's older contract and return NumPy arrays (of ``float32`` by default);
 they take Keras's ``seed`` (and ``minval``/``maxval`` for ``uniform``) too.
 
-Example:
+Examples:
     >>> import nerve
     >>> nerve.random.seed(0)
     >>> a = nerve.random.generator().normal(size=2)
@@ -58,7 +58,7 @@ def seed(n, deterministic=None):
             (``pip install threadpoolctl``); only BLAS libraries loaded at the call are pinned
             (NumPy's is loaded with NumPy).
 
-    Example:
+    Examples:
         >>> seed(42)
         >>> seed(42, deterministic=True)  # doctest: +SKIP
     """
@@ -92,7 +92,7 @@ def _pin_blas_threads(deterministic):
 def pinned_blas_threads():
     """The BLAS thread count pinned by ``seed(n, deterministic=...)``, or None when it is not pinned.
 
-    Example:
+    Examples:
         >>> seed(0, deterministic=False); pinned_blas_threads() is None
         True
     """
@@ -102,7 +102,7 @@ def pinned_blas_threads():
 def generator():
     """The current ``numpy.random.Generator``; draw from it, never from ``numpy.random`` directly.
 
-    Example:
+    Examples:
         >>> seed(1); float(generator().uniform()) < 1
         True
     """
@@ -112,7 +112,7 @@ def generator():
 def get_state():
     """The generator's state as a JSON-serialisable dict (saved in checkpoints).
 
-    Example:
+    Examples:
         >>> state = get_state(); x = generator().normal(); set_state(state)
         >>> x == generator().normal()
         True
@@ -123,7 +123,7 @@ def get_state():
 def set_state(state):
     """Restore a state returned by :func:`get_state`.
 
-    Example:
+    Examples:
         >>> seed(3); saved = get_state(); first = generator().uniform()
         >>> set_state(saved); generator().uniform() == first
         True
@@ -134,7 +134,7 @@ def set_state(state):
 def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None):
     """Normal samples of ``shape`` as a NumPy array of ``dtype``; ``seed`` as in Keras (see the module).
 
-    Example:
+    Examples:
         >>> seed(0); normal((2, 3)).shape
         (2, 3)
         >>> bool((normal(3, seed=7) == normal(3, seed=7)).all())
@@ -148,7 +148,7 @@ def uniform(shape, low=0.0, high=1.0, dtype="float32", seed=None, *, minval=None
     """Uniform samples in ``[low, high)`` of ``shape`` as a NumPy array; ``minval``/``maxval`` are Keras's names
     for ``low``/``high``, ``seed`` as in Keras (see the module).
 
-    Example:
+    Examples:
         >>> seed(0); float(uniform((), 2, 3)) >= 2
         True
         >>> float(uniform((), minval=5.0, maxval=6.0, seed=1)) >= 5
@@ -163,7 +163,7 @@ def uniform(shape, low=0.0, high=1.0, dtype="float32", seed=None, *, minval=None
 def permutation(n):
     """A random permutation of ``range(n)``.
 
-    Example:
+    Examples:
         >>> seed(0); sorted(permutation(4).tolist())
         [0, 1, 2, 3]
     """
@@ -195,7 +195,7 @@ class SeedGenerator:
 
     ``state`` is ``[seed, draws so far]``; draw ``k`` uses ``numpy.random.default_rng([seed, k])``.
 
-    Example:
+    Examples:
         >>> gen = SeedGenerator(seed=42)
         >>> a = truncated_normal((2,), seed=gen); b = truncated_normal((2,), seed=gen)
         >>> bool((a.numpy() == b.numpy()).all())   # new values at every draw
@@ -230,7 +230,7 @@ class SeedGenerator:
     def next(self, ordered=True):
         """The ``[seed, k]`` pair of the next draw (``k`` counts up); ``ordered`` is accepted for Keras.
 
-        Example:
+        Examples:
             >>> SeedGenerator(3).next().tolist()
             [3, 0]
         """
@@ -241,7 +241,7 @@ class SeedGenerator:
     def generator(self):
         """A fresh ``numpy.random.Generator`` for the next draw.
 
-        Example:
+        Examples:
             >>> float(SeedGenerator(3).generator().uniform()) < 1
             True
         """
@@ -250,7 +250,7 @@ class SeedGenerator:
     def get_config(self):
         """``{"seed", "name"}`` as given (a None seed stays None).
 
-        Example:
+        Examples:
             >>> SeedGenerator(7, name="noise").get_config()
             {'seed': 7, 'name': 'noise'}
         """
@@ -260,7 +260,7 @@ class SeedGenerator:
     def from_config(cls, config):
         """A SeedGenerator from :meth:`get_config`.
 
-        Example:
+        Examples:
             >>> SeedGenerator.from_config({"seed": 7, "name": "noise"}).name
             'noise'
         """
@@ -306,7 +306,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
     Returns a Tensor of ``dtype`` (default ``floatx()``) on the default device.
 
-    Example:
+    Examples:
         >>> x = truncated_normal((1000,), mean=1.0, stddev=0.5, seed=0).numpy()
         >>> bool(x.min() >= 0.0 and x.max() <= 2.0), x.dtype
         (True, dtype('float32'))
@@ -326,7 +326,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 def randint(shape, minval, maxval, dtype="int32", seed=None):
     """Integers of ``shape`` drawn uniformly from ``[minval, maxval)`` (Keras); a Tensor of the integer ``dtype``.
 
-    Example:
+    Examples:
         >>> x = randint((2, 3), 0, 4, seed=1).numpy()
         >>> x.shape, x.dtype, bool(((x >= 0) & (x < 4)).all())
         ((2, 3), dtype('int32'), True)
@@ -346,7 +346,7 @@ def shuffle(x, axis=0, seed=None):
     Keras's TensorFlow and PyTorch backends: shuffling a batch keeps every sample intact). Returns a Tensor on
     the device of ``x`` (the default device for an array); no gradient flows through it.
 
-    Example:
+    Examples:
         >>> x = shuffle(Tensor(numpy.arange(6).reshape(3, 2)), seed=0).numpy()
         >>> sorted(x[:, 0].tolist()), bool((x[:, 1] == x[:, 0] + 1).all())
         ([0, 2, 4], True)
@@ -368,7 +368,7 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
     ``1 - rate`` (so the mean is kept). ``noise_shape`` (a shape that broadcasts to the inputs', None entries taken
     from it) drops whole slices. On a Tensor the gradient flows through the kept values.
 
-    Example:
+    Examples:
         >>> out = dropout(Tensor(numpy.ones((2, 4), "float32")), 0.5, seed=0).numpy()
         >>> sorted(set(out.ravel().tolist()))
         [0.0, 2.0]
@@ -401,7 +401,7 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
     """``num_samples`` class indices per row of the 2-D ``logits`` (unnormalised log-probabilities, Keras): a
     Tensor of shape ``(batch_size, num_samples)``. A class whose logit is ``-inf`` is never drawn.
 
-    Example:
+    Examples:
         >>> logits = numpy.array([[0.0, 0.0, -numpy.inf], [-numpy.inf, -numpy.inf, 0.0]])
         >>> categorical(logits, 4, seed=0).numpy()[1].tolist()
         [2, 2, 2, 2]
@@ -436,7 +436,7 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
 def gamma(shape, alpha, dtype=None, seed=None):
     """Gamma samples of ``shape`` with concentration ``alpha`` and scale 1 (Keras): mean and variance ``alpha``.
 
-    Example:
+    Examples:
         >>> x = gamma((20000,), alpha=3.0, seed=0).numpy()
         >>> round(float(x.mean()), 1)
         3.0
@@ -450,7 +450,7 @@ def beta(shape, alpha, beta, dtype=None, seed=None):
     """Beta samples of ``shape`` with parameters ``alpha`` and ``beta`` (floats or arrays that broadcast to
     ``shape``, Keras): mean ``alpha / (alpha + beta)``.
 
-    Example:
+    Examples:
         >>> x = beta((20000,), alpha=2.0, beta=6.0, seed=0).numpy()
         >>> round(float(x.mean()), 2)
         0.25
@@ -464,7 +464,7 @@ def binomial(shape, counts, probabilities, dtype=None, seed=None):
     """Binomial samples of ``shape``: successes in ``counts`` trials of probability ``probabilities`` (numbers or
     arrays that broadcast to ``shape``, Keras); a float Tensor of ``dtype`` (default ``floatx()``) like Keras's.
 
-    Example:
+    Examples:
         >>> x = binomial((20000,), counts=10, probabilities=0.3, seed=0).numpy()
         >>> round(float(x.mean()), 1), float(x.max()) <= 10
         (3.0, True)

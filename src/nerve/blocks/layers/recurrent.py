@@ -20,7 +20,7 @@ with ``return_sequences=True``, :class:`TimeDistributed` and
 knowing about masks (``Dropout``, ``Dense``...) drop it: put them after the
 recurrent layer, or use the recurrent layer's own ``dropout=``.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import layers
     >>> nerve.random.seed(0)
@@ -68,7 +68,7 @@ def attach_mask(tensor, mask):
     The entry disappears with the tensor. This is how ``Embedding(mask_zero=True)``
     and ``Masking`` hand their mask to the next recurrent layer.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.zeros((1, 3, 2)))
         >>> _ = attach_mask(x, np.array([[True, True, False]]))
@@ -100,7 +100,7 @@ def _for_ops(activation):
 def get_mask(tensor):
     """The mask attached to ``tensor`` by :func:`attach_mask`, or None.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> get_mask(nerve.tensor(np.zeros((1, 2)))) is None
         True
@@ -186,7 +186,7 @@ class Embedding(Layer):
     for ids outside the vocabulary. Float input holding whole numbers (as a
     ``Sequential`` without an integer ``Input`` passes it) is accepted.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> emb = Embedding(10, 4, mask_zero=True, name="embedding")
         >>> out = emb(np.array([[0, 3, 9]]))
@@ -265,7 +265,7 @@ class Embedding(Layer):
 class Masking(Layer):
     """Mark time steps whose features all equal ``mask_value`` as padding (zeroed, and skipped by recurrent layers).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.array([[[1.0], [0.0], [2.0]]])
         >>> out = Masking()(x)
@@ -451,8 +451,13 @@ class SimpleRNN(_Recurrent):
     Args:
         units: size of the state and output.
         activation: ``"tanh"`` by default.
-        use_bias, kernel_initializer (Glorot uniform), recurrent_initializer
-            (orthogonal), bias_initializer (zeros), and the matching regularizers.
+        use_bias: whether the layer has a bias.
+        kernel_initializer: Glorot uniform by default.
+        recurrent_initializer: orthogonal by default.
+        bias_initializer: zeros by default.
+        kernel_regularizer: as in :class:`~nerve.layers.Dense`.
+        recurrent_regularizer: as in :class:`~nerve.layers.Dense`.
+        bias_regularizer: as in :class:`~nerve.layers.Dense`.
         dropout: fraction of input features dropped in training (one mask per
             sequence, shared over time).
         recurrent_dropout: fraction of state units dropped before the recurrent
@@ -467,7 +472,7 @@ class SimpleRNN(_Recurrent):
     Weights: ``kernel (features, units)``, ``recurrent_kernel (units, units)``,
     ``bias (units,)``; PyTorch's ``nn.RNN`` stores their transposes and two biases.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rnn = SimpleRNN(4, return_sequences=True)
         >>> rnn(np.zeros((2, 5, 3))).shape
@@ -500,7 +505,7 @@ class LSTM(_Recurrent):
     ``weight_ih = kernel.T``, ``weight_hh = recurrent_kernel.T``, and splits the
     bias in two (``bias_ih + bias_hh = bias``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> lstm = LSTM(8, return_state=True)
         >>> out, h, c = lstm(np.zeros((2, 5, 3)))
@@ -556,7 +561,7 @@ class GRU(_Recurrent):
     ``r, z, n`` and stores transposes: ``weight_ih = kernel[:, [r, z, h]].T``,
     ``bias_ih = bias[0][[r, z, h]]``, ``bias_hh = bias[1][[r, z, h]]``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> gru = GRU(6, return_sequences=True)
         >>> gru(np.zeros((2, 5, 3))).shape
@@ -623,7 +628,7 @@ class Bidirectional(Layer):
     backward ones; ``return_state`` gives ``[output, *forward_states,
     *backward_states]``. A mask reaches both directions.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> bi = Bidirectional(GRU(4, return_sequences=True))
         >>> bi(np.zeros((2, 5, 3))).shape
@@ -724,7 +729,7 @@ class TimeDistributed(Layer):
     The time axis is folded into the batch (one call of the inner layer on
     ``(batch * time, ...)``), so it costs one big matmul for a Dense layer.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from nerve.blocks.layers import Dense
         >>> td = TimeDistributed(Dense(2))

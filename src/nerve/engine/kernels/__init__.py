@@ -22,7 +22,7 @@ nothing of the graph.
 
 Every kernel gives bit-identical results whatever the number of threads.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve.engine.kernels.pool import max_pool_tiled
     >>> x = np.arange(16.0).reshape(1, 4, 4, 1)

@@ -19,7 +19,7 @@ The copies and the elementwise passes split the batch over nerve's threads
 (:func:`nerve.engine.backend.split_batch`); each thread writes its own slice,
 so the results do not depend on the number of threads.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> geo = Geometry((1, 3, 3, 1), (2, 2, 1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))
     >>> x, kernel = np.arange(9.0).reshape(1, 3, 3, 1), np.ones((2, 2, 1, 1))
@@ -66,7 +66,7 @@ class Geometry:
     the padded size ``Hp, Wp``, the output size ``OH, OW`` and ``pixels``
     (``N * OH * OW``, the rows of the product).
 
-    Example:
+    Examples:
         >>> geo = Geometry((8, 28, 28, 1), (5, 5, 1, 6), (1, 1), (1, 1), ((2, 2), (2, 2)))
         >>> (geo.Hp, geo.Wp), (geo.OH, geo.OW), geo.pixels
         ((32, 32), (28, 28), 6272)
@@ -105,7 +105,7 @@ def im2col(xp, x, geo):
     Each kernel position's copy is one strided slice of a zero-padded
     ``(C, N, Hp, Wp)`` buffer; the batch is split over nerve's threads.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> geo = Geometry((1, 2, 3, 1), (2, 2, 1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))
         >>> im2col(np, np.arange(6.0).reshape(1, 2, 3, 1), geo).tolist()
@@ -128,7 +128,7 @@ def im2col(xp, x, geo):
 def col2im(xp, cols, geo):
     """Adjoint of :func:`im2col`: add each kernel position's rows of ``cols`` back into an ``(N, H, W, C)`` array.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> geo = Geometry((1, 3, 3, 1), (2, 2, 1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))
         >>> col2im(np, np.ones((4, 4)), geo)[0, :, :, 0].tolist()  # how many windows cover each pixel
@@ -172,7 +172,7 @@ class ToeplitzPlan:
     input rows and columns each block reads. :func:`toeplitz_plan` picks the
     block width and caches the plans.
 
-    Example:
+    Examples:
         >>> geo = Geometry((8, 28, 28, 1), (5, 5, 1, 6), (1, 1), (1, 1), ((2, 2), (2, 2)))
         >>> plan = ToeplitzPlan(geo, 14)
         >>> plan.Wb, plan.nb, plan.span, plan.inner
@@ -215,7 +215,7 @@ def block_width(geo):
     its whole training step was 5% faster with 5 (the larger matrix of
     ``Wb = 2`` crowds the cache): hence 40 columns, not 32.
 
-    Example:
+    Examples:
         >>> block_width(Geometry((8, 28, 28, 1), (5, 5, 1, 6), (1, 1), (1, 1), ((2, 2), (2, 2))))
         7
         >>> block_width(Geometry((8, 16, 16, 64), (3, 3, 64, 64), (1, 1), (1, 1), ((0, 0), (0, 0)))) is None
@@ -237,7 +237,7 @@ def toeplitz_plan(geo):
 
     Plans are cached: a training step meets the same shapes every time.
 
-    Example:
+    Examples:
         >>> geo = Geometry((8, 14, 14, 6), (5, 5, 6, 16), (1, 1), (1, 1), ((0, 0), (0, 0)))
         >>> plan = toeplitz_plan(geo)
         >>> plan.Wb, plan is toeplitz_plan(geo)
@@ -262,7 +262,7 @@ def toeplitz_matrix(xp, plan, kernel, bias=None):
     The bias row, times the column of ones that :func:`toeplitz_rows` adds,
     adds the bias inside the product.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = ToeplitzPlan(Geometry((1, 1, 3, 1), (1, 2, 1, 1), (1, 1), (1, 1), ((0, 0), (0, 0))), 2)
         >>> toeplitz_matrix(np, plan, np.array([1.0, 2.0]).reshape(1, 2, 1, 1), np.array([5.0])).tolist()
@@ -287,7 +287,7 @@ def toeplitz_rows(xp, plan, x, ones=False):
     inside the product, and the same column turns the kernel gradient's
     product into the bias gradient too (no extra passes).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = ToeplitzPlan(Geometry((1, 1, 3, 1), (1, 2, 1, 1), (1, 1), (1, 1), ((0, 0), (0, 0))), 2)
         >>> toeplitz_rows(np, plan, np.array([1.0, 2.0, 3.0]).reshape(1, 1, 3, 1), ones=True).tolist()
@@ -322,7 +322,7 @@ def toeplitz_rows(xp, plan, x, ones=False):
 def toeplitz_unrows(xp, plan, stacked):
     """Adjoint of :func:`toeplitz_rows` (without the ones): add the copies back into an ``(N, H, W, C)`` array.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = ToeplitzPlan(Geometry((1, 1, 3, 1), (1, 2, 1, 1), (1, 1), (1, 1), ((0, 0), (0, 0))), 1)
         >>> toeplitz_unrows(np, plan, np.ones((2, 2))).ravel().tolist()  # two blocks of one column each
@@ -350,7 +350,7 @@ def toeplitz_unrows(xp, plan, stacked):
 def toeplitz_kernel_grad(xp, plan, grad_t):
     """Gradient of the kernel ``(KH, KW, C, F)`` from the gradient of ``T``: sum each kernel entry's copies.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = ToeplitzPlan(Geometry((1, 1, 3, 1), (1, 2, 1, 1), (1, 1), (1, 1), ((0, 0), (0, 0))), 2)
         >>> toeplitz_kernel_grad(np, plan, np.arange(6.0).reshape(3, 2)).ravel().tolist()  # 0 + 3, 2 + 5
@@ -364,7 +364,7 @@ def toeplitz_kernel_grad(xp, plan, grad_t):
 def toeplitz_bias_grad(plan, grad_t):
     """Gradient of the bias ``(F,)`` from the gradient of ``T``'s bias row (see :func:`toeplitz_matrix`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = ToeplitzPlan(Geometry((1, 1, 3, 1), (1, 2, 1, 1), (1, 1), (1, 1), ((0, 0), (0, 0))), 2)
         >>> toeplitz_bias_grad(plan, np.arange(8.0).reshape(4, 2)).tolist()
@@ -387,7 +387,7 @@ def matmul_reduce(xp, a, b):
     short products much faster than one with a huge inner dimension and
     small ``p, q``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> a, b = np.ones((2, 10000)), np.ones((10000, 3))
         >>> matmul_reduce(np, a, b).tolist()
@@ -407,7 +407,7 @@ def matmul_reduce(xp, a, b):
 def matmul_tall(xp, a_t, b):
     """``a_t.T @ b`` for ``a_t (p, n)``, ``b (p, q)``: an ``(n, q)`` result computed block by block.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> a_t, b = np.ones((2, 10000)), np.ones((2, 3))
         >>> out = matmul_tall(np, a_t, b)
@@ -435,7 +435,7 @@ def add_bias_relu(xp, out, bias=None, relu=False):
     array of ``out``'s shape, True where the output was positive (see
     :func:`relu_grad`). Does nothing without bias and ReLU.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> out = np.array([[[-2.0, 1.0, 0.5, -1.0]]])  # N = OH = 1, OW = 2, F = 2
         >>> mask = add_bias_relu(np, out, np.array([1.0, -1.0]), relu=True)
@@ -462,7 +462,7 @@ def add_bias_relu(xp, out, bias=None, relu=False):
 def relu_grad(xp, grad, mask):
     """Gradient through the ReLU of :func:`add_bias_relu`: ``grad * mask``, in a new array of ``grad``'s shape.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> relu_grad(np, np.array([[[1.0, 2.0, 3.0]]]), np.array([[[True, False, True]]])).tolist()
         [[[1.0, 0.0, 3.0]]]

@@ -7,7 +7,7 @@ LeNet-5's first convolution at batch 256). :func:`relu` takes the maximum with
 a cached block of zeros instead, block by block; the results are the same bits
 (``maximum(-0.0, 0.0)`` is ``+0.0`` and NaN propagates on both paths).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> relu(np, np.array([-1.0, 0.5, -0.0])).tolist()
     [0.0, 0.5, 0.0]
@@ -40,7 +40,7 @@ def relu(xp, x, out=None):
     block of zeros, :data:`ZERO_BLOCK` values at a time (the fast loop);
     otherwise, and on other array modules, it is ``xp.maximum(x, 0)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> a = np.array([[-2.0, 3.0], [0.0, -0.5]], dtype=np.float32)
         >>> relu(np, a, out=a).tolist()

@@ -5,7 +5,7 @@ float32's sgemm, and accumulates in float16. GPUs multiply float16 with float32 
 cores); on NumPy the same numbers come from casting to float32, one sgemm, and rounding the result to
 float16 once. On other array modules (CuPy) the product is the module's own.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> a = np.full((2, 3), 0.1, np.float16); b = np.ones((3, 2), np.float16)
     >>> out = matmul(np, a, b)
@@ -23,7 +23,7 @@ __all__ = ["matmul", "is_emulated"]
 def is_emulated(xp, dtype):
     """True when ``xp`` computes ``dtype`` products without a BLAS of their own (float16 on NumPy).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> is_emulated(np, np.dtype(np.float16)), is_emulated(np, np.dtype(np.float32))
         (True, False)
@@ -34,7 +34,7 @@ def is_emulated(xp, dtype):
 def matmul(xp, a, b):
     """``xp.matmul(a, b)``; float16 operands on NumPy are multiplied in float32 and rounded once.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> matmul(np, np.eye(2, dtype=np.float16), np.ones((2, 2), np.float16)).tolist()
         [[1.0, 1.0], [1.0, 1.0]]

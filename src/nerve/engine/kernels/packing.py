@@ -6,7 +6,7 @@ parameter, with a dozen array calls per step instead of a dozen per parameter. :
 flat gradient, scratch and slot arrays; :class:`PackedParams` is what the update rule sees as its
 parameter, so that its final in-place writes reach every parameter's own array.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from nerve.engine.tensor import Tensor
     >>> params = [Tensor(np.ones((2, 2), np.float32)), Tensor(np.zeros(3, np.float32))]

@@ -11,7 +11,7 @@ When the windows tile the image (strides equal to the pool, the usual case)
 offset's share straight into its strided view and split the batch over
 nerve's threads; overlapping windows go through :func:`max_pool_overlapping`.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
     >>> sum_pool(np, x, (2, 2), (2, 2), (2, 2))[0, :, :, 0].tolist()
@@ -36,7 +36,7 @@ __all__ = [
 def window_slices(count, window, stride):
     """For each of the ``window`` offsets, the slice picking that offset in every one of ``count`` windows along one axis.
 
-    Example:
+    Examples:
         >>> window_slices(3, 2, 2)
         [slice(0, 5, 2), slice(1, 6, 2)]
     """
@@ -46,7 +46,7 @@ def window_slices(count, window, stride):
 def pad_hw(xp, x, pads, value=0):
     """``x (N, H, W, C)`` padded with ``value`` by ``pads = ((top, bottom), (left, right))``; ``x`` itself without padding.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> pad_hw(np, np.ones((1, 1, 2, 1)), ((0, 1), (1, 0)), value=-np.inf)[0, :, :, 0].tolist()
         [[-inf, 1.0, 1.0], [-inf, -inf, -inf]]
@@ -60,7 +60,7 @@ def pad_hw(xp, x, pads, value=0):
 def unpad_hw(x, pads):
     """The inverse of :func:`pad_hw`: the part of a padded ``(N, Hp, Wp, C)`` array inside the padding (a view).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> unpad_hw(np.arange(6.0).reshape(1, 2, 3, 1), ((0, 1), (1, 0)))[0, :, :, 0].tolist()
         [[1.0, 2.0]]
@@ -76,7 +76,7 @@ def unpad_hw(x, pads):
 def winner_array(xp, window, shape):
     """Storage for :func:`running_extreme`'s winners over ``window`` candidates (None for one candidate).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> winner_array(np, 1, (2,)), winner_array(np, 2, (2,)).dtype, winner_array(np, 3, (2,)).dtype
         (None, dtype('bool'), dtype('uint8'))
@@ -96,7 +96,7 @@ def running_extreme(xp, candidates, out=None, arg_out=None):
     strictly larger has a larger index, so the index of the winner is the
     maximum of ``index * (candidate beats the best so far)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> arg, best = running_extreme(np, [np.array([1.0, 5.0, 2.0]), np.array([3.0, 5.0, 0.0]), np.array([3.0, 6.0, 1.0])])
         >>> arg.tolist(), best.tolist()
@@ -128,7 +128,7 @@ def running_extreme(xp, candidates, out=None, arg_out=None):
 def send_to_winner(xp, grad, arg, parts):
     """Write ``grad`` into ``parts[winner]`` and zeros into the other parts (``arg`` from :func:`running_extreme`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> parts = [np.empty(3), np.empty(3)]
         >>> send_to_winner(np, np.array([1.0, 2.0, 3.0]), np.array([False, True, False]), parts)
@@ -151,7 +151,7 @@ def scatter_to_winner(xp, grad, arg, slices, shape, axis):
     ``arg`` and ``grad`` have the pooled length on ``axis``; ``slices[a]``
     picks window offset ``a`` along that axis of the result.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> slices = window_slices(2, 3, 2)  # windows of 3 with stride 2 over 5 values
         >>> scatter_to_winner(np, np.array([1.0, 2.0]), np.array([2, 0], dtype=np.uint8), slices, (5,), axis=0).tolist()
@@ -179,7 +179,7 @@ def max_pool_tiled(xp, x, pool, out_hw):
     :func:`max_pool_tiled_backward` needs. The batch is split over nerve's
     threads.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.array([1.0, 4.0, 3.0, 2.0]).reshape(1, 2, 2, 1)
         >>> out, (rows, cols) = max_pool_tiled(np, x, (2, 2), (1, 1))
@@ -211,7 +211,7 @@ def max_pool_tiled_backward(xp, grad, winners, pool, x_shape):
     result (no zeroing, no adds); rows and columns after the last whole window
     get zeros.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.array([1.0, 4.0, 3.0, 2.0, 0.0, 0.0]).reshape(1, 2, 3, 1)
         >>> _, winners = max_pool_tiled(np, x, (2, 2), (1, 1))
@@ -242,7 +242,7 @@ def max_pool_tiled_backward(xp, grad, winners, pool, x_shape):
 def max_pool_overlapping(xp, x, pool, strides, out_hw):
     """Max pooling of ``x (N, H, W, C)`` with any windows ``pool`` and ``strides`` (they may overlap): ``(out, winners)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.array([1.0, 5.0, 2.0, 0.0, 3.0]).reshape(1, 1, 5, 1)
         >>> out, winners = max_pool_overlapping(np, x, (1, 3), (1, 2), (1, 2))
@@ -258,7 +258,7 @@ def max_pool_overlapping(xp, x, pool, strides, out_hw):
 def max_pool_overlapping_backward(xp, grad, winners, pool, strides, x_shape):
     """Gradient of :func:`max_pool_overlapping` for its input of shape ``x_shape`` (overlaps add up).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.array([1.0, 5.0, 2.0, 0.0, 3.0]).reshape(1, 1, 5, 1)
         >>> _, winners = max_pool_overlapping(np, x, (1, 3), (1, 2), (1, 2))
@@ -277,7 +277,7 @@ def max_pool_overlapping_backward(xp, grad, winners, pool, strides, x_shape):
 def window_counts(before, size, count, window, stride):
     """Number of real pixels in each of ``count`` windows along one axis (padding ``before`` pixels first).
 
-    Example:
+    Examples:
         >>> window_counts(1, 4, 2, 3, 2).tolist()  # windows [-1, 2) and [1, 4) over 4 pixels
         [2.0, 3.0]
     """
@@ -290,7 +290,7 @@ def avg_pool_scale(xp, hw, pads, pool, strides, out_hw, dtype):
 
     ``hw`` is the unpadded ``(H, W)``; separable over rows and columns.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> avg_pool_scale(np, (3, 3), ((0, 1), (0, 1)), (2, 2), (2, 2), (2, 2), np.float64)[0, :, :, 0].tolist()
         [[0.25, 0.5], [0.5, 1.0]]
@@ -306,7 +306,7 @@ def avg_pool_scale(xp, hw, pads, pool, strides, out_hw, dtype):
 def sum_slices(parts):
     """The sum of the arrays ``parts``, added in order into a copy of the first.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> sum_slices([np.array([1.0, 2.0]), np.array([3.0, 4.0])]).tolist()
         [4.0, 6.0]
@@ -320,7 +320,7 @@ def sum_slices(parts):
 def sum_pool(xp, x, pool, strides, out_hw):
     """Sum over every ``pool`` window of ``x (N, H, W, C)`` moved by ``strides``: ``(N, OH, OW, C)``, rows first.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> sum_pool(np, np.arange(5.0).reshape(1, 1, 5, 1), (1, 3), (1, 2), (1, 2)).ravel().tolist()
         [3.0, 9.0]
@@ -333,7 +333,7 @@ def sum_pool(xp, x, pool, strides, out_hw):
 def sum_pool_backward(xp, grad, pool, strides, x_shape):
     """Adjoint of :func:`sum_pool`: every window's ``grad`` added to each of its pixels, an array of ``x_shape``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> sum_pool_backward(np, np.array([1.0, 2.0]).reshape(1, 1, 2, 1), (1, 3), (1, 2), (1, 1, 5, 1)).ravel().tolist()
         [1.0, 1.0, 3.0, 2.0, 2.0]

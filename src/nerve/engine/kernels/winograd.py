@@ -27,7 +27,7 @@ by ``G^T``; both again 16 batched products.
 Layouts: images are channels-last ``(N, H, W, C)``; ``V`` is
 ``(16, tiles, C)``, tiles ordered ``(N, tile row, tile column)``.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
     >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
@@ -85,7 +85,7 @@ def use_winograd(geo):
     3x3 kernels, stride 1, no dilation, at least :data:`WINOGRAD_MIN_CHANNELS`
     input and output channels.
 
-    Example:
+    Examples:
         >>> from nerve.engine.kernels.conv import Geometry
         >>> use_winograd(Geometry((8, 16, 16, 32), (3, 3, 32, 64), (1, 1), (1, 1), ((1, 1), (1, 1))))
         True
@@ -104,7 +104,7 @@ class WinogradPlan:
     (an odd size gets one more row or column of tiles, cut off at the end),
     which read a padded input of ``(2 th + 2, 2 tw + 2)`` pixels.
 
-    Example:
+    Examples:
         >>> plan = WinogradPlan((8, 16, 16, 32), 64, ((1, 1), (1, 1)))
         >>> (plan.OH, plan.OW), (plan.th, plan.tw), plan.tiles
         ((16, 16), (8, 8), 512)
@@ -126,7 +126,7 @@ class WinogradPlan:
     def chunks(self):
         """``(start, stop)`` image ranges of about :data:`WINOGRAD_CHUNK_VALUES` transformed values each.
 
-        Example:
+        Examples:
             >>> WinogradPlan((10, 16, 16, 64), 128, ((1, 1), (1, 1))).chunks()  # 131,072 values per image
             [(0, 4), (4, 8), (8, 10)]
         """
@@ -138,7 +138,7 @@ class WinogradPlan:
 def winograd_kernel(xp, kernel):
     """The transformed kernel ``U (16, C, F)`` of a ``(3, 3, C, F)`` kernel.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> winograd_kernel(np, np.ones((3, 3, 2, 5))).shape
         (16, 2, 5)
@@ -159,7 +159,7 @@ def _tile_view(xp, padded, th, tw):
 def winograd_input(xp, plan, x, out=None):
     """The transformed input tiles ``V (16, tiles, C)`` of ``x (N, H, W, C)`` (zero padded as the plan says).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
         >>> winograd_input(np, plan, np.ones((1, 4, 4, 1)))[:, 0, 0].tolist()  # B^T 1 B: one 4 in the middle
@@ -186,7 +186,7 @@ def winograd_input(xp, plan, x, out=None):
 def winograd_products(xp, V, U):
     """``M = V @ U``: the 16 products ``(tiles, C) @ (C, F)``, shape ``(16, tiles, F)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> winograd_products(np, np.ones((16, 3, 2)), np.ones((16, 2, 4))).shape
         (16, 3, 4)
@@ -201,7 +201,7 @@ def winograd_output(xp, plan, M, out=None, bias=None, relu_mask=None):
     (a bool array of the output's shape) the copy is a ReLU, and the mask
     records where the output is positive. Same bits as adding and clipping after.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
         >>> M = np.zeros((16, 1, 1)); M[5] = 1  # m = 1 at (1, 1) of the tile: A^T m A = outer(A^T[:, 1], A^T[:, 1])
@@ -239,7 +239,7 @@ def winograd_output_grad(xp, plan, grad, mask=None, with_sums=False):
     ``(dM, sums)`` with the column sums ``(F,)`` of the (masked) gradient (the
     bias's gradient), taken from the tiled copy.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
         >>> winograd_output_grad(np, plan, np.ones((1, 2, 2, 1))).ravel().tolist()  # AA^T @ ones
@@ -277,7 +277,7 @@ def winograd_input_grad(xp, plan, dM, U_t, out=None):
     ``U_t`` is the transformed kernel with its last two axes swapped, contiguous
     (``(16, F, C)``: the products run twice as fast as with a transposed view).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
         >>> U = winograd_kernel(np, np.ones((3, 3, 1, 1)))
@@ -306,7 +306,7 @@ def winograd_input_grad(xp, plan, dM, U_t, out=None):
 def winograd_kernel_grad(xp, V, dM):
     """Gradient of the ``(3, 3, C, F)`` kernel: ``dU = V^T @ dM`` (16 products over the tiles), through ``G``'s adjoint.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = WinogradPlan((1, 4, 4, 1), 1, ((0, 0), (0, 0)))
         >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
@@ -331,7 +331,7 @@ def winograd_forward(xp, plan, x, U, bias=None, relu=False):
     Chunk by chunk of images (:meth:`WinogradPlan.chunks`): input transform,
     the 16 products, output transform; only ``V (16, tiles, C)`` is kept whole.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = WinogradPlan((3, 4, 4, 1), 1, ((1, 1), (1, 1)))
         >>> out, V, _ = winograd_forward(np, plan, np.ones((3, 4, 4, 1)), winograd_kernel(np, np.ones((3, 3, 1, 1))))
@@ -358,7 +358,7 @@ def winograd_backward(xp, plan, grad, V, U, input_grad=True, kernel_grad=True, b
     Each is None when not asked for. ``mask``: a fused ReLU's (see
     :func:`winograd_output_grad`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plan = WinogradPlan((3, 4, 4, 1), 1, ((0, 0), (0, 0)))
         >>> x, U = np.arange(48.0).reshape(3, 4, 4, 1), winograd_kernel(np, np.ones((3, 3, 1, 1)))

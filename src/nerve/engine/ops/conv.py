@@ -22,7 +22,7 @@ that check their arguments. How the arrays are computed fast lives in
 strides: ``total = max((ceil(H / s) - 1) * s + (k - 1) * d + 1 - H, 0)``,
 ``before = total // 2``, the rest after.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import ops
     >>> x = nerve.tensor(np.ones((1, 4, 4, 1), dtype=np.float32))
@@ -100,7 +100,7 @@ PADDINGS = ("valid", "same")
 def normalize_tuple(name, value, n, what):
     """``value`` (int or sequence of ``n`` ints, each >= 1) as a tuple of ``n`` ints; ``name`` is the caller.
 
-    Example:
+    Examples:
         >>> normalize_tuple("Conv2D", 3, 2, "kernel_size")
         (3, 3)
     """
@@ -110,7 +110,7 @@ def normalize_tuple(name, value, n, what):
 def check_padding(name, padding, allowed=PADDINGS):
     """``padding`` in lowercase if it is one of ``allowed``; a ValueError naming the caller otherwise.
 
-    Example:
+    Examples:
         >>> check_padding("Conv2D", "SAME")
         'same'
     """
@@ -125,7 +125,7 @@ def conv_padding(size, kernel, stride=1, padding="valid", dilation=1):
     ``"valid"`` pads nothing; ``"same"`` pads so that the output has
     ``ceil(size / stride)`` positions, putting the extra pixel (if any) after.
 
-    Example:
+    Examples:
         >>> conv_padding(28, 5, padding="same"), conv_padding(28, 4, padding="same"), conv_padding(7, 3, 2, "same")
         ((2, 2), (1, 2), (1, 1))
     """
@@ -145,7 +145,7 @@ def conv_output_length(size, kernel, stride=1, padding="valid", dilation=1):
     ``ceil(size / stride)`` for ``"same"``. May be zero or negative when the
     window does not fit (callers turn that into an error).
 
-    Example:
+    Examples:
         >>> conv_output_length(28, 5), conv_output_length(28, 5, padding="same"), conv_output_length(7, 2, 2)
         (24, 28, 3)
     """
@@ -159,7 +159,7 @@ def deconv_output_length(size, kernel, stride=1, padding="valid", dilation=1):
     ``size * stride`` for ``"same"``; ``size * stride + max(k - stride, 0)`` for
     ``"valid"``, with ``k = (kernel - 1) * dilation + 1``.
 
-    Example:
+    Examples:
         >>> deconv_output_length(7, 3, 2, "same"), deconv_output_length(7, 3, 2, "valid")
         (14, 15)
     """
@@ -308,13 +308,14 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1, activat
     """2-D convolution of channels-last images: ``x (N, H, W, C)``, ``kernel (KH, KW, C, F)`` -> ``(N, OH, OW, F)``.
 
     Args:
-        strides, dilation: an int or a pair ``(rows, columns)``.
+        strides: an int or a pair ``(rows, columns)``.
+        dilation: an int or a pair ``(rows, columns)``.
         padding: ``"valid"`` (no padding) or ``"same"`` (TensorFlow/Keras rule:
             output ``ceil(H / stride)``, an odd total padding puts the extra pixel
             after).
         activation: None, or ``"relu"`` to fuse a ReLU into the same graph node.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
         >>> k = nerve.tensor(np.ones((2, 2, 1, 1), dtype=np.float32))
@@ -342,7 +343,7 @@ def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
     ``padding`` may also be ``"causal"``: pad ``(K - 1) * dilation`` zeros
     before the sequence only, so that output ``t`` sees inputs up to ``t``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.array([[[1.0], [2.0], [3.0]]], dtype=np.float32))
         >>> conv1d(x, nerve.tensor(np.ones((2, 1, 1), dtype=np.float32))).numpy().ravel().tolist()
@@ -383,7 +384,7 @@ def conv2d_transpose(x, kernel, bias=None, strides=1, padding="valid", dilation=
     axis: ``H * stride`` (``"same"``) or ``H * stride + max(K - stride, 0)``
     (``"valid"``), see :func:`deconv_output_length`.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.ones((1, 2, 2, 1), dtype=np.float32))
         >>> k = nerve.tensor(np.ones((2, 2, 1, 1), dtype=np.float32))
@@ -482,7 +483,7 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
 
     With ``"same"`` padding the padded pixels never win (they are ``-inf``).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
         >>> max_pool2d(x, 2).numpy()[0, :, :, 0].tolist()
@@ -495,7 +496,7 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
 def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """Average pooling of ``(N, H, W, C)`` images; with ``"same"`` only real pixels are averaged (like Keras).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
         >>> avg_pool2d(x, 2).numpy()[0, :, :, 0].tolist()
@@ -515,7 +516,7 @@ def _pool1d(op, name, x, pool_size, strides, padding):
 def max_pool1d(x, pool_size=2, strides=None, padding="valid"):
     """Max pooling of ``(N, L, C)`` sequences.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> max_pool1d(nerve.tensor(np.array([[[1.0], [3.0], [2.0], [0.0]]])), 2).numpy().ravel().tolist()
         [3.0, 2.0]
@@ -526,7 +527,7 @@ def max_pool1d(x, pool_size=2, strides=None, padding="valid"):
 def avg_pool1d(x, pool_size=2, strides=None, padding="valid"):
     """Average pooling of ``(N, L, C)`` sequences.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> avg_pool1d(nerve.tensor(np.array([[[1.0], [3.0], [2.0], [0.0]]])), 2).numpy().ravel().tolist()
         [2.0, 1.0]
@@ -537,7 +538,7 @@ def avg_pool1d(x, pool_size=2, strides=None, padding="valid"):
 def global_avg_pool(x, keepdims=False):
     """Mean over every axis but the batch and channel axes: ``(N, ..., C)`` -> ``(N, C)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> global_avg_pool(nerve.tensor(np.ones((2, 3, 3, 4)))).shape
         (2, 4)
@@ -548,7 +549,7 @@ def global_avg_pool(x, keepdims=False):
 def global_max_pool(x, keepdims=False):
     """Maximum over every axis but the batch and channel axes: ``(N, ..., C)`` -> ``(N, C)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> global_max_pool(nerve.tensor(np.ones((2, 3, 3, 4)))).shape
         (2, 4)
@@ -585,7 +586,7 @@ class Upsample2d(Function):
 def upsample2d(x, size=2):
     """Repeat every pixel ``size`` times along height and width (nearest neighbour).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.array([[[[1.0], [2.0]]]]))
         >>> upsample2d(x, 2).numpy()[0, :, :, 0].tolist()
@@ -600,7 +601,7 @@ def upsample2d(x, size=2):
 def zero_pad2d(x, padding=1):
     """Zero padding of height and width: an int, ``(rows, columns)``, or ``((top, bottom), (left, right))``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> zero_pad2d(nerve.tensor(np.ones((1, 2, 2, 3))), ((1, 0), (2, 1))).shape
         (1, 3, 5, 3)
@@ -615,7 +616,7 @@ def zero_pad2d(x, padding=1):
 def pad_pairs(name, padding):
     """Normalise ZeroPadding2D's ``padding`` argument to ``((top, bottom), (left, right))``.
 
-    Example:
+    Examples:
         >>> pad_pairs("ZeroPadding2D", (1, 2))
         ((1, 1), (2, 2))
     """

@@ -37,7 +37,7 @@ the state is carried over unchanged, so the output sequence repeats the
 previous output there (Keras's default). Final states are those after the last
 unmasked step.
 
-Example:
+Examples:
     >>> import numpy as np, nerve
     >>> from nerve import ops
     >>> x = nerve.tensor(np.ones((2, 5, 3)))
@@ -182,7 +182,7 @@ class SimpleRNNRecurrence(_Recurrence):
     on ``h`` before the recurrent matmul, or None), ``return_sequences``,
     ``consume_input``. Output: ``(B, T, U)`` or ``(B, U)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> xw = nerve.tensor(np.ones((3, 1, 2)))
         >>> h0, r = nerve.tensor(np.zeros((1, 2))), nerve.tensor(np.eye(2))
@@ -244,7 +244,7 @@ class LSTMRecurrence(_Recurrence):
     otherwise :class:`LSTMSequence`, which folds the input projection into the
     recurrent product.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> xw = nerve.tensor(np.zeros((2, 1, 4)))
         >>> z = nerve.tensor(np.zeros((1, 1)))
@@ -431,7 +431,7 @@ class LSTMSequence(LSTMRecurrence):
     :class:`LSTMRecurrence` without ``consume_input``; no ``recurrent_mask``
     (recurrent dropout takes :class:`LSTMRecurrence`).
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x, z = nerve.tensor(np.ones((3, 2, 1))), nerve.tensor(np.zeros((2, 1)))
         >>> w, r = nerve.tensor(np.full((1, 4), 0.5)), nerve.tensor(np.zeros((1, 4)))
@@ -495,7 +495,7 @@ class GRURecurrence(_Recurrence):
     ``h = z * h + (1 - z) * n``. Parameters as :class:`SimpleRNNRecurrence`
     plus ``recurrent_activation``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> xw = nerve.tensor(np.zeros((2, 1, 3)))
         >>> h0, r, b = nerve.tensor(np.ones((1, 1))), nerve.tensor(np.zeros((1, 3))), nerve.tensor(np.zeros(3))
@@ -690,7 +690,9 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, activation="tanh", ma
     Args:
         x: ``(batch, time, features)``.
         h0: initial state ``(batch, units)``, or None for zeros.
-        kernel, recurrent_kernel, bias: ``(F, U)``, ``(U, U)``, ``(U,)`` or None.
+        kernel: ``(F, U)``.
+        recurrent_kernel: ``(U, U)``.
+        bias: ``(U,)`` or None.
         activation: name or callable.
         mask: boolean ``(batch, time)``; False steps carry the state over.
         recurrent_mask: ``(batch, units)`` multiplier of ``h`` before the
@@ -700,7 +702,7 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, activation="tanh", ma
         fused: None picks the fused op when the activation allows; False forces
             the composed reference.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.ones((1, 3, 1)))
         >>> k, r = nerve.tensor(np.ones((1, 1))), nerve.tensor(np.ones((1, 1)))
@@ -741,7 +743,7 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, activation="tanh", recu
     ``c0`` is the initial cell state (None for zeros). With
     ``return_state=True`` returns ``(outputs, h_T, c_T)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.ones((2, 4, 1)))
         >>> k, r = nerve.tensor(np.full((1, 12), 0.5)), nerve.tensor(np.zeros((3, 12)))
@@ -804,7 +806,7 @@ def gru(x, h0, kernel, recurrent_kernel, bias=None, recurrent_bias=None, activat
     :func:`simple_rnn`; ``return_state=True`` gives ``(outputs, h_T)``. The
     fused op covers ``reset_after=True``; ``reset_after=False`` runs composed.
 
-    Example:
+    Examples:
         >>> import numpy as np, nerve
         >>> x = nerve.tensor(np.ones((2, 4, 1)))
         >>> k, r = nerve.tensor(np.full((1, 9), 0.5)), nerve.tensor(np.zeros((3, 9)))
