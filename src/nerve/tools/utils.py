@@ -45,6 +45,7 @@ from nerve.engine.tensor import Tensor
 from nerve.tools.diagnostics.graph import draw_graph, to_dot
 from nerve.training.data import to_categorical
 from nerve.training.sequence import pad_sequences
+from nerve.training import callbacks
 
 __all__ = [
     "to_categorical", "normalize", "set_random_seed", "pad_sequences", "split_dataset", "plot_model", "Progbar",
@@ -174,22 +175,14 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
 
 
 def format_line(parts, width):
-    """Join ``parts`` with ``" - "`` into lines of at most ``width`` characters, never cutting a part.
+    """Join ``parts`` with ``" - "`` into lines of at most ``width`` characters, never cutting a part
+    (the progress bar's layout: ``fit``'s ``ProgbarLogger`` wraps its metrics the same way).
 
     Examples:
         >>> format_line(["4/10", "loss: 1.0352", "accuracy: 0.5000"], 30)
         ['4/10 - loss: 1.0352', '  accuracy: 0.5000']
     """
-    lines, line = [], ""
-    for part in parts:
-        candidate = part if not line else f"{line} - {part}"
-        if line and len(candidate) > width:
-            lines.append(line)
-            line = "  " + part
-        else:
-            line = candidate
-    lines.append(line)
-    return lines
+    return callbacks.wrap_parts(parts, width)
 
 
 def _terminal_width(stream):

@@ -231,8 +231,13 @@ def _terminal_width(stream):
         return shutil.get_terminal_size((80, 24)).columns
 
 
-def _wrap_parts(parts, width):
-    """Lines of at most ``width`` characters holding ``parts`` joined by ``" - "``, none of them cut."""
+def wrap_parts(parts, width):
+    """Lines of at most ``width`` characters holding ``parts`` joined by ``" - "``, none of them cut.
+
+    Examples:
+        >>> wrap_parts(["4/10", "loss: 1.0352", "accuracy: 0.5000"], 30)
+        ['4/10 - loss: 1.0352', '  accuracy: 0.5000']
+    """
     lines, line = [], ""
     for part in parts:
         candidate = part if not line else f"{line} - {part}"
@@ -317,7 +322,7 @@ class ProgbarLogger(Callback):
             self._bar = None
             if shown != text:  # the metrics did not fit beside the counts: they go on their own lines, whole
                 width = _terminal_width(self._out()) - 1
-                print("\n".join(_wrap_parts(text.split(" - "), width)), file=self._out(), flush=True)
+                print("\n".join(wrap_parts(text.split(" - "), width)), file=self._out(), flush=True)
         else:
             steps = self.params.get("steps")
             print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {steps} steps - {elapsed:.1f}s - {text}",
