@@ -18,13 +18,12 @@ Run: python benchmarks/bench_attention.py [--rounds 5] [--steps 3] [--torch-thre
 from __future__ import annotations
 
 import argparse
-import tracemalloc
 
 import numpy as np
 
 import nerve
 from nerve import layers
-from timing import interleaved_best
+from timing import interleaved_best, traced_peak
 
 BATCH, LENGTH, DIM, HEADS, FF = 32, 64, 128, 4, 512
 
@@ -79,15 +78,6 @@ def torch_step(kind):
     return step
 
 
-def peak_megabytes(step):
-    step()
-    tracemalloc.start()
-    step()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak / 2 ** 20
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -113,7 +103,7 @@ def main():
         t_torch = best.get("torch", float("nan"))
         t_nerve = best["nerve"]
         print(f"{kind:>12} {t_nerve:>9.1f} {t_torch:>9.1f} {t_nerve / t_torch:>12.2f} "
-              f"{peak_megabytes(fns['nerve']):>14.1f}", flush=True)
+              f"{traced_peak(fns['nerve']) / 2**20:>14.1f}", flush=True)
 
 
 if __name__ == "__main__":

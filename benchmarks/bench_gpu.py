@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import argparse
 import platform
-import tracemalloc
 
 import numpy as np
-from timing import interleaved_best
+from timing import interleaved_best, traced_peak
 
 import nerve
 from nerve import layers
@@ -176,11 +175,7 @@ def peak_memory(step, framework, device):
     if device == "cpu":
         if framework == "torch":
             return None  # PyTorch's CPU allocator reports to no tracer
-        tracemalloc.start()
-        step()
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        return peak
+        return traced_peak(step)
     if framework == "torch":
         import torch
 

@@ -22,13 +22,12 @@ import argparse
 import os
 import platform
 import resource
-import tracemalloc
 
 import numpy as np
 
 import nerve
 from nerve import layers
-from timing import interleaved_best
+from timing import interleaved_best, traced_peak
 
 
 def lenet():
@@ -102,17 +101,6 @@ def torch_step(batch):
         opt.step()
 
     return step
-
-
-def traced_peak(step):
-    """Peak bytes allocated (tracemalloc) during one step, after warm-up."""
-    step()
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    step()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak
 
 
 def max_rss_mib():

@@ -32,10 +32,9 @@ import os
 import platform
 import statistics
 import time
-import tracemalloc
 
 import numpy as np
-from timing import interleaved_best
+from timing import interleaved_best, traced_peak
 
 import nerve
 from nerve import layers
@@ -207,16 +206,6 @@ def sgemm_gflops(n=2048, repeat=5, clock=time.perf_counter):
     return 2 * n**3 / best / 1e9
 
 
-def traced_peak_mib(step):
-    step()
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    step()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak / 2**20
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and steps: a rough table in a minute or two")
@@ -257,7 +246,7 @@ def main():
             ratio = best["nerve"] / best["torch"]
             ratios[label].append(ratio)
             times[label] = (best, flops)
-            peak = f" {traced_peak_mib(steps['nerve']):>9.1f}" if args.peak else ""
+            peak = f" {traced_peak(steps['nerve']) / 2**20:>9.1f}" if args.peak else ""
             print(f"{label:<31} {best['nerve']:>9.2f} {best['torch']:>9.2f} {ratio:>12.2f}{peak}", flush=True)
     if args.runs > 1:
         print(f"\n{'row':<31} {'median nerve/torch':>19} {'range':>13}")

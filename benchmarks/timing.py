@@ -16,6 +16,7 @@ step, so that every candidate is timed with warm caches and awake threads.
 from __future__ import annotations
 
 import time
+import tracemalloc
 
 
 def interleaved_best(steps_by_name, steps, rounds, warmup=5, pause=0.2, clock=time.perf_counter):
@@ -44,3 +45,23 @@ def interleaved_best(steps_by_name, steps, rounds, warmup=5, pause=0.2, clock=ti
             best[name] = min(best[name], (clock() - start) / steps)
             time.sleep(pause)
     return {name: seconds * 1e3 for name, seconds in best.items()}
+
+
+def traced_peak(step):
+    """Peak bytes that ``tracemalloc`` sees allocated during one call of ``step`` (after one warm-up call).
+
+    NumPy reports its array buffers to tracemalloc, so this counts the arrays a step allocates (saved
+    activations, im2col matrices, temporaries) and the Python objects it creates.
+
+    Example:
+        >>> import numpy as np
+        >>> traced_peak(lambda: np.ones(1_000_000)) >= 8_000_000
+        True
+    """
+    step()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    step()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
