@@ -15,10 +15,9 @@ figures. The GPT is trained with AdamW (weight decay 0.1), 80 warm-up steps to 3
 decay over 4 epochs, GELU feed-forward layers and dropout 0.2; training windows start at every
 character (``--stride 1``, both models; the held-out windows stay ``char_lm.py``'s, every 16).
 Measured (seed 0, default settings: 2 blocks, d_model 64, 4 heads, 111,803 parameters): GPT 3.31
-bits per character on the held-out sonnet, the LSTM 3.26; seed 1: GPT 3.30, LSTM 3.37; seed 2: GPT 3.28, LSTM
-3.27 (means 3.30 and 3.30). On 5.6 KB of text the two are level within the spread between seeds:
-the GPT does not reliably beat the LSTM. It
-overfits sooner (the LSTM's recurrence gives it the order of the characters for free; the GPT must
+bits per character on the held-out sonnet, the LSTM 3.26; seed 1: GPT 3.30, LSTM 3.37; seed 2:
+GPT 3.28, LSTM 3.27 (means 3.30 and 3.30). On 5.6 KB of text the two are level within the spread
+between seeds: the GPT does not reliably beat the LSTM. It overfits sooner (the LSTM's recurrence gives it the order of the characters for free; the GPT must
 learn it from position embeddings). Tuning log (GPT, held-out bits, seed 0):
 Adam 3e-3, d_model 48, dropout 0.3, windows every 4: 3.54 (LSTM 3.26); + AdamW 0.1, warm-up and
 cosine, dropout 0.1: 3.46; d_model 64, GELU: 3.42; dropout 0.25: 3.45; weight decay 1.0: 3.47;
