@@ -1,20 +1,11 @@
 """Four Keras 3 programs in examples/ run on nerve with only ``import nerve as keras`` changed (issue 18)."""
 
-import os
 import pathlib
 import re
-import subprocess
-import sys
+
+from test_examples import run_example  # the same subprocess runner as the other examples
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def run_example(name, *args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / name), *args], capture_output=True, text=True,
-                            env=env, timeout=300, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def test_examples_import_nerve_as_keras():
