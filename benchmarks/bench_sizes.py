@@ -62,8 +62,13 @@ def machine_line():
             blas = f"{info[0]['internal_api']} {info[0]['version']} core {info[0]['architecture']} ({info[0]['num_threads']} threads)"
     except ImportError:
         blas = f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
-    return (f"python {platform.python_version()}, numpy {np.__version__}, cpus={os.cpu_count()}, "
+    line = (f"python {platform.python_version()}, numpy {np.__version__}, cpus={os.cpu_count()}, "
             f"cpu features {' '.join(simd)}, BLAS {blas}")
+    core = os.environ.get("OPENBLAS_CORETYPE")
+    if core and "AVX512F" in simd and "skylakex" not in core.lower() and "cooperlake" not in core.lower():
+        line += (f"\nnote: OPENBLAS_CORETYPE={core} keeps NumPy's BLAS on narrower vector kernels than this CPU's AVX-512 "
+                 "(PyTorch's oneDNN uses them): matrix products run up to 2x slower than the machine allows")
+    return line
 
 
 def classification_data(batch, shape, seed=0):

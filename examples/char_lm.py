@@ -1,20 +1,24 @@
 """A character-level language model: an LSTM learns to write like Shakespeare's sonnets, then generates text.
 
-Text: ``examples/data/sonnets.txt``, nine of Shakespeare's sonnets (public
-domain, about 5.6 KB; see ``examples/data/README.md``). A
+Text: ``examples/data/sonnets.txt``, Shakespeare's 154 sonnets (public
+domain, about 96 KB; see ``examples/data/README.md``). A
 ``nerve.sequence.CharVectorizer`` maps characters to ids; training examples
-are windows of 64 characters whose targets are the same windows shifted by one
-character, so the model predicts the next character at every step:
+are windows of 64 characters (one every 16) whose targets are the same windows
+shifted by one character, so the model predicts the next character at every step:
 Embedding(32) -> LSTM(128, return_sequences=True) -> TimeDistributed(Dense(vocab)),
-cross-entropy from logits. The last 10% of the text (the last sonnet) is held
-out and stops training when it stops improving (5.6 KB is little text: past
-that point the model memorises). The script prints the cross-entropy in bits
+cross-entropy from logits. The last 10% of the text (the last fifteen sonnets) is held
+out and stops training when it stops improving (past that point the model
+memorises the training sonnets). The script prints the cross-entropy in bits
 per character (a uniform guess over the vocabulary is about 5.9 bits) and then
 generates text one character at a time, carrying the LSTM state with
 ``initial_state`` / ``return_state``.
 
+Measured (2 cores): held-out 2.50 bits per character with seed 0, 2.48 with seeds 1
+and 2 (its best epochs: 15, 16 and 18, about 3 s each). ``examples/char_gpt.py`` trains a small
+GPT on the same windows and compares the two.
+
 Run:
-    python examples/char_lm.py               # a few minutes on 2 cores
+    python examples/char_lm.py               # about a minute on 2 cores
     python examples/char_lm.py --epochs 5 --length 300
 """
 
