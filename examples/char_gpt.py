@@ -39,15 +39,13 @@ import os
 import sys
 import time
 
-import numpy as np
-
 import nerve
 from nerve import layers
 from nerve.sequence import CharVectorizer
 from nerve.training.text import TopPSampler, generate
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from char_lm import TEXT, windows  # noqa: E402
+from char_lm import TEXT, windows
 
 
 def gpt(vocab, window, dim, heads, blocks, dropout, activation="gelu"):

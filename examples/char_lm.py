@@ -106,7 +106,7 @@ def main(argv=None):
     print(f"cross-entropy, bits per character: train {train_loss / math.log(2):.2f}, "
           f"held-out {test_loss / math.log(2):.2f} (uniform guess {math.log2(vocab - 1):.2f})")
     rng = np.random.default_rng(args.seed)
-    print("--- generated (temperature %.1f) ---" % args.temperature)
+    print(f"--- generated (temperature {args.temperature:.1f}) ---")
     print(generate(model, vectorizer, "Shall I ", args.length, args.temperature, rng))
 
 
