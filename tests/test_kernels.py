@@ -408,3 +408,34 @@ def test_winograd_is_the_convolution_and_its_adjoints(rng, monkeypatch, case, ch
     only_x, none_k, none_b = winograd_backward(np, plan, g, V, U, kernel_grad=False)
     np.testing.assert_allclose(only_x, winograd_backward(np, plan, g, V, U)[0], rtol=0, atol=0)
     assert none_k is None and none_b is None
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_winograd_chunks_in_threads_give_the_same_bits(rng, monkeypatch, threads):
+    """The chunks of the batch run on several threads (each with its own matrix products); every output and
+    gradient is bit-identical to one thread, the kernel's and bias's sums being added in chunk order."""
+    from nerve.engine import backend
+    from nerve.engine.kernels import winograd
+
+    monkeypatch.setattr(winograd, "WINOGRAD_CHUNK_VALUES", 1)  # one image per chunk: 5 chunks
+    x = rng.standard_normal((5, 6, 7, 4)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 4, 3)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    plan = WinogradPlan(x.shape, 3, ((1, 1), (1, 1)))
+    g = rng.standard_normal((5, 6, 7, 3)).astype(np.float32)
+
+    def run():
+        U = winograd_kernel(np, k)
+        out, V, mask = winograd_forward(np, plan, x, U, bias=b, relu=True)
+        return (out, V, mask) + winograd_backward(np, plan, g, V, U, bias_grad=True, mask=mask)
+
+    backend.set_num_threads(1)
+    try:
+        serial = run()
+        backend.set_num_threads(threads)
+        threaded = run()
+    finally:
+        backend.set_num_threads(None)
+    for a, c in zip(serial, threaded):
+        np.testing.assert_array_equal(a, c)
+    assert backend.parallel_map(np, lambda i: i * 10, 4, threads=threads) == [0, 10, 20, 30]

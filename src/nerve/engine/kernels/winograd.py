@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import numpy
 
+from nerve.engine.backend import parallel_map
+
 __all__ = [
     "WINOGRAD_CHUNK_VALUES",
     "WINOGRAD_MIN_CHANNELS",
@@ -344,11 +346,16 @@ def winograd_forward(xp, plan, x, U, bias=None, relu=False):
     V2 = V.reshape(16, p.tiles * p.C)
     out = xp.empty((p.N, p.OH, p.OW, p.F), dtype=x.dtype)
     mask = xp.empty(out.shape, dtype=bool) if relu else None
-    for start, stop in p.chunks():
+    chunks = p.chunks()
+
+    def chunk(i):  # writes only its own images of V, out and mask
+        start, stop = chunks[i]
         part = p.part(stop - start)
         Vc = winograd_input(xp, part, x[start:stop], out=V2[:, start * per * p.C: stop * per * p.C])
         winograd_output(xp, part, xp.matmul(Vc.reshape(16, -1, p.C), U), out=out[start:stop], bias=bias,
                         relu_mask=None if mask is None else mask[start:stop])
+
+    parallel_map(xp, chunk, len(chunks))  # the chunks on the CPU's cores (NumPy and BLAS release the GIL)
     return out, V, mask
 
 
@@ -371,19 +378,27 @@ def winograd_backward(xp, plan, grad, V, U, input_grad=True, kernel_grad=True, b
     per = p.th * p.tw
     gx = xp.empty((p.N, p.H, p.W, p.C), dtype=grad.dtype) if input_grad else None
     U_t = xp.ascontiguousarray(U.transpose(0, 2, 1)) if input_grad else None
-    dU = gb = None
-    for start, stop in p.chunks():
+    chunks = p.chunks()
+
+    def chunk(i):  # writes only its own images of gx; returns its parts of the kernel's and bias's sums
+        start, stop = chunks[i]
         part = p.part(stop - start)
         dM = winograd_output_grad(xp, part, grad[start:stop], None if mask is None else mask[start:stop], bias_grad)
+        sums = None
         if bias_grad:
             dM, sums = dM
-            gb = sums if gb is None else gb + sums
-        if kernel_grad:
-            piece = xp.matmul(V[:, start * per: stop * per].transpose(0, 2, 1), dM)
-            if dU is None:
-                dU = piece
-            else:
-                dU += piece
+        piece = xp.matmul(V[:, start * per: stop * per].transpose(0, 2, 1), dM) if kernel_grad else None
         if input_grad:
             winograd_input_grad(xp, part, dM, U_t, out=gx[start:stop])
+        return piece, sums
+
+    pieces = parallel_map(xp, chunk, len(chunks))
+    dU = gb = None
+    for piece, sums in pieces:  # added in chunk order: the same bits for any number of threads
+        if kernel_grad and dU is None:
+            dU = piece
+        elif kernel_grad:
+            dU += piece
+        if bias_grad:
+            gb = sums if gb is None else gb + sums
     return gx, (_kernel_back(xp, dU) if kernel_grad else None), gb
