@@ -75,7 +75,8 @@ class ScaledDotProductAttention(Function):
             scores = xp.where(self.keep, scores, -numpy.inf)
         top = scores.max(axis=-1, keepdims=True)
         top = xp.where(xp.isfinite(top), top, 0)  # a row with every key masked: exp(-inf) = 0 everywhere
-        weights = xp.exp(scores - top)
+        scores -= top  # scores is this op's own array: exp in place, no temporaries of (..., Lq, Lk)
+        weights = xp.exp(scores, out=scores)
         total = weights.sum(axis=-1, keepdims=True)
         weights /= xp.where(total > 0, total, 1)
         self.weights = weights
@@ -92,8 +93,11 @@ class ScaledDotProductAttention(Function):
             gw = grad @ xp.swapaxes(v, -1, -2)
             if self.drop is not None:
                 gw *= self.drop
-            gs = w * (gw - (gw * w).sum(axis=-1, keepdims=True))
-            gs *= q.dtype.type(self.scale)
+            rows = xp.multiply(gw, w).sum(axis=-1, keepdims=True)
+            gw -= rows  # gw is this op's own array: the softmax's backward in place
+            gw *= w
+            gw *= q.dtype.type(self.scale)
+            gs = gw
             if self.needs_grad[0]:
                 gq = sum_to(xp, gs @ k, q.shape)
             if self.needs_grad[1]:
