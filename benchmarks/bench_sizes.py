@@ -232,7 +232,8 @@ def main():
     torch.set_num_threads(args.torch_threads)
     print("one training step (forward + backward + Adam), nerve vs PyTorch eager; best of alternating rounds"
           + (" (CPU time)" if args.cpu_time else ""))
-    print(machine_line() + f", torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    head, _, note = machine_line().partition("\n")
+    print(head + f", torch {torch.__version__} ({torch.get_num_threads()} threads)" + ("\n" + note if note else ""))
     table = [r for r in rows(args.only) if args.match is None or args.match in r[0]]
     ratios = {label: [] for label, *_ in table}
     times = {}
