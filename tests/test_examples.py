@@ -142,6 +142,17 @@ def test_text_classification_quick():
     assert bag > 55 and transformer > 55
 
 
+def test_char_lm_one_epoch():
+    """The LSTM language model reads the bundled sonnets, learns in one epoch and writes after its prompt."""
+    out = run_example("char_lm.py", "--epochs", "1", "--length", "40")
+    assert "95645 characters, vocabulary of 63" in out  # the whole 154 sonnets
+    train, held_out, uniform = map(float, re.search(
+        r"bits per character: train ([\d.]+), held-out ([\d.]+) \(uniform guess ([\d.]+)\)", out).groups())
+    assert held_out < uniform - 1 and train < uniform - 1  # one epoch is far better than guessing
+    generated = out.split("---\n")[-1]
+    assert generated.startswith("Shall I ") and len(generated) == len("Shall I ") + 40 + 1  # + print's newline
+
+
 def test_char_gpt_quick():
     out = run_example("char_gpt.py", "--quick")
     bits, uniform = map(float, re.search(r"held-out ([\d.]+) bits per character \(uniform guess ([\d.]+)\)",
