@@ -62,13 +62,21 @@ def machine_line():
             blas = f"{info[0]['internal_api']} {info[0]['version']} core {info[0]['architecture']} ({info[0]['num_threads']} threads)"
     except ImportError:
         blas = f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
-    line = (f"python {platform.python_version()}, numpy {np.__version__}, cpus={os.cpu_count()}, "
+    return (f"python {platform.python_version()}, numpy {np.__version__}, cpus={os.cpu_count()}, "
             f"cpu features {' '.join(simd)}, BLAS {blas}")
-    core = os.environ.get("OPENBLAS_CORETYPE")
-    if core and "AVX512F" in simd and "skylakex" not in core.lower() and "cooperlake" not in core.lower():
-        line += (f"\nnote: OPENBLAS_CORETYPE={core} keeps NumPy's BLAS on narrower vector kernels than this CPU's AVX-512 "
-                 "(PyTorch's oneDNN uses them): matrix products run up to 2x slower than the machine allows")
-    return line
+
+
+def coretype_note():
+    """A warning line when ``OPENBLAS_CORETYPE`` keeps NumPy's BLAS below the CPU's AVX-512, else an empty string."""
+    core = os.environ.get("OPENBLAS_CORETYPE", "")
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # pragma: no cover - other NumPy versions
+        return ""
+    if not core or not features.get("AVX512F") or core.lower() in ("skylakex", "cooperlake", "sapphirerapids"):
+        return ""
+    return (f"note: OPENBLAS_CORETYPE={core} keeps NumPy's BLAS on narrower vector kernels than this CPU's AVX-512 "
+            "(PyTorch's oneDNN uses them): matrix products run up to 2x slower than the machine allows")
 
 
 def classification_data(batch, shape, seed=0):
@@ -232,8 +240,10 @@ def main():
     torch.set_num_threads(args.torch_threads)
     print("one training step (forward + backward + Adam), nerve vs PyTorch eager; best of alternating rounds"
           + (" (CPU time)" if args.cpu_time else ""))
-    head, _, note = machine_line().partition("\n")
-    print(head + f", torch {torch.__version__} ({torch.get_num_threads()} threads)" + ("\n" + note if note else ""))
+    print(machine_line() + f", torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    note = coretype_note()
+    if note:
+        print(note)
     table = [r for r in rows(args.only) if args.match is None or args.match in r[0]]
     ratios = {label: [] for label, *_ in table}
     times = {}

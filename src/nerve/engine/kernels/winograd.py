@@ -392,13 +392,10 @@ def winograd_backward(xp, plan, grad, V, U, input_grad=True, kernel_grad=True, b
             winograd_input_grad(xp, part, dM, U_t, out=gx[start:stop])
         return piece, sums
 
-    pieces = parallel_map(xp, chunk, len(chunks))
-    dU = gb = None
-    for piece, sums in pieces:  # added in chunk order: the same bits for any number of threads
-        if kernel_grad and dU is None:
-            dU = piece
-        elif kernel_grad:
+    (dU, gb), *rest = parallel_map(xp, chunk, len(chunks))
+    for piece, sums in rest:  # added in chunk order: the same bits for any number of threads
+        if kernel_grad:
             dU += piece
         if bias_grad:
-            gb = sums if gb is None else gb + sums
+            gb = gb + sums
     return gx, (_kernel_back(xp, dU) if kernel_grad else None), gb
