@@ -371,25 +371,30 @@ def test_sum_pool_and_average_scale(rng, pool, strides, pads):
 # --------------------------------------------------------------- Winograd
 WINOGRAD_CASES = [  # (x_shape, filters, pads): even and odd outputs, with and without padding
     ((2, 4, 4, 2), 3, ((1, 1), (1, 1))),
+    ((2, 9, 10, 2), 3, ((1, 1), (1, 1))),  # more than one 4x4 tile a side, the last one cut off
+    ((1, 12, 8, 2), 2, ((0, 0), (0, 0))),
     ((3, 5, 7, 2), 2, ((1, 1), (1, 1))),
     ((2, 6, 5, 3), 2, ((0, 0), (0, 0))),
     ((1, 3, 3, 1), 1, ((0, 0), (0, 0))),
 ]
 
 
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("chunk_values", [1, 10**9])  # one image per chunk, or the whole batch
 @pytest.mark.parametrize("case", WINOGRAD_CASES)
-def test_winograd_is_the_convolution_and_its_adjoints(rng, monkeypatch, case, chunk_values):
-    """F(2x2, 3x3) gives the direct convolution (loops), and its input and kernel gradients satisfy
-    <conv(x, k), g> == <x, gx(g)> == <k, gk(g)> (the convolution is linear in x and in k), bias gradient = sum."""
+def test_winograd_is_the_convolution_and_its_adjoints(rng, monkeypatch, case, chunk_values, tile):
+    """F(2x2, 3x3) and F(4x4, 3x3) give the direct convolution (loops), and their input and kernel gradients
+    satisfy <conv(x, k), g> == <x, gx(g)> == <k, gk(g)> (the convolution is linear in x and in k), bias
+    gradient = sum."""
     from nerve.engine.kernels import winograd
 
     monkeypatch.setattr(winograd, "WINOGRAD_CHUNK_VALUES", chunk_values)
     x_shape, filters, pads = case
     x, k = rng.standard_normal(x_shape), rng.standard_normal((3, 3, x_shape[3], filters))
     geo = Geometry(x_shape, k.shape, (1, 1), (1, 1), pads)
-    plan = WinogradPlan(x_shape, filters, pads)
-    U = winograd_kernel(np, k)
+    plan = WinogradPlan(x_shape, filters, pads, tile=tile)
+    assert plan.tile == tile
+    U = winograd_kernel(np, k, plan.tile)
     out, V, none = winograd_forward(np, plan, x, U)
     expected = reference_conv(x, k, geo)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
@@ -410,10 +415,12 @@ def test_winograd_is_the_convolution_and_its_adjoints(rng, monkeypatch, case, ch
     assert none_k is None and none_b is None
 
 
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("threads", [2, 3])
-def test_winograd_chunks_in_threads_give_the_same_bits(rng, monkeypatch, threads):
+def test_winograd_chunks_in_threads_give_the_same_bits(rng, monkeypatch, threads, tile):
     """The chunks of the batch run on several threads (each with its own matrix products); every output and
-    gradient is bit-identical to one thread, the kernel's and bias's sums being added in chunk order."""
+    gradient is bit-identical to one thread (the bias's sums added in chunk order, the kernel's gradient one
+    product over the tiles that all chunks wrote)."""
     from nerve.engine import backend
     from nerve.engine.kernels import winograd
 
@@ -421,11 +428,11 @@ def test_winograd_chunks_in_threads_give_the_same_bits(rng, monkeypatch, threads
     x = rng.standard_normal((5, 6, 7, 4)).astype(np.float32)
     k = rng.standard_normal((3, 3, 4, 3)).astype(np.float32)
     b = rng.standard_normal(3).astype(np.float32)
-    plan = WinogradPlan(x.shape, 3, ((1, 1), (1, 1)))
+    plan = WinogradPlan(x.shape, 3, ((1, 1), (1, 1)), tile=tile)
     g = rng.standard_normal((5, 6, 7, 3)).astype(np.float32)
 
     def run():
-        U = winograd_kernel(np, k)
+        U = winograd_kernel(np, k, plan.tile)
         out, V, mask = winograd_forward(np, plan, x, U, bias=b, relu=True)
         return (out, V, mask) + winograd_backward(np, plan, g, V, U, bias_grad=True, mask=mask)
 

@@ -401,7 +401,7 @@ def parallel_map(xp, work, count, threads=None):
     """``[work(i) for i in range(count)]``, the pieces spread over threads; results in the order of ``i``.
 
     For kernels whose pieces are large and independent, matrix products
-    included (a Winograd convolution's chunks of the batch: transforms, 16
+    included (a Winograd convolution's chunks of the batch: transforms, the
     products, copies). ``threads`` defaults to :func:`get_num_threads`. Each piece must
     write only its own outputs; whatever the results are combined into is the
     caller's, in index order, so the bits never depend on the number of threads.

@@ -10,9 +10,9 @@ nothing of the graph.
 * :mod:`nerve.engine.kernels.conv`: the geometry of a 2-D convolution,
   im2col/col2im, the block-Toeplitz plan (its cache, its matrix, its row copy
   and their adjoints), blocked matrix products, the fused bias and ReLU;
-* :mod:`nerve.engine.kernels.winograd`: Winograd F(2x2, 3x3) for 3x3
-  stride-1 convolutions with many channels, forward and both gradients as 16
-  batched matrix products;
+* :mod:`nerve.engine.kernels.winograd`: Winograd F(4x4, 3x3) and F(2x2, 3x3)
+  for 3x3 stride-1 convolutions with many channels, forward and both gradients
+  as 36 or 16 batched matrix products;
 * :mod:`nerve.engine.kernels.pool`: separable max pooling with winner masks
   (tiled and overlapping windows), window sums for average pooling, padding;
 * :mod:`nerve.engine.kernels.packing`: packed optimizer updates, every

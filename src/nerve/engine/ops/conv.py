@@ -176,7 +176,7 @@ class Conv2d(Function):
     Inputs ``x (N, H, W, C)``, ``kernel (KH, KW, C, F)``, optional ``bias (F,)``;
     op parameters ``strides``, ``dilation`` (pairs) and ``pads`` (two
     ``(before, after)`` pairs); ``relu=True`` fuses a ReLU after the bias.
-    3x3 stride-1 convolutions with many channels run as Winograd F(2x2, 3x3)
+    3x3 stride-1 convolutions with many channels run as Winograd F(4x4, 3x3) or F(2x2, 3x3)
     (:mod:`nerve.engine.kernels.winograd`); otherwise the product is a
     block-Toeplitz one for few input channels, im2col for many
     (:mod:`nerve.engine.kernels.conv`).
@@ -191,7 +191,7 @@ class Conv2d(Function):
         plan = self.plan = None if self.winograd else toeplitz_plan(geo)
         if self.winograd:
             self.wplan = WinogradPlan(x.shape, geo.F, geo.pads)
-            self.U = winograd_kernel(xp, kernel)
+            self.U = winograd_kernel(xp, kernel, self.wplan.tile)
             out, self.V, self.mask = winograd_forward(xp, self.wplan, x, self.U, bias, self.relu)  # bias, ReLU fused
             return out
         elif plan is not None:
