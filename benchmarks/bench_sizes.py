@@ -219,6 +219,39 @@ def sgemm_gflops(n=2048, repeat=5, clock=time.perf_counter):
     return 2 * n**3 / best / 1e9
 
 
+def lstm_products_ms(length, clock=time.perf_counter, repeat=5):
+    """Milliseconds NumPy's BLAS takes for the matrix products alone of one LSTM-128 training step (batch 100).
+
+    The products nerve's fused LSTM runs, with the same shapes: per step ``[h, x, 1] @ [R; W; b]`` forward and
+    ``dz @ R^T`` backward, then the weights' gradient as one product over all steps. No step can be faster
+    than this in a NumPy framework: it is the floor the elementwise work sits on.
+    """
+    import bench_rnn
+
+    B, U, F = bench_rnn.BATCH, bench_rnn.UNITS, bench_rnn.FEATURES
+    rng = np.random.default_rng(0)
+    hx = rng.standard_normal((length + 1, B, U + F + 1), dtype=np.float32)
+    rw = rng.standard_normal((U + F + 1, 4 * U), dtype=np.float32)
+    dz = rng.standard_normal((length, B, 4 * U), dtype=np.float32)
+    r_t = rng.standard_normal((4 * U, U), dtype=np.float32)
+    g, dh = np.empty((B, 4 * U), dtype=np.float32), np.empty((B, U), dtype=np.float32)
+
+    def products():
+        for t in range(length):
+            np.matmul(hx[t], rw, out=g)
+        for t in range(length - 1, -1, -1):
+            np.matmul(dz[t], r_t, out=dh)
+        return hx[:-1].reshape(length * B, -1).T @ dz.reshape(length * B, -1)
+
+    products()
+    best = float("inf")
+    for _ in range(repeat):
+        start = clock()
+        products()
+        best = min(best, clock() - start)
+    return best * 1e3
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and steps: a rough table in a minute or two")
@@ -268,7 +301,13 @@ def main():
         print(f"\n{'row':<31} {'median nerve/torch':>19} {'range':>13}")
         for label, values in ratios.items():
             print(f"{label:<31} {statistics.median(values):>19.2f} {min(values):>6.2f}-{max(values):<6.2f}")
-    limit = sgemm_gflops(clock=time.process_time if args.cpu_time else time.perf_counter)
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    for label, (best, _) in times.items():
+        if label.startswith("LSTM"):
+            floor = lstm_products_ms(int(label.split()[-1]), clock=clock)
+            print(f"{label}: its matrix products alone take {floor:.2f} ms in NumPy's BLAS "
+                  f"({floor / best['torch']:.2f}x PyTorch's whole step, {floor / best['nerve']:.0%} of nerve's)")
+    limit = sgemm_gflops(clock=clock)
     for label, (best, flops) in times.items():
         if flops:
             kind = "direct-convolution multiply-adds x2" if label.startswith("CNN") else "matrix-product flops"

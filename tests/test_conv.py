@@ -264,6 +264,20 @@ def test_winograd_choice():
     assert not wino((8, 16, 16, 32), (5, 5, 32, 64))
 
 
+@pytest.mark.parametrize("size, tile", [(16, 4), (8, 4), (7, 4), (14, 4), (6, 2), (5, 2), (2, 2)])
+def test_winograd_tile_follows_the_output_size(size, tile):
+    """A 'same' 3x3 convolution takes 4x4 output tiles when they need at most 90% of the 2x2 tiles' products
+    (36 per 4x4 tile against 16 per 2x2 tile, counting the cut-off tiles at the edges), and gives the same values
+    either way."""
+    rng = np.random.default_rng(5)
+    x = nerve.tensor(rng.standard_normal((2, size, size, 16)), requires_grad=True)
+    k = nerve.tensor(rng.standard_normal((3, 3, 16, 16)), requires_grad=True)
+    out = ops.conv2d(x, k, padding="same")
+    assert out.op.winograd and out.op.wplan.tile == tile
+    direct = reference_conv2d(x.numpy(), k.numpy(), padding="same")
+    np.testing.assert_allclose(out.numpy(), direct, rtol=1e-10, atol=1e-10)
+
+
 def test_block_width_choice():
     """LeNet-5's layers get the blocks measured fastest; many input channels go to im2col."""
     from nerve.engine.kernels.conv import Geometry, block_width
