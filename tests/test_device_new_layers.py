@@ -416,6 +416,21 @@ def test_winograd_convolution_on_device(device, monkeypatch):
                  nerve.losses.SparseCategoricalCrossentropy(from_logits=True))
 
 
+def test_float16_winograd_keeps_2x2_tiles_on_device(device):
+    """A float16 convolution on the device (the CPU computes float16 in float32) takes F(2x2, 3x3) even where
+    float32 takes F(4x4, 3x3): the larger transforms would cost float16's 11 bits about 5x the rounding error."""
+    x, w = _normal(2, 16, 16, 16, dtype="float16"), (_normal(3, 3, 16, 16, seed=1) * 0.1).astype("float16")
+    tiles = {}
+    for where in ("cpu", "gpu"):
+        xt, wt = (nerve.tensor(a, requires_grad=True, device=where) for a in (x, w))
+        out = ops.conv2d(xt, wt, padding="same")
+        op = out.op if hasattr(out.op, "wplan") else out.op.inputs[0].op  # the CPU's: a cast after the product
+        tiles[where] = op.wplan.tile
+        tiles[where + " out"] = nerve.backend.to_numpy(out.data).astype(np.float32)
+    assert tiles["gpu"] == 2 and tiles["cpu"] == 4
+    np.testing.assert_allclose(tiles["gpu out"], tiles["cpu out"], rtol=2e-2, atol=2e-2)
+
+
 # --------------------------------------------------------------------------- keras-named nerve.ops
 X = np.random.default_rng(0).uniform(0.5, 2.0, size=(3, 4)).astype("float32")
 S = np.random.default_rng(1).normal(size=(3, 4)).astype("float32")
