@@ -18,8 +18,9 @@ whole measurement and prints the median ratio (and the range). For the
 largest MLP and CNN it prints the achieved speed (the multiply-adds of the
 forward and backward matrix products, or of the direct convolutions, times
 two, per second) beside NumPy's own sgemm GFLOP/s measured on this machine
-(the practical limit of a NumPy framework). ``--peak`` adds nerve's
-tracemalloc peak of one step.
+(the practical limit of a NumPy framework), and for the LSTM rows the time
+NumPy's BLAS takes for the step's matrix products alone (the floor under
+any NumPy LSTM step). ``--peak`` adds nerve's tracemalloc peak of one step.
 
 Run: python benchmarks/bench_sizes.py [--quick] [--runs 3] [--only cnn lstm ...] [--peak]
 """
